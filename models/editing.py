@@ -1,0 +1,84 @@
+"""Turn an edit (a span to re-denoise, locks, fill-around) into per-canvas plans for the engine."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+
+import numpy as np
+import torch
+
+from models.engine import CanvasPlan
+
+
+class EditError(ValueError):
+    """The edit cannot be made as asked (span out of range, nothing left to change); the message says why."""
+
+
+def _locked_mask(locks: Iterable[int], length: int) -> np.ndarray:
+    mask = np.zeros(length, dtype=bool)
+    for position in locks:
+        if not 0 <= position < length:
+            raise EditError(f"locked position {position} is outside the generated text (0 to {length - 1})")
+        mask[position] = True
+    return mask
+
+
+def _plans(token_ids: np.ndarray, free: np.ndarray, locked: np.ndarray, canvas_length: int,
+           end_ids: Collection[int]) -> list[CanvasPlan]:
+    """Canvases up to the last one with a free position are planned; later ones are kept and appended as they are."""
+    last_free = int(np.flatnonzero(free)[-1])
+    # Text after the edited region must stay reachable: an end-of-turn inside the region would cut it off.
+    ban_end = bool(np.isin(token_ids[last_free + 1:], list(end_ids), invert=True).any())
+    plans = []
+    for start in range(0, len(token_ids), canvas_length):
+        window = slice(start, start + canvas_length)
+        ids = torch.from_numpy(token_ids[window].astype(np.int64))
+        canvas_free = free[window]
+        plans.append(CanvasPlan(
+            fixed_ids=ids,
+            fixed_mask=torch.from_numpy(~canvas_free),
+            locked_mask=torch.from_numpy(locked[window].copy()),
+            denoise=bool(canvas_free.any()),
+            ban_end=ban_end,
+        ))
+    return plans
+
+
+def span_plans(token_ids: np.ndarray, canvas_length: int, span: tuple[int, int], locks: Iterable[int] = (),
+               end_ids: Collection[int] = ()) -> list[CanvasPlan]:
+    """Re-denoise [start, end) of the generated ids; locked positions and everything outside stay as they are."""
+    length = len(token_ids)
+    start, end = span
+    if not 0 <= start < end <= length:
+        raise EditError(f"span {start}:{end} is not inside the generated text (0:{length}); "
+                        "it needs 0 <= start < end <= length")
+    locked = _locked_mask(locks, length)
+    free = np.zeros(length, dtype=bool)
+    free[start:end] = True
+    free &= ~locked
+    if not free.any():
+        raise EditError(f"nothing to re-denoise: every token in {start}:{end} is locked")
+    return _plans(token_ids, free, locked, canvas_length, end_ids)
+
+
+def fill_plans(token_ids: np.ndarray, canvas_length: int, locks: Iterable[int],
+               end_ids: Collection[int] = ()) -> list[CanvasPlan]:
+    """Re-denoise every unlocked position of each canvas that holds a lock ("fill around my edits")."""
+    length = len(token_ids)
+    locked = _locked_mask(locks, length)
+    if not locked.any():
+        raise EditError("fill around needs at least one locked token")
+    free = np.zeros(length, dtype=bool)
+    for start in range(0, length, canvas_length):
+        if locked[start:start + canvas_length].any():
+            free[start:start + canvas_length] = ~locked[start:start + canvas_length]
+    if not free.any():
+        raise EditError("nothing to fill: every token of the locked canvases is locked")
+    return _plans(token_ids, free, locked, canvas_length, end_ids)
+
+
+def lay_into_canvases(text_ids: list[int], canvas_length: int, end_id: int, pad_id: int) -> np.ndarray:
+    """Ids of any text laid out as a generation: the text, an end-of-turn, then pad to whole canvases."""
+    ids = list(text_ids) + [end_id]
+    total = -(-len(ids) // canvas_length) * canvas_length
+    return np.array(ids + [pad_id] * (total - len(ids)), dtype=np.int64)
