@@ -1,0 +1,105 @@
+"""Start the window; with --screenshot, run one prompt to the end, save a PNG of the window and exit."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtWidgets import QApplication
+
+from app.main_window import MainWindow
+
+ORGANIZATION = "DiffusionDesk"
+APPLICATION = "Diffusion Desk"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="diffusion-desk", description="Watch and steer text diffusion")
+    parser.add_argument("--model", help="checkpoint folder or hub id (default: the last one used, else the demo)")
+    parser.add_argument("--prompt", help="put this prompt in the window")
+    parser.add_argument("--system", default="", help="system prompt")
+    parser.add_argument("--think", action="store_true", help="thinking mode")
+    parser.add_argument("--seed", type=int, help="fixed seed")
+    parser.add_argument("--screenshot", metavar="FILE", help="run --prompt to the end, save the window as PNG, exit")
+    return parser
+
+
+def save_png(widget: MainWindow, path: str) -> None:
+    """Written beside the target and renamed, so a failed write never leaves a half PNG."""
+    target = Path(path)
+    handle, temporary = tempfile.mkstemp(suffix=".png", dir=target.parent or ".")
+    os.close(handle)
+    try:
+        if not widget.grab().save(temporary, "PNG"):
+            raise OSError(f"could not write {target}")
+        os.replace(temporary, target)
+    finally:
+        Path(temporary).unlink(missing_ok=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.screenshot and not args.prompt:
+        print("diffusion-desk: --screenshot needs --prompt", file=sys.stderr)
+        return 2
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    app.setOrganizationName(ORGANIZATION)
+    app.setApplicationName(APPLICATION)
+    window = MainWindow(QSettings())
+    if args.prompt:
+        window.prompt_panel.set_prompt(args.prompt, args.system, args.think)
+    status = {"code": 0}
+
+    def first_model_ready(_loaded: object) -> None:
+        window.modelReady.disconnect(first_model_ready)
+        if args.seed is not None:  # after the checkpoint's defaults are applied
+            window.sampler_panel.set_settings(window.sampler_panel.settings().with_values(seed=args.seed))
+        if args.screenshot:
+            QTimer.singleShot(0, window.generate)
+
+    window.modelReady.connect(first_model_ready)
+
+    def fail(message: str) -> None:
+        print(f"diffusion-desk: {message}", file=sys.stderr)
+        status["code"] = 2
+        app.quit()
+
+    if args.screenshot:
+        window.errorShown.connect(fail)
+
+        def shoot(_result: object) -> None:
+            try:
+                save_png(window, args.screenshot)
+            except OSError as error:
+                fail(str(error))
+                return
+            window.close()
+            app.quit()
+
+        window.generationDone.connect(shoot)
+    window.show()
+    remembered = window.store.value("models/last") or None
+    if args.model is None and remembered and not args.screenshot:
+        def fall_back_to_demo(_message: str) -> None:
+            # The model used last time is gone (deleted folder, no cache): start on the demo model instead.
+            window.errorShown.disconnect(fall_back_to_demo)
+            window.load_model(None)
+
+        window.errorShown.connect(fall_back_to_demo)
+        window.modelReady.connect(lambda _: _disconnect_quietly(window.errorShown, fall_back_to_demo))
+        window.load_model(remembered)
+    else:
+        window.load_model(args.model)
+    app.exec()
+    return status["code"]
+
+
+def _disconnect_quietly(signal, slot) -> None:
+    try:
+        signal.disconnect(slot)
+    except (RuntimeError, TypeError):
+        pass  # already disconnected

@@ -1,0 +1,70 @@
+"""Shared fixtures: tiny real checkpoints built offline once per session, and a leak check for Qt tests."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ["HF_HUB_OFFLINE"] = "1"  # tests never touch the network
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest  # noqa: E402
+
+from models.tiny_checkpoint import build_checkpoint  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def text_checkpoint(tmp_path_factory):
+    """Hidden 64, 2 layers, vocab 1024, canvas 32, a minimal vision tower."""
+    return build_checkpoint(tmp_path_factory.mktemp("ckpt") / "text", vision=False, canvas_length=32)
+
+
+@pytest.fixture(scope="session")
+def small_canvas_checkpoint(tmp_path_factory):
+    """Canvas 16, so several canvases are cheap."""
+    return build_checkpoint(tmp_path_factory.mktemp("ckpt") / "canvas16", vision=False, canvas_length=16, seed=1)
+
+
+@pytest.fixture(scope="session")
+def vision_checkpoint(tmp_path_factory):
+    return build_checkpoint(tmp_path_factory.mktemp("ckpt") / "vision", vision=True, canvas_length=32, seed=2)
+
+
+@pytest.fixture(scope="session")
+def loaded_text(text_checkpoint):
+    from models.loading import load_checkpoint
+
+    return load_checkpoint(text_checkpoint)
+
+
+@pytest.fixture(scope="session")
+def loaded_small(small_canvas_checkpoint):
+    from models.loading import load_checkpoint
+
+    return load_checkpoint(small_canvas_checkpoint)
+
+
+@pytest.fixture(scope="session")
+def loaded_vision(vision_checkpoint):
+    from models.loading import load_checkpoint
+
+    return load_checkpoint(vision_checkpoint)
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_workers(request):
+    """Fail a test that leaves a worker thread running or an active timer on a window."""
+    yield
+    if "qtbot" not in request.fixturenames and "qapp" not in request.fixturenames:
+        return
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from app.tasks import running_threads
+
+    assert not running_threads(), "a worker thread is still running after the test"
+    app = QApplication.instance()
+    if app is None:
+        return
+    active = [t for w in app.topLevelWidgets() if w.isVisible() for t in w.findChildren(QTimer) if t.isActive()]
+    assert not active, f"{len(active)} timer(s) still running on visible windows after the test"
