@@ -136,8 +136,11 @@ def load_checkpoint(
 ) -> LoadedModel:
     """Load model and processor; `progress(fraction, message)` is called between stages, where `cancel` is checked."""
     from transformers import DiffusionGemmaForBlockDiffusion
+    from transformers.utils import logging as hf_logging
 
     from models.processing import load_processor
+
+    hf_logging.disable_progress_bar()  # progress goes through `progress`; a console bar would litter the CLI/app
 
     def stage(fraction: float, message: str) -> None:
         if cancel is not None and cancel.is_set():
@@ -163,7 +166,7 @@ def load_checkpoint(
         kwargs["device_map"] = "auto" if torch.cuda.device_count() > 1 else str(target)
     try:
         model = DiffusionGemmaForBlockDiffusion.from_pretrained(path, **kwargs)
-    except (OSError, ValueError, RuntimeError, KeyError) as error:
+    except Exception as error:  # noqa: BLE001 - any library failure here (safetensors, shapes, quantizers) is the checkpoint's
         raise LoadError(f"could not load the weights of {path.name}: {_first_line(error)}") from error
     stage(0.9, f"Moving to {target.type}")
     if "device_map" not in kwargs:

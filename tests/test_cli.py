@@ -1,0 +1,117 @@
+"""The command line: same engine and ids as the contract, sessions as JSON, one clear line for bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from app.cli import main
+from models.prompts import Prompt
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_json(capsys, *argv: str) -> dict:
+    assert main(list(argv)) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_generate_json_matches_model_generate(capsys, loaded_text, text_checkpoint):
+    out = run_json(capsys, "generate", "--model", str(text_checkpoint), "--prompt", "Hello there", "--system", "Be brief",
+                   "--max-new-tokens", "64", "--steps", "3", "--seed", "7", "--json")
+    inputs = loaded_text.processor.apply_chat_template(
+        Prompt(user="Hello there", system="Be brief").messages(), add_generation_prompt=True, tokenize=True,
+        return_dict=True, return_tensors="pt")
+    torch.manual_seed(7)
+    expected = loaded_text.model.generate(**inputs, max_new_tokens=64, max_denoising_steps=3)
+    assert out["token_ids"] == expected.sequences[0, inputs["input_ids"].shape[1]:].tolist()
+    assert len(out["canvases"]) == 2 and all(len(c["steps"]) == 3 for c in out["canvases"])
+    step = out["canvases"][0]["steps"][0]
+    assert len(step["argmax"]) == len(step["accepted"]) == len(step["entropy"]) == 32
+    assert out["seconds"] > 0 and out["tokens_per_forward"] > 0 and isinstance(out["text"], str)
+
+
+def test_save_then_rewrite_a_span(capsys, tmp_path, text_checkpoint):
+    session = tmp_path / "s.json"
+    first = run_json(capsys, "generate", "--model", str(text_checkpoint), "--prompt", "Write", "--steps", "2",
+                     "--seed", "1", "--save", str(session), "--json")
+    saved = json.loads(session.read_text())
+    assert saved["token_ids"] == first["token_ids"] and saved["model"] == str(text_checkpoint)
+    assert saved["settings"]["seed"] == 1 and saved["prompt"]["user"] == "Write"
+    second = run_json(capsys, "rewrite", "--session", str(session), "--span", "4:12", "--lock", "5,6", "--seed", "3",
+                      "--save", str(tmp_path / "s2.json"), "--json")
+    before, after = first["token_ids"], second["token_ids"]
+    assert len(after) == len(before)
+    assert after[:4] == before[:4] and after[12:] == before[12:] and after[5:7] == before[5:7]
+    assert second["span"] == [4, 12]
+    assert json.loads((tmp_path / "s2.json").read_text())["token_ids"] == after
+
+
+def test_generate_with_an_image(capsys, tmp_path, vision_checkpoint):
+    picture = tmp_path / "red.png"
+    Image.new("RGB", (40, 30), (220, 10, 10)).save(picture)
+    out = run_json(capsys, "generate", "--model", str(vision_checkpoint), "--prompt", "Colour?", "--image",
+                   str(picture), "--image", str(picture), "--image-budget", "140", "--steps", "2", "--seed", "0",
+                   "--json")
+    assert len(out["token_ids"]) == 32
+
+
+def bad_image(tmp_path: Path) -> Path:
+    path = tmp_path / "notes.png"
+    path.write_text("this is text, not a picture")
+    return path
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["generate", "--model", "{tmp}/missing", "--prompt", "x"], "no checkpoint folder"),
+    (["generate", "--model", "{llama}", "--prompt", "x"], "is a llama checkpoint"),
+    (["generate", "--model", "{pickled}", "--prompt", "x"], "only pickled weights"),
+    (["generate", "--model", "{model}", "--prompt", "x", "--image", "{bad_image}"], "not a readable image"),
+    (["generate", "--model", "{model}", "--prompt", "x", "--image", "{tmp}/none.png"], "does not exist"),
+    (["generate", "--model", "{model}", "--prompt", "x", "--steps", "0"], "max_denoising_steps"),
+    (["generate", "--model", "{model}", "--prompt", "x", "--t-min", "0.9"], "t_max must be greater"),
+    (["rewrite", "--session", "{session}", "--span", "30:99"], "outside the session"),
+    (["rewrite", "--session", "{session}", "--span", "3-4"], "--span must look like A:B"),
+    (["rewrite", "--session", "{tmp}/none.json", "--span", "1:2"], "no session file"),
+    (["rewrite", "--session", "{bad_image}", "--span", "1:2"], "not a Diffusion Desk session"),
+])
+def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, text_checkpoint, argv, message):
+    llama = tmp_path / "llama"
+    llama.mkdir()
+    (llama / "config.json").write_text(json.dumps({"model_type": "llama"}))
+    pickled = tmp_path / "pickled"
+    pickled.mkdir()
+    (pickled / "config.json").write_text(json.dumps({"model_type": "diffusion_gemma"}))
+    (pickled / "pytorch_model.bin").write_bytes(b"\x80\x04")
+    session = tmp_path / "session.json"
+    assert main(["generate", "--model", str(text_checkpoint), "--prompt", "x", "--steps", "1", "--seed", "0",
+                 "--save", str(session)]) == 0
+    capsys.readouterr()
+    before = sorted(p.name for p in tmp_path.iterdir())
+    names = {"tmp": tmp_path, "llama": llama, "pickled": pickled, "model": text_checkpoint,
+             "bad_image": bad_image(tmp_path), "session": session}
+    before = sorted(p.name for p in tmp_path.iterdir())
+    save = ["--save", str(tmp_path / "out.json")]
+    assert main([a.format(**names) for a in argv] + save) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in captured.err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written
+
+
+def test_main_py_runs_the_cli_without_qt(tmp_path, text_checkpoint):
+    code = ("import runpy, sys\nsys.argv = ['main.py', 'generate', '--model', sys.argv[1], '--prompt', 'hi', "
+            "'--steps', '1', '--seed', '0', '--json']\n"
+            "try:\n    runpy.run_path('main.py', run_name='__main__')\nexcept SystemExit as e:\n    assert e.code == 0\n"
+            "assert not [m for m in sys.modules if m.startswith(('PySide6', 'pyqtgraph'))]\n")
+    done = subprocess.run([sys.executable, "-c", code, str(text_checkpoint)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["token_ids"]

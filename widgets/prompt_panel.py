@@ -1,0 +1,91 @@
+"""PromptPanel: the system prompt, the user prompt, an optional image strip and the thinking-mode toggle."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Signal
+from PySide6.QtGui import QFontMetrics
+from PySide6.QtWidgets import QCheckBox, QLabel, QPlainTextEdit, QSizePolicy, QVBoxLayout, QWidget
+
+THINK_TOOLTIP = (
+    "Adds <|think|> to the system turn: the model first writes its thoughts in a separate channel, "
+    "shown under “Thoughts” above the answer, and then the answer itself. Slower, often better on hard questions."
+)
+
+
+def _lines_tall(edit: QPlainTextEdit, lines: int) -> int:
+    """Height of a text edit showing this many lines of its font, frame and margins included."""
+    metrics = QFontMetrics(edit.font())
+    margins = edit.contentsMargins()
+    document_margin = 2 * edit.document().documentMargin()
+    return int(
+        lines * metrics.lineSpacing() + document_margin + margins.top() + margins.bottom() + 2 * edit.frameWidth()
+    )
+
+
+class PromptPanel(QWidget):
+    """What to ask: emits changed() whenever any field changes."""
+
+    changed = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.system_edit = QPlainTextEdit()
+        self.system_edit.setPlaceholderText("System prompt (optional)")
+        self.system_edit.setTabChangesFocus(True)
+        # A system prompt is usually a line or two; the user prompt gets the room.
+        self.system_edit.setMinimumHeight(_lines_tall(self.system_edit, 2))
+        self.system_edit.setMaximumHeight(_lines_tall(self.system_edit, 4))
+        self.system_edit.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+
+        self.user_edit = QPlainTextEdit()
+        self.user_edit.setPlaceholderText("Ask something… (Ctrl+Enter to generate)")
+        self.user_edit.setTabChangesFocus(True)
+        self.user_edit.setMinimumHeight(_lines_tall(self.user_edit, 4))
+
+        self.think_box = QCheckBox("Thinking mode")
+        self.think_box.setToolTip(THINK_TOOLTIP)
+
+        system_label = QLabel("&System prompt")
+        system_label.setBuddy(self.system_edit)
+        user_label = QLabel("&Prompt")
+        user_label.setBuddy(self.user_edit)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(system_label)
+        layout.addWidget(self.system_edit)
+        layout.addWidget(user_label)
+        layout.addWidget(self.user_edit, 1)
+        layout.addWidget(self.think_box)
+        self._layout = layout
+
+        self.system_edit.textChanged.connect(self.changed)
+        self.user_edit.textChanged.connect(self.changed)
+        self.think_box.toggled.connect(self.changed)
+
+    def system_text(self) -> str:
+        return self.system_edit.toPlainText()
+
+    def user_text(self) -> str:
+        return self.user_edit.toPlainText()
+
+    def think(self) -> bool:
+        return self.think_box.isChecked()
+
+    def set_prompt(self, user: str, system: str = "", think: bool = False) -> None:
+        """Fill every field at once; changed() fires once, not per field."""
+        fields = (self.system_edit, self.user_edit, self.think_box)
+        for field in fields:
+            field.blockSignals(True)
+        try:
+            self.system_edit.setPlainText(system)
+            self.user_edit.setPlainText(user)
+            self.think_box.setChecked(think)
+        finally:
+            for field in fields:
+                field.blockSignals(False)
+        self.changed.emit()
+
+    def add_strip(self, widget: QWidget) -> None:
+        """Place a widget (the image strip) between the user prompt and the thinking toggle."""
+        self._layout.insertWidget(self._layout.indexOf(self.think_box), widget)
