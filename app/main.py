@@ -49,7 +49,13 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
-    window = MainWindow(QSettings())
+    if args.screenshot:
+        # A screenshot run leaves the user's saved layout and settings alone and always has the same size.
+        scratch = tempfile.TemporaryDirectory()
+        window = MainWindow(QSettings(str(Path(scratch.name) / "settings.ini"), QSettings.Format.IniFormat))
+        window.resize(1400, 900)
+    else:
+        window = MainWindow(QSettings())
     if args.prompt:
         window.prompt_panel.set_prompt(args.prompt, args.system, args.think)
     status = {"code": 0}
@@ -71,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.screenshot:
         window.errorShown.connect(fail)
 
-        def shoot(_result: object) -> None:
+        def shoot() -> None:
             try:
                 save_png(window, args.screenshot)
             except OSError as error:
@@ -80,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
             window.close()
             app.quit()
 
-        window.generationDone.connect(shoot)
+        # A moment for the layouts to settle on the final state before the window is painted.
+        window.generationDone.connect(lambda _result: QTimer.singleShot(250, shoot))
     window.show()
     remembered = window.store.value("models/last") or None
     if args.model is None and remembered and not args.screenshot:

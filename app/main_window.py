@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 
 from app.jobs import LoadProgress, load_job, stream_job, with_seed
 from app.status import memory_in_use
-from app.tasks import TaskRunner
+from app.tasks import TaskRunner, leave_a_core_for_the_gui
 from models.events import CanvasCommitted, GenerationResult, StepSnapshot
 from models.generator import Generation, Generator
 from models.loading import LoadCancelled, LoadedModel
@@ -47,6 +47,7 @@ class MainWindow(QMainWindow):
 
     def __init__(self, settings: QSettings | None = None) -> None:
         super().__init__()
+        leave_a_core_for_the_gui()
         self.setWindowTitle("Diffusion Desk")
         self.setMinimumSize(900, 600)
         self.store = settings or QSettings()
@@ -58,6 +59,8 @@ class MainWindow(QMainWindow):
         self._loading_source: str | None = None
         self._task_kind = ""  # "load" or "generate": what the runner is doing, for messages
         self._token_cache: dict[int, str] = {}
+        self._plot_target: tuple[list, int] | None = None
+        self._plots_pending = False
 
         self.runner = TaskRunner(self)
         self.runner.events.connect(self._on_events)
@@ -172,6 +175,7 @@ class MainWindow(QMainWindow):
         self.model_label = QLabel("No model")
         self.memory_label = QLabel()
         self.speed_label = QLabel()
+        self.speed_label.setMinimumWidth(self.speed_label.fontMetrics().horizontalAdvance("00000.0 tok/s "))
         self.progress = QProgressBar()
         self.progress.setRange(0, 100)
         self.progress.setMaximumWidth(220)
@@ -182,7 +186,7 @@ class MainWindow(QMainWindow):
         for widget in (self.progress, self.cancel_load_button):
             widget.hide()
             bar.addPermanentWidget(widget)
-        bar.addWidget(self.model_label)
+        bar.addPermanentWidget(self.model_label)
         bar.addPermanentWidget(self.speed_label)
         bar.addPermanentWidget(self.memory_label)
         self.memory_timer = QTimer(self)
@@ -197,7 +201,10 @@ class MainWindow(QMainWindow):
         if geometry is not None:
             self.restoreGeometry(geometry)
         else:
-            self.resize(1400, 860)
+            self.resize(1400, 900)
+            self.splitters["centre"].setSizes([560, 300])
+            self.splitters["main"].setSizes([330, 1070])
+            self.splitters["left"].setSizes([330, 330, 70])
         for name, splitter in self.splitters.items():
             state = self.store.value(f"window/splitter/{name}")
             if state is not None:
@@ -325,7 +332,9 @@ class MainWindow(QMainWindow):
         self._task_kind = "generate"
         self._begin_run(GenerationRecord(self.loaded.canvas_length), settings)
         self.generation = Generation(prompt, self.record.draft_ids(), settings)
-        return self.runner.start(stream_job(lambda cancel: generator.generate(prompt, settings, cancel)))
+        started = self.runner.start(stream_job(lambda cancel: generator.generate(prompt, settings, cancel)))
+        self._update_actions()
+        return started
 
     def _begin_run(self, record: GenerationRecord, settings: SamplerSettings) -> None:
         self.record = record
@@ -338,7 +347,6 @@ class MainWindow(QMainWindow):
         self.replay.set_live(True)
         self.speed_label.setText("")
         self.statusBar().showMessage(f"Generating (seed {settings.seed})…")
-        self._update_actions()
 
     def stop(self) -> None:
         if self.runner.busy:
@@ -368,21 +376,35 @@ class MainWindow(QMainWindow):
             newest = record.newest()
             if newest is not None:
                 self.replay.set_position(*newest)
-                self._show_position(*newest)
+                self._show_position(*newest, plots_later=True)
         if committed and self.loaded is not None:
             _, thought, answer = split_reply(record.draft_ids(), self.loaded.tokenizer)
             self.output.set_answer(answer)
             self.output.set_thought(thought)
 
-    def _show_position(self, canvas: int, step: int) -> None:
+    def _show_position(self, canvas: int, step: int, plots_later: bool = False) -> None:
         if self.record is None:
             return
         steps = self.record.steps(canvas)
         if not steps:
             return
         step = max(0, min(step, len(steps) - 1))
-        for view in (self.grid, self.heatmap, self.curves):
-            view.show_step(steps, step)
+        self.grid.show_step(steps, step)
+        self._plot_target = (steps, step)
+        if not plots_later:
+            self._draw_plots()
+        elif not self._plots_pending:
+            # While streaming, the plots are painted in the next event-loop pass rather than with the grid, so no
+            # single pass of the GUI thread carries all three views (each pass stays well under a 16 ms frame).
+            self._plots_pending = True
+            QTimer.singleShot(0, self._draw_plots)
+
+    def _draw_plots(self) -> None:
+        self._plots_pending = False
+        if self._plot_target is not None:
+            steps, step = self._plot_target
+            self.heatmap.show_step(steps, step)
+            self.curves.show_step(steps, step)
 
     def _jump_to_step(self, canvas: int, step: int) -> None:
         self.replay.set_live(False)
@@ -441,6 +463,7 @@ class MainWindow(QMainWindow):
         self.show_error(title, message)
 
     def _generation_finished(self, result: GenerationResult) -> None:
+        self._draw_plots()  # the last live frame may still be pending
         if self.record is not None:
             self.record.add(result)
         if self.generation is not None:

@@ -258,12 +258,11 @@ class StepCurves(QWidget):
         for line in self.decade_lines:
             line.setZValue(-10)
             self.entropy_plot.addItem(line)
-        self.entropy_curve = self.entropy_plot.plot(
-            pen=pg.mkPen((31, 119, 180), width=2), symbol="o", symbolSize=5, symbolBrush=(31, 119, 180), antialias=True
-        )
-        self.accepted_curve = self.accepted_plot.plot(
-            pen=pg.mkPen((214, 95, 20), width=2), fillLevel=0, brush=(214, 95, 20, 70), antialias=True
-        )
+        # Plain lines without point symbols or antialiasing: a scatter of symbols and antialiased paths cost most of
+        # a live frame's time, and the GUI thread must stay responsive while the canvas streams.
+        self.entropy_curve = self.entropy_plot.plot(pen=pg.mkPen((31, 119, 180), width=2))
+        self.accepted_curve = self.accepted_plot.plot(pen=pg.mkPen((214, 95, 20), width=2), fillLevel=0,
+                                                      brush=(214, 95, 20, 70))
         self.threshold_line = pg.InfiniteLine(
             angle=0, movable=False, label="", labelOpts={"position": 0.97, "anchors": [(1, 1), (1, 1)]}
         )

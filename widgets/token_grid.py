@@ -321,7 +321,7 @@ class TokenGrid(QWidget):
         """Flow the colour bar and the key items into rows of at most `width`: (height, [(item, rect)])."""
         fm = QFontMetrics(self.font())
         line = fm.height() + 6
-        bar_w = fm.horizontalAdvance(f"entropy (nats)  0  {self._max_entropy:g}") + 16 + max(120, width // 4)
+        bar_w = fm.horizontalAdvance(f"entropy (nats)  0  {self._max_entropy:.3g}") + 16 + max(120, width // 4)
         widths = [("bar", bar_w)] + [(label, line + 4 + fm.horizontalAdvance(label)) for label in KEY]
         items: list[tuple[str, QRectF]] = []
         x = y = 0.0
@@ -424,7 +424,7 @@ class TokenGrid(QWidget):
             if name == "bar":
                 label = "entropy (nats)  0"
                 p.drawText(rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, label)
-                high = f"{self._max_entropy:g}"
+                high = f"{self._max_entropy:.3g}"
                 p.drawText(rect, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, high)
                 bar = QRectF(rect.left() + fm.horizontalAdvance(label) + 6, rect.top() + 3,
                              0, rect.height() - 6)  # fmt: skip

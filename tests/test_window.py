@@ -1,0 +1,202 @@
+"""The main window, driven as a person would: load, type, Ctrl+Enter, watch, scrub, stop, close."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QMessageBox
+
+from app.main_window import MainWindow
+from app.tasks import running_threads
+from models.events import GenerationResult
+
+
+@pytest.fixture
+def settings_file(tmp_path):
+    return str(tmp_path / "settings.ini")
+
+
+@pytest.fixture
+def window(qtbot, settings_file):
+    win = MainWindow(QSettings(settings_file, QSettings.Format.IniFormat))
+    qtbot.addWidget(win)
+    win.resize(1300, 850)
+    win.show()
+    yield win
+    win.close()
+
+
+def load(qtbot, win: MainWindow, path) -> None:
+    with qtbot.waitSignal(win.modelReady, timeout=60_000):
+        assert win.load_model(str(path))
+
+
+def type_prompt(qtbot, win: MainWindow, text: str) -> None:
+    win.activateWindow()  # shortcuts reach the focused window only, as on a desktop
+    qtbot.waitUntil(win.isActiveWindow)
+    win.prompt_panel.user_edit.setFocus()
+    qtbot.keyClicks(win.prompt_panel.user_edit, text)
+
+
+def set_spin(win: MainWindow, name: str, value) -> None:
+    win.sampler_panel.spins[name].setValue(value)
+
+
+def generate_with_keys(qtbot, win: MainWindow, timeout: int = 60_000) -> GenerationResult:
+    with qtbot.waitSignal(win.generationDone, timeout=timeout) as blocker:
+        QTest.keyClick(win.prompt_panel.user_edit, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    return blocker.args[0]
+
+
+def test_a_full_generation_streams_into_the_window(qtbot, window, loaded_small, small_canvas_checkpoint):
+    load(qtbot, window, small_canvas_checkpoint)
+    assert window.generate_button.isEnabled() and not window.stop_button.isEnabled()
+    type_prompt(qtbot, window, "List three colours")
+    set_spin(window, "max_new_tokens", 32)
+    set_spin(window, "max_denoising_steps", 6)
+    window.sampler_panel.random_box.setChecked(False)
+    window.sampler_panel.seed_spin.setValue(5)
+    result = generate_with_keys(qtbot, window)
+    assert not result.cancelled
+    record = window.record
+    assert record.canvas_indices == [0, 1]
+    assert [len(record.steps(c)) for c in (0, 1)] == list(result.canvas_steps)
+    # Live view ends on the newest step, exactly as recorded.
+    newest = record.steps(1)[-1]
+    assert window.grid.snapshot() is newest
+    assert window.replay.position() == (1, len(record.steps(1)) - 1)
+    np.testing.assert_array_equal(window.heatmap.image_data()[-1], newest.entropy)
+    assert window.output.answer() == result.answer
+    stats = window.output.stats()
+    assert stats["Steps per canvas"] == ", ".join(map(str, result.canvas_steps)) and stats["Seed"] == "5"
+    # The same seed through the engine alone gives the same ids: the window adds nothing to the run.
+    from models.generator import Generator
+
+    same = list(Generator(window.loaded).generate(window.current_prompt(), window.generation.settings))[-1]
+    assert same.token_ids.tolist() == result.token_ids.tolist()
+
+
+def test_the_scrubber_replays_any_step_exactly(qtbot, window, small_canvas_checkpoint):
+    load(qtbot, window, small_canvas_checkpoint)
+    type_prompt(qtbot, window, "Hello")
+    set_spin(window, "max_new_tokens", 32)
+    set_spin(window, "max_denoising_steps", 5)
+    generate_with_keys(qtbot, window)
+    record = window.record
+    # Pick canvas 0, then press Home and Right twice on the slider: step 2 of canvas 0.
+    window.replay.canvas_combo.setCurrentIndex(0)
+    window.replay.slider.setFocus()
+    QTest.keyClick(window.replay.slider, Qt.Key.Key_Home)
+    QTest.keyClick(window.replay.slider, Qt.Key.Key_Right)
+    QTest.keyClick(window.replay.slider, Qt.Key.Key_Right)
+    assert window.replay.position() == (0, 2)
+    assert not window.replay.is_live()
+    shown = window.grid.snapshot()
+    assert shown is record.steps(0)[2]
+    assert window.heatmap.marker_step() == 2
+    np.testing.assert_array_equal(window.heatmap.image_data()[2], record.steps(0)[2].entropy)
+    np.testing.assert_allclose(window.curves.mean_entropy()[:5], [s.mean_entropy for s in record.steps(0)], rtol=1e-6)
+    # Clicking a heatmap cell moves the scrubber and selects that token in the grid.
+    window.heatmap.stepPositionClicked.emit(4, 7)
+    assert window.replay.position() == (0, 4) and window.grid.snapshot() is record.steps(0)[4]
+    assert window.grid.selection() == (7, 8)
+
+
+def test_stop_takes_effect_at_the_next_step(qtbot, window, text_checkpoint):
+    load(qtbot, window, text_checkpoint)
+    type_prompt(qtbot, window, "Go on and on")
+    set_spin(window, "max_new_tokens", 32 * 20)
+    set_spin(window, "max_denoising_steps", 48)
+    with qtbot.waitSignal(window.generationDone, timeout=60_000) as blocker:
+        window.generate_button.click()
+        qtbot.waitUntil(lambda: window.record is not None and len(window.record.steps(0)) >= 2, timeout=30_000)
+        assert window.stop_button.isEnabled() and not window.generate_button.isEnabled()
+        QTest.keyClick(window, Qt.Key.Key_Escape)
+    result = blocker.args[0]
+    assert result.cancelled
+    assert sum(len(window.record.steps(c)) for c in window.record.canvas_indices) < 20 * 48
+    assert window.generate_button.isEnabled() and not window.stop_button.isEnabled()
+
+
+def test_generate_twice_never_starts_a_second_worker(qtbot, window, text_checkpoint):
+    load(qtbot, window, text_checkpoint)
+    type_prompt(qtbot, window, "Twice")
+    set_spin(window, "max_new_tokens", 64)
+    set_spin(window, "max_denoising_steps", 20)
+    with qtbot.waitSignal(window.generationDone, timeout=60_000):
+        assert window.generate() is True
+        assert window.generate() is False  # the action is disabled and the runner refuses a second task
+        window.generate_action.trigger()
+        assert len(running_threads()) == 1
+
+
+def test_closing_mid_generation_stops_the_worker(qtbot, settings_file, text_checkpoint):
+    win = MainWindow(QSettings(settings_file, QSettings.Format.IniFormat))
+    win.show()
+    load(qtbot, win, text_checkpoint)
+    type_prompt(qtbot, win, "Long")
+    set_spin(win, "max_new_tokens", 32 * 30)
+    win.generate()
+    qtbot.waitUntil(lambda: win.record is not None and len(win.record.steps(0)) >= 1, timeout=30_000)
+    started = time.perf_counter()
+    assert win.close()
+    assert time.perf_counter() - started < 5
+    assert not running_threads()
+    win.deleteLater()
+
+
+def test_a_failed_load_keeps_the_previous_model(qtbot, window, tmp_path, text_checkpoint):
+    load(qtbot, window, text_checkpoint)
+    previous = window.loaded
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "config.json").write_text('{"model_type": "llama"}')
+    with qtbot.waitSignal(window.errorShown, timeout=30_000) as blocker:
+        window.load_model(str(tmp_path / "bad"))
+    assert "llama" in blocker.args[0] and "Traceback" not in blocker.args[0]
+    assert window.loaded is previous and window.generate_button.isEnabled()
+    box = window.findChild(QMessageBox)
+    assert box.isVisible() and "llama" in box.text()
+    QTest.keyClick(box, Qt.Key.Key_Return)  # dismiss it, as a person would
+    qtbot.waitUntil(lambda: not box.isVisible())
+    type_prompt(qtbot, window, "still works")
+    set_spin(window, "max_denoising_steps", 2)
+    assert not generate_with_keys(qtbot, window).cancelled
+
+
+def test_the_gui_thread_never_stalls_during_generation(qtbot, window, text_checkpoint):
+    """Probe the event loop every 4 ms while a generation runs; no gap may exceed 16 ms."""
+    load(qtbot, window, text_checkpoint)
+    type_prompt(qtbot, window, "Latency")
+    set_spin(window, "max_new_tokens", 96)
+    set_spin(window, "max_denoising_steps", 12)
+    ticks: list[float] = []
+    probe = QTimer()
+    probe.setTimerType(Qt.TimerType.PreciseTimer)
+    probe.setInterval(4)
+    probe.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    with qtbot.waitSignal(window.generationDone, timeout=60_000):
+        window.generate()
+        probe.start()
+    probe.stop()
+    gaps = np.diff(ticks) * 1000
+    assert len(gaps) > 20
+    assert gaps.max() <= 16, f"the GUI thread stalled for {gaps.max():.1f} ms"
+
+
+def test_settings_and_last_model_are_remembered(qtbot, settings_file, text_checkpoint):
+    first = MainWindow(QSettings(settings_file, QSettings.Format.IniFormat))
+    qtbot.addWidget(first)
+    load(qtbot, first, text_checkpoint)
+    set_spin(first, "entropy_bound", 0.25)
+    first.close()
+    second = MainWindow(QSettings(settings_file, QSettings.Format.IniFormat))
+    qtbot.addWidget(second)
+    assert second.store.value("models/last") == str(text_checkpoint)
+    assert second.recent_models()[0] == str(text_checkpoint)
+    load(qtbot, second, text_checkpoint)
+    assert second.sampler_panel.settings().entropy_bound == pytest.approx(0.25)
+    second.close()
