@@ -10,6 +10,7 @@ from typing import Any
 from models.events import CanvasCommitted, GenerationResult, StepSnapshot
 from models.settings import SamplerSettings, SettingsError
 
+
 def _user_errors() -> tuple[type[Exception], ...]:
     # Imported here, not at the top: the engine imports torch, and `--help` should not wait for it.
     from models.editing import EditError

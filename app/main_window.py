@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from PySide6.QtCore import QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
     QInputDialog,
@@ -27,10 +27,12 @@ from app.tasks import TaskRunner, leave_a_core_for_the_gui
 from models.events import CanvasCommitted, GenerationResult, StepSnapshot
 from models.generator import Generation, Generator
 from models.loading import LoadCancelled, LoadedModel
+from models.processing import image_token_count
 from models.prompts import Prompt, split_reply
 from models.recording import GenerationRecord
 from models.settings import SamplerSettings, SettingsError
 from widgets.entropy_plots import EntropyHeatmap, StepCurves
+from widgets.image_strip import REORDER_MIME, ImageStrip
 from widgets.output_pane import OutputPane
 from widgets.prompt_panel import PromptPanel
 from widgets.replay_bar import ReplayBar
@@ -77,6 +79,15 @@ class MainWindow(QMainWindow):
     # ----- layout -------------------------------------------------------------------------------------------
     def _build_widgets(self) -> None:
         self.prompt_panel = PromptPanel()
+        self.image_strip = ImageStrip()
+        self.prompt_panel.add_strip(self.image_strip)
+        self.image_strip.refused.connect(lambda message: self.show_error("Image refused", message))
+        self.setAcceptDrops(True)
+        # The prompt boxes would take a dropped file as its path in text, and Ctrl+V of an image as nothing:
+        # both go to the image strip instead.
+        for edit in (self.prompt_panel.user_edit, self.prompt_panel.system_edit):
+            edit.installEventFilter(self)
+            edit.viewport().installEventFilter(self)
         self.sampler_panel = SamplerPanel()
         self.generate_button = QPushButton("Generate")
         self.generate_button.setToolTip("Generate an answer (Ctrl+Enter)")
@@ -299,6 +310,8 @@ class MainWindow(QMainWindow):
         if saved is not None and self.loaded.source == (self.store.value("models/last") or "demo"):
             self.sampler_panel.set_settings(saved)
         self.curves.set_threshold(self.sampler_panel.defaults().confidence_threshold)
+        processor = loaded.processor
+        self.image_strip.set_token_counter(lambda image, budget: image_token_count(processor, image, budget))
         self.model_label.setText(f"{loaded.name} · {loaded.device.type} · {str(loaded.dtype).removeprefix('torch.')}")
         self._remember_model(self._loading_source)
         self.statusBar().showMessage(f"Loaded {loaded.name}", 4000)
@@ -314,7 +327,40 @@ class MainWindow(QMainWindow):
     # ----- generation ---------------------------------------------------------------------------------------
     def current_prompt(self) -> Prompt:
         panel = self.prompt_panel
-        return Prompt(user=panel.user_text(), system=panel.system_text(), think=panel.think())
+        return Prompt(user=panel.user_text(), system=panel.system_text(), think=panel.think(),
+                      images=tuple(self.image_strip.images()))
+
+    # ----- images: drop anywhere on the window, paste into the prompt ---------------------------------------
+    @staticmethod
+    def _carries_images(mime: Any) -> bool:
+        if mime.hasFormat(REORDER_MIME):
+            return False  # a thumbnail being reordered inside the strip
+        return (mime.hasImage() or any(url.isLocalFile() for url in mime.urls())
+                or any(f.startswith("image/") for f in mime.formats()))
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt naming
+        if self._carries_images(event.mimeData()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt naming
+        if self._carries_images(event.mimeData()):
+            self.image_strip.add_mime_data(event.mimeData())
+            event.acceptProposedAction()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt naming
+        kind = event.type()
+        if kind in (QEvent.Type.DragEnter, QEvent.Type.DragMove) and self._carries_images(event.mimeData()):
+            event.acceptProposedAction()
+            return True
+        if kind == QEvent.Type.Drop and self._carries_images(event.mimeData()):
+            self.image_strip.add_mime_data(event.mimeData())
+            event.acceptProposedAction()
+            return True
+        if kind == QEvent.Type.KeyPress and event.matches(QKeySequence.StandardKey.Paste):
+            if self._carries_images(QGuiApplication.clipboard().mimeData()):
+                self.image_strip.paste_from_clipboard()
+                return True
+        return super().eventFilter(watched, event)
 
     def generate(self) -> bool:
         if self.generator is None or self.runner.busy:
@@ -329,10 +375,12 @@ class MainWindow(QMainWindow):
             self.show_error("Nothing to generate", "Type a prompt first.")
             return False
         generator = self.generator
+        budget = self.image_strip.budget()
         self._task_kind = "generate"
         self._begin_run(GenerationRecord(self.loaded.canvas_length), settings)
         self.generation = Generation(prompt, self.record.draft_ids(), settings)
-        started = self.runner.start(stream_job(lambda cancel: generator.generate(prompt, settings, cancel)))
+        started = self.runner.start(stream_job(
+            lambda cancel: generator.generate(prompt, settings, cancel, image_budget=budget)))
         self._update_actions()
         return started
 

@@ -51,8 +51,9 @@ class _TaskThread(QThread):
 class TaskRunner(QObject):
     """Runs one task at a time on a QThread. Every emitted event is delivered, in order, in batches.
 
-    Signals fire on the GUI thread: `events(list)` with everything queued since the last batch, then exactly one of
-    `finished(result)`, `failed(error)` or `cancelled(result)` (what the task returned after it stopped early). A task started while one runs is refused (`busy`).
+    Signals fire on the GUI thread: `events(list)` with everything queued since the last batch, then exactly one
+    of `finished(result)`, `failed(error)` or `cancelled(result)` (what the task returned after it stopped early).
+    A task started while one runs is refused (`start` returns False).
     """
 
     events = Signal(list)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -67,6 +67,57 @@ def _fix_logits(logits: torch.Tensor, mask: torch.Tensor, ids: torch.Tensor) -> 
     return logits
 
 
+class _AdaptiveStop:
+    """StableAndConfidentStoppingCriteria, fed the step's entropy instead of recomputing it from the logits."""
+
+    def __init__(self, stability: int | None, confidence: float | None, canvas_length: int, device: Any) -> None:
+        self.enabled = stability is not None and confidence is not None
+        self.confidence = confidence
+        self.history = (torch.full((stability, 1, canvas_length), -1, dtype=torch.long, device=device)
+                        if self.enabled and stability > 0 else None)
+
+    def __call__(self, argmax_canvas: torch.Tensor, mean_entropy: torch.Tensor) -> torch.Tensor:
+        if not self.enabled:
+            return torch.zeros_like(mean_entropy, dtype=torch.bool)
+        if self.history is None:
+            stable = torch.ones_like(mean_entropy, dtype=torch.bool)
+        else:
+            stable = (self.history == argmax_canvas[None]).all(dim=-1).all(dim=0)
+            self.history = torch.roll(self.history, shifts=-1, dims=0)
+            self.history[-1] = argmax_canvas
+        return stable & (mean_entropy < self.confidence)
+
+
+@dataclass
+class _Context:
+    """What every canvas of one run shares: the model's callables, positions, masks and the KV cache."""
+
+    gc: Any
+    device: Any
+    canvas_length: int
+    vocab_size: int
+    past_key_values: Any
+    decoder_forward: Any
+    temperature: Any
+    embed_dtype: torch.dtype
+    input_ids: torch.Tensor
+    decoder_attention_mask: torch.Tensor
+    decoder_position_ids: torch.Tensor
+    model_kwargs: dict[str, Any]
+    end_ids: list[int]
+    start: float
+    forward_passes: int = 0
+    step_seconds: float = 0.0
+
+
+@dataclass
+class _Denoised:
+    canvas: torch.Tensor  # (1, canvas_length)
+    steps: int
+    adaptive_stop: bool
+    cancelled: bool
+
+
 class GenerationRun:
     """One run of the block-diffusion loop over a prompt; iterate it for events."""
 
@@ -77,14 +128,16 @@ class GenerationRun:
         settings: SamplerSettings,
         plans: list[CanvasPlan] | None = None,
         cancel: CancelToken | None = None,
-        decode: Any = None,
     ) -> None:
         self.model = model
         self.inputs = inputs
         self.settings = settings.validated()
         self.plans = plans
         self.cancel = cancel
-        self.decode = decode
+
+    def __iter__(self) -> Iterator[Event]:
+        with torch.inference_mode():
+            yield from self._run()
 
     def _generation_config(self) -> Any:
         s = self.settings
@@ -105,18 +158,25 @@ class GenerationRun:
         assert not model_kwargs
         return generation_config
 
-    def __iter__(self) -> Iterator[Event]:
-        with torch.inference_mode():
-            yield from self._run()
+    def _compiled(self, past_key_values: Any) -> tuple[Any, Any]:
+        """(encoder after prefill, decoder forward): compiled, as generate() does, when the cache is static."""
+        model = self.model
+        if not past_key_values.is_compileable:
+            return model.model.encoder, model
+        # The same compiled callables (and attribute names) generate() uses, so the compile cache is shared.
+        if not hasattr(model, "_compiled_encoder"):
+            model._compiled_encoder = torch.compile(model.model.encoder, mode="reduce-overhead", fullgraph=True)
+        if not hasattr(model, "_compiled_decoder_forward"):
+            model._compiled_decoder_forward = torch.compile(model.forward, mode="reduce-overhead", fullgraph=True)
+        return model._compiled_encoder, model._compiled_decoder_forward
 
-    def _run(self) -> Iterator[Event]:  # noqa: C901 - mirrors generate() step for step; kept in one piece on purpose
+    def _run(self) -> Iterator[Event]:
         model = self.model
         gc = self._generation_config()
         start = time.perf_counter()
         if self.settings.seed is not None:
             torch.manual_seed(self.settings.seed)
 
-        model_kwargs = {k: v for k, v in self.inputs.items() if k not in ("input_ids", "attention_mask")}
         input_ids = self.inputs["input_ids"]
         device = input_ids.device
         batch_size, cur_len = input_ids.shape
@@ -124,206 +184,192 @@ class GenerationRun:
             raise ValueError("the engine generates one sequence at a time")
         prompt_len = cur_len
         canvas_length = model.config.canvas_length
-        vocab_size = model.config.text_config.vocab_size
         max_length, max_new_tokens = model._prepare_generated_length(gc, cur_len)
         plans = self.plans or [CanvasPlan()] * math.ceil(max_new_tokens / canvas_length)
-
         past_key_values = model._prepare_cache_for_generation(gc, batch_size, max_length)
-        encoder_after_prefill, decoder_forward = model.model.encoder, model
-        if gc.cache_implementation == "static" and past_key_values.is_compileable:
-            # The same compiled callables (and attribute names) generate() uses, so the compile cache is shared.
-            if not hasattr(model, "_compiled_encoder"):
-                model._compiled_encoder = torch.compile(model.model.encoder, mode="reduce-overhead", fullgraph=True)
-            if not hasattr(model, "_compiled_decoder_forward"):
-                model._compiled_decoder_forward = torch.compile(model.forward, mode="reduce-overhead",
-                                                                fullgraph=True)
-            encoder_after_prefill, decoder_forward = model._compiled_encoder, model._compiled_decoder_forward
-        pad_id = gc.pad_token_id
+        encoder_after_prefill, decoder_forward = self._compiled(past_key_values)
         eos_tensor = torch.tensor(gc.eos_token_id, device=device) if gc.eos_token_id is not None else None
-        end_ids = [i for i in (eos_tensor.flatten().tolist() if eos_tensor is not None else []) + [pad_id]
-                   if i is not None]
-        encoder_position_ids = torch.arange(0, cur_len, dtype=torch.int32, device=device).unsqueeze(0)
-        decoder_position_ids = torch.arange(cur_len, cur_len + canvas_length, dtype=torch.int32,
-                                            device=device).unsqueeze(0)
+        end_ids = [] if eos_tensor is None else eos_tensor.flatten().tolist()
+        if gc.pad_token_id is not None:
+            end_ids.append(gc.pad_token_id)
         attention_mask = self.inputs.get("attention_mask")
         attention_mask = (attention_mask.bool() if attention_mask is not None
                           else torch.ones((1, cur_len), dtype=torch.bool, device=device))
-        decoder_attention_mask = torch.nn.functional.pad(attention_mask, (0, canvas_length), value=True)
-
-        temperature = model._prepare_logits_processor(gc, LogitsProcessorList())
+        ctx = _Context(
+            gc=gc, device=device, canvas_length=canvas_length, vocab_size=model.config.text_config.vocab_size,
+            past_key_values=past_key_values, decoder_forward=decoder_forward,
+            temperature=model._prepare_logits_processor(gc, LogitsProcessorList()),
+            embed_dtype=model.model.decoder.embed_tokens.weight.dtype, input_ids=input_ids,
+            decoder_attention_mask=torch.nn.functional.pad(attention_mask, (0, canvas_length), value=True),
+            decoder_position_ids=_positions(cur_len, canvas_length, device),
+            model_kwargs={k: v for k, v in self.inputs.items() if k not in ("input_ids", "attention_mask")},
+            end_ids=end_ids, start=start,
+        )
+        encoder_position_ids = _positions(0, cur_len, device)
         stopping_criteria = model._prepare_ar_stopping_criteria(gc)
-        embed_dtype = model.model.decoder.embed_tokens.weight.dtype
-        forward_passes = 0
-        step_seconds = 0.0
         canvas_steps: list[int] = []
         adaptive_stops: list[bool] = []
         finished = torch.zeros(1, dtype=torch.bool, device=device)
         cancelled = False
-        is_prefill = True
 
         for canvas_index, plan in enumerate(plans):
             if not any(later.denoise for later in plans[canvas_index:]):
                 # Nothing left to denoise: the rest is kept as it is, with no need to encode it.
                 kept = torch.cat([later.fixed_ids for later in plans[canvas_index:]]).to(device)
-                input_ids = torch.cat([input_ids, kept.unsqueeze(0)], dim=-1)
+                ctx.input_ids = torch.cat([ctx.input_ids, kept.unsqueeze(0)], dim=-1)
                 break
+            is_prefill = canvas_index == 0
             unprocessed_ids, encoder_masks = model._prepare_encoder_inputs(
-                input_ids=input_ids, attention_mask=attention_mask, encoder_position_ids=encoder_position_ids,
-                past_key_values=past_key_values, is_prefill=is_prefill, canvas_length=canvas_length,
-                batch_size=batch_size, **model_kwargs,
+                input_ids=ctx.input_ids, attention_mask=attention_mask, encoder_position_ids=encoder_position_ids,
+                past_key_values=ctx.past_key_values, is_prefill=is_prefill, canvas_length=canvas_length,
+                batch_size=batch_size, **ctx.model_kwargs,
             )
             encoder = model.model.encoder if is_prefill else encoder_after_prefill
-            encoder_outputs = encoder(
-                input_ids=unprocessed_ids, attention_mask=encoder_masks, past_key_values=past_key_values,
-                position_ids=encoder_position_ids, **model_kwargs,
-            )
-            past_key_values = encoder_outputs.past_key_values
-            if is_prefill:
-                for key in ("pixel_values", "image_position_ids", "mm_token_type_ids"):
-                    model_kwargs.pop(key, None)
-            is_prefill = False
+            ctx.past_key_values = encoder(
+                input_ids=unprocessed_ids, attention_mask=encoder_masks, past_key_values=ctx.past_key_values,
+                position_ids=encoder_position_ids, **ctx.model_kwargs,
+            ).past_key_values
+            for key in ("pixel_values", "image_position_ids", "mm_token_type_ids"):
+                ctx.model_kwargs.pop(key, None)  # consumed by the prefill, as in generate()
 
+            fixed_mask, fixed_ids = _fixed(plan, canvas_length, device)
             if plan.denoise:
-                fixed_mask = (plan.fixed_mask.to(device) if plan.fixed_mask is not None
-                              else torch.zeros(canvas_length, dtype=torch.bool, device=device))
-                fixed_ids = (plan.fixed_ids.to(device) if plan.fixed_ids is not None
-                             else torch.zeros(canvas_length, dtype=torch.long, device=device))
-                locked_np = (plan.locked_mask.numpy().astype(bool) if plan.locked_mask is not None
-                             else np.zeros(canvas_length, dtype=bool))
-                editable_np = ~fixed_mask.cpu().numpy()
-                any_fixed = bool(fixed_mask.any())
-                # The sampler's random start is drawn even where positions are fixed, to keep generate's RNG order.
-                current = torch.randint(0, vocab_size, (1, canvas_length), device=device)
-                if any_fixed:
-                    current = torch.where(fixed_mask, fixed_ids, current)
-                argmax_canvas = current
-                self_conditioning = None
-                decoder_masks = model.model.decoder.create_diffusion_decoder_attention_mask(
-                    config=model.config, inputs_embeds=current.unsqueeze(-1), past_key_values=past_key_values,
-                    decoder_attention_mask=decoder_attention_mask,
-                )
-                history = None if gc.stability_threshold == 0 else torch.full(
-                    (gc.stability_threshold, 1, canvas_length), -1, dtype=torch.long, device=device)
-                free = ~fixed_mask
-                n_free = int(free.sum())
-                ban = [i for i in end_ids if i < vocab_size] if plan.ban_end else []
-                steps_taken = 0
-                stopped_early = False
-                for cur_step in reversed(range(1, gc.max_denoising_steps + 1)):
-                    if self.cancel is not None and self.cancel.is_set():
-                        cancelled = True
-                        break
-                    step_start = time.perf_counter()
-                    forward_passes += 1
-                    if decoder_forward is not model:
-                        torch.compiler.cudagraph_mark_step_begin()  # as generate(), for the compiled step
-                    out = decoder_forward(
-                        decoder_input_ids=current, self_conditioning_logits=self_conditioning,
-                        decoder_attention_mask=decoder_masks, past_key_values=past_key_values,
-                        decoder_position_ids=decoder_position_ids, **model_kwargs,
-                    )
-                    step_tensor = torch.tensor(cur_step, device=device, dtype=torch.int32)
-                    logits = temperature(input_ids, out.logits, cur_step=step_tensor)
-                    if ban:
-                        logits = logits.clone()
-                        logits[0, free.nonzero().squeeze(1).unsqueeze(1), torch.tensor(ban, device=device)] -= _LOCK_GAP
-                    if any_fixed:
-                        logits = _fix_logits(logits, fixed_mask, fixed_ids)
-                    probs = torch.softmax(logits, dim=-1, dtype=torch.float32)
-                    denoised = torch.multinomial(probs.view(-1, vocab_size), num_samples=1).view(1, canvas_length)
-                    argmax_canvas = torch.argmax(logits, dim=-1)
-                    entropy = _entropy(logits)
-                    accepted = _accept_mask(entropy, gc.sampler_config.entropy_bound)
-                    accepted_canvas = torch.where(accepted, denoised, current)
-                    noise = torch.randint(0, vocab_size, (1, canvas_length), device=device)
-                    current = torch.where(~accepted, noise, accepted_canvas)
-
-                    # The adaptive stop judges confidence over the positions this run may change: fixed positions
-                    # have zero entropy and would otherwise end a small span's denoising before it converged.
-                    mean_entropy = entropy.mean(dim=-1) if not any_fixed else (
-                        (entropy * free).sum(dim=-1) / max(n_free, 1))
-                    stop = torch.zeros(1, dtype=torch.bool, device=device)
-                    if gc.stability_threshold is not None and gc.confidence_threshold is not None:
-                        if history is None:
-                            stable = torch.ones(1, dtype=torch.bool, device=device)
-                        else:
-                            stable = (history == argmax_canvas[None]).all(dim=-1).all(dim=0)
-                            history = torch.roll(history, shifts=-1, dims=0)
-                            history[-1] = argmax_canvas
-                        stop = stable & (mean_entropy < gc.confidence_threshold)
-                    self_conditioning = logits.to(embed_dtype)
-
-                    # One small host transfer per step (generate also syncs once per step, on its stop flag).
-                    packed = torch.cat([argmax_canvas[0].float(), accepted[0].float(), entropy[0].float(),
-                                        mean_entropy.float(), stop.float()]).cpu().numpy()
-                    steps_taken += 1
-                    step_seconds += time.perf_counter() - step_start
-                    L = canvas_length
-                    yield StepSnapshot(
-                        canvas_index=canvas_index,
-                        step_index=steps_taken - 1,
-                        argmax=packed[:L].astype(np.int64),
-                        accepted=packed[L:2 * L] > 0.5,
-                        entropy=packed[2 * L:3 * L].astype(np.float32),
-                        locked=locked_np,
-                        editable=editable_np,
-                        mean_entropy=float(packed[3 * L]),
-                        num_accepted=int((packed[L:2 * L] > 0.5).sum()),
-                        temperature=float(gc.t_min + (gc.t_max - gc.t_min) * cur_step / gc.max_denoising_steps),
-                        elapsed=time.perf_counter() - start,
-                    )
-                    if packed[3 * L + 1] > 0.5:
-                        stopped_early = True
-                        break
-                if cancelled:
+                done = yield from self._denoise(ctx, canvas_index, plan, fixed_mask, fixed_ids)
+                if done.cancelled:
+                    cancelled = True
                     break
-                new_canvas = argmax_canvas
-                canvas_steps.append(steps_taken)
-                adaptive_stops.append(stopped_early)
+                new_canvas = done.canvas
+                canvas_steps.append(done.steps)
+                adaptive_stops.append(done.adaptive_stop)
             else:
-                new_canvas = plan.fixed_ids.to(device).unsqueeze(0)
-                fixed_mask = torch.ones(canvas_length, dtype=torch.bool, device=device)
-                fixed_ids = plan.fixed_ids.to(device)
-                any_fixed = True
+                new_canvas = fixed_ids.unsqueeze(0)
 
-            input_ids = torch.cat([input_ids, new_canvas], dim=-1)
+            ctx.input_ids = torch.cat([ctx.input_ids, new_canvas], dim=-1)
             if plan.denoise and not plan.ban_end:
-                input_ids, finished = model._finalize_canvas(
-                    input_ids=input_ids, finished_sequences=finished, generation_config=gc,
+                ctx.input_ids, finished = model._finalize_canvas(
+                    input_ids=ctx.input_ids, finished_sequences=finished, generation_config=gc,
                     stopping_criteria=stopping_criteria, canvas_length=canvas_length, eos_tensor=eos_tensor,
                 )
-                if any_fixed:  # EOS padding must not overwrite a locked token
-                    tail = input_ids[0, -canvas_length:]
-                    input_ids[0, -canvas_length:] = torch.where(fixed_mask, fixed_ids, tail)
+                tail = ctx.input_ids[0, -canvas_length:]  # EOS padding must not overwrite a fixed token
+                ctx.input_ids[0, -canvas_length:] = torch.where(fixed_mask, fixed_ids, tail)
             if plan.denoise:
-                yield CanvasCommitted(
-                    canvas_index=canvas_index,
-                    token_ids=input_ids[0, -canvas_length:].cpu().numpy().copy(),
-                    steps=canvas_steps[-1],
-                    adaptive_stop=adaptive_stops[-1],
-                )
+                yield CanvasCommitted(canvas_index=canvas_index,
+                                      token_ids=ctx.input_ids[0, -canvas_length:].cpu().numpy().copy(),
+                                      steps=canvas_steps[-1], adaptive_stop=adaptive_stops[-1])
             if bool(finished.all()):
                 break
             cur_len += canvas_length
-            decoder_attention_mask = torch.nn.functional.pad(decoder_attention_mask, (0, canvas_length), value=True)
+            ctx.decoder_attention_mask = torch.nn.functional.pad(ctx.decoder_attention_mask, (0, canvas_length),
+                                                                 value=True)
             attention_mask = torch.nn.functional.pad(attention_mask, (0, canvas_length), value=True)
-            encoder_position_ids = decoder_position_ids
-            decoder_position_ids = torch.arange(cur_len, cur_len + canvas_length, dtype=torch.int32,
-                                                device=device).unsqueeze(0)
+            encoder_position_ids = ctx.decoder_position_ids
+            ctx.decoder_position_ids = _positions(cur_len, canvas_length, device)
 
         seconds = time.perf_counter() - start
-        generated = input_ids[0, prompt_len:].cpu().numpy().copy()
-        valid = int((generated != pad_id).sum()) if pad_id is not None else int(generated.size)
-        total_steps = sum(canvas_steps)
+        generated = ctx.input_ids[0, prompt_len:].cpu().numpy().copy()
+        valid = int((generated != gc.pad_token_id).sum()) if gc.pad_token_id is not None else int(generated.size)
         yield GenerationResult(
-            prompt_ids=input_ids[0, :prompt_len].cpu().numpy().copy(),
+            prompt_ids=ctx.input_ids[0, :prompt_len].cpu().numpy().copy(),
             token_ids=generated,
             text="", thought="", answer="",
             canvas_steps=tuple(canvas_steps),
             adaptive_stops=tuple(adaptive_stops),
             seconds=seconds,
-            tokens_per_forward=valid / forward_passes if forward_passes else 0.0,
+            tokens_per_forward=valid / ctx.forward_passes if ctx.forward_passes else 0.0,
             tokens_per_second=valid / seconds if seconds > 0 else 0.0,
-            parallel_tokens_per_second=canvas_length * total_steps / step_seconds if step_seconds > 0 else 0.0,
+            parallel_tokens_per_second=(canvas_length * sum(canvas_steps) / ctx.step_seconds
+                                        if ctx.step_seconds > 0 else 0.0),
             cancelled=cancelled,
         )
+
+    def _denoise(self, ctx: _Context, canvas_index: int, plan: CanvasPlan, fixed_mask: torch.Tensor,
+                 fixed_ids: torch.Tensor) -> Generator[StepSnapshot, None, _Denoised]:
+        """The denoising loop of one canvas (generate()'s step 1.c), yielding a snapshot per step."""
+        gc, device, length = ctx.gc, ctx.device, ctx.canvas_length
+        any_fixed = bool(fixed_mask.any())
+        free = ~fixed_mask
+        n_free = int(free.sum())
+        locked = (plan.locked_mask.numpy().astype(bool) if plan.locked_mask is not None
+                  else np.zeros(length, dtype=bool))
+        editable = free.cpu().numpy()
+        banned = torch.tensor([i for i in ctx.end_ids if i < ctx.vocab_size] if plan.ban_end else [],
+                              dtype=torch.long, device=device)
+        # The sampler's random start is drawn even where positions are fixed, to keep generate()'s RNG order.
+        current = torch.randint(0, ctx.vocab_size, (1, length), device=device)
+        current = torch.where(fixed_mask, fixed_ids, current)
+        argmax_canvas = current
+        self_conditioning = None
+        decoder_masks = self.model.model.decoder.create_diffusion_decoder_attention_mask(
+            config=self.model.config, inputs_embeds=current.unsqueeze(-1), past_key_values=ctx.past_key_values,
+            decoder_attention_mask=ctx.decoder_attention_mask,
+        )
+        adaptive_stop = _AdaptiveStop(gc.stability_threshold, gc.confidence_threshold, length, device)
+        steps = 0
+        for cur_step in reversed(range(1, gc.max_denoising_steps + 1)):
+            if self.cancel is not None and self.cancel.is_set():
+                return _Denoised(argmax_canvas, steps, False, cancelled=True)
+            step_start = time.perf_counter()
+            ctx.forward_passes += 1
+            if ctx.decoder_forward is not self.model:
+                torch.compiler.cudagraph_mark_step_begin()  # as generate() does, for the compiled step
+            out = ctx.decoder_forward(
+                decoder_input_ids=current, self_conditioning_logits=self_conditioning,
+                decoder_attention_mask=decoder_masks, past_key_values=ctx.past_key_values,
+                decoder_position_ids=ctx.decoder_position_ids, **ctx.model_kwargs,
+            )
+            logits = ctx.temperature(ctx.input_ids, out.logits,
+                                     cur_step=torch.tensor(cur_step, device=device, dtype=torch.int32))
+            if len(banned):
+                logits = logits.clone()
+                logits[0, free.nonzero()[:, :1], banned] -= _LOCK_GAP
+            if any_fixed:
+                logits = _fix_logits(logits, fixed_mask, fixed_ids)
+            probs = torch.softmax(logits, dim=-1, dtype=torch.float32)
+            denoised = torch.multinomial(probs.view(-1, ctx.vocab_size), num_samples=1).view(1, length)
+            argmax_canvas = torch.argmax(logits, dim=-1)
+            entropy = _entropy(logits)
+            accepted = _accept_mask(entropy, gc.sampler_config.entropy_bound)
+            accepted_canvas = torch.where(accepted, denoised, current)
+            noise = torch.randint(0, ctx.vocab_size, (1, length), device=device)
+            current = torch.where(~accepted, noise, accepted_canvas)
+            # The adaptive stop judges confidence over the positions this run may change: fixed positions have zero
+            # entropy and would otherwise end a small span's denoising before it converged.
+            mean_entropy = (entropy * free).sum(dim=-1) / max(n_free, 1) if any_fixed else entropy.mean(dim=-1)
+            stop = adaptive_stop(argmax_canvas, mean_entropy)
+            self_conditioning = logits.to(ctx.embed_dtype)
+
+            # One small host transfer per step (generate() also syncs once per step, on its stop flag).
+            packed = torch.cat([argmax_canvas[0].float(), accepted[0].float(), entropy[0].float(),
+                                mean_entropy.float(), stop.float()]).cpu().numpy()
+            steps += 1
+            ctx.step_seconds += time.perf_counter() - step_start
+            accepted_np = packed[length:2 * length] > 0.5
+            yield StepSnapshot(
+                canvas_index=canvas_index,
+                step_index=steps - 1,
+                argmax=packed[:length].astype(np.int64),
+                accepted=accepted_np,
+                entropy=packed[2 * length:3 * length].astype(np.float32),
+                locked=locked,
+                editable=editable,
+                mean_entropy=float(packed[3 * length]),
+                num_accepted=int(accepted_np.sum()),
+                temperature=float(gc.t_min + (gc.t_max - gc.t_min) * cur_step / gc.max_denoising_steps),
+                elapsed=time.perf_counter() - ctx.start,
+            )
+            if packed[3 * length + 1] > 0.5:
+                return _Denoised(argmax_canvas, steps, adaptive_stop=True, cancelled=False)
+        return _Denoised(argmax_canvas, steps, adaptive_stop=False, cancelled=False)
+
+
+def _positions(start: int, length: int, device: Any) -> torch.Tensor:
+    return torch.arange(start, start + length, dtype=torch.int32, device=device).unsqueeze(0)
+
+
+def _fixed(plan: CanvasPlan, length: int, device: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mask, ids) of the positions a plan holds fixed; a kept canvas is fixed everywhere."""
+    if plan.fixed_ids is None:
+        return (torch.zeros(length, dtype=torch.bool, device=device),
+                torch.zeros(length, dtype=torch.long, device=device))
+    mask = plan.fixed_mask if plan.denoise and plan.fixed_mask is not None else torch.ones(length, dtype=torch.bool)
+    return mask.to(device), plan.fixed_ids.to(device)

@@ -14,6 +14,7 @@ from models.editing import fill_plans, lay_into_canvases, span_plans
 from models.engine import CancelToken, CanvasPlan, GenerationRun
 from models.events import Event, GenerationResult
 from models.loading import LoadedModel
+from models.processing import budget_kwargs
 from models.prompts import Prompt, split_reply
 from models.settings import SamplerSettings
 
@@ -39,7 +40,7 @@ class Generator:
         """The processor's tensors for a prompt, exactly as `model.generate` would be given them."""
         kwargs: dict[str, Any] = {}
         if image_budget is not None and prompt.images:
-            kwargs["images_kwargs"] = {"max_soft_tokens": image_budget}
+            kwargs["processor_kwargs"] = budget_kwargs(image_budget)
         inputs = self.loaded.processor.apply_chat_template(
             prompt.messages(), add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt",
             **kwargs,

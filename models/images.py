@@ -36,7 +36,10 @@ def load_image_bytes(data: bytes, name: str) -> Any:
                 image = ImageOps.exif_transpose(opened)
     except ImageError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise ImageError(f"{name} is too large to open safely (a decompression bomb?); the limit is "
+                         f"{MAX_PIXELS // 1_000_000} megapixels") from error
+    except UnidentifiedImageError as error:
         raise ImageError(f"{name} is not a readable image (PNG, JPEG, WebP, BMP or GIF)") from error
     except (OSError, SyntaxError, ValueError, EOFError) as error:
         raise ImageError(f"{name} is damaged or truncated ({error})") from error

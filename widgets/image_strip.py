@@ -1,0 +1,498 @@
+"""ImageStrip: the prompt's images as a row of thumbnails, with the visual token budget and the tokens they add."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMimeData, QPoint, QSize, Qt, Signal
+from PySide6.QtGui import (
+    QAction,
+    QDrag,
+    QDragEnterEvent,
+    QDragMoveEvent,
+    QDropEvent,
+    QGuiApplication,
+    QImage,
+    QMouseEvent,
+    QPalette,
+    QPixmap,
+)
+from PySide6.QtWidgets import (
+    QApplication,
+    QComboBox,
+    QFileDialog,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from models.images import ImageError, load_image_bytes, load_image_file
+
+#: Mirrors models.processing.IMAGE_TOKEN_BUDGETS (not imported: that module pulls in transformers).
+BUDGETS: tuple[int, ...] = (70, 140, 280, 560, 1120)
+DEFAULT_BUDGET = 280  # Gemma 4's own default
+MARKER_TOKENS = 2  # the <|image> and <image|> that wrap each image's soft tokens
+THUMB_HEIGHT = 72
+THUMB_MAX_WIDTH = 144  # a panorama is letterboxed rather than pushing its neighbours out of view
+FILE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.bmp *.gif);;All files (*)"
+REORDER_MIME = "application/x-diffusion-desk-image-index"
+BUDGET_TOOLTIP = (
+    "Visual tokens per image: lower is faster, higher reads finer detail (small text, charts). "
+    "Each image adds this many tokens or fewer to the prompt, plus 2 markers."
+)
+
+TokenCounter = Callable[[Any, int], int]  # (PIL image, budget) -> soft tokens
+
+
+def _thumbnail_pixmap(image: Image.Image, scale: float) -> QPixmap:
+    """A small pixmap of a PIL image; only the thumbnail's pixels are ever copied into Qt."""
+    fit = min(THUMB_HEIGHT / image.height, THUMB_MAX_WIDTH / image.width)
+    width, height = max(1, round(image.width * fit * scale)), max(1, round(image.height * fit * scale))
+    small = image.resize((width, height), Image.Resampling.BILINEAR, reducing_gap=2.0).convert("RGB")
+    qimage = QImage(small.tobytes(), width, height, 3 * width, QImage.Format.Format_RGB888).copy()
+    pixmap = QPixmap.fromImage(qimage)
+    pixmap.setDevicePixelRatio(scale)
+    return pixmap
+
+
+def qimage_to_png(image: QImage) -> bytes:
+    """PNG bytes of a QImage, so pasted and dropped pixels go through the same checks as files."""
+    buffer = QBuffer()
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    image.save(buffer, "PNG")
+    return bytes(buffer.data().data())
+
+
+@dataclass
+class _Entry:
+    image: Any  # PIL RGB image, bounded by models.images
+    name: str
+    tile: _Tile
+
+
+class _Tile(QFrame):
+    """One image: its thumbnail, pixel size, token count, and move / remove buttons."""
+
+    def __init__(self, strip: ImageStrip, image: Image.Image, name: str) -> None:
+        super().__init__()
+        self._strip = strip
+        self._press: QPoint | None = None
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setToolTip(name)
+        self.picture = QLabel()
+        self.picture.setPixmap(_thumbnail_pixmap(image, self.devicePixelRatioF()))
+        self.picture.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.picture.setFixedHeight(THUMB_HEIGHT)
+        self.size_label = QLabel(f"{image.width}×{image.height}")
+        self.tokens_label = QLabel()
+        small = self.font()
+        small.setPointSizeF(small.pointSizeF() * 0.9)
+        for label in (self.size_label, self.tokens_label):
+            label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            label.setFont(small)
+        self.left_button = self._button("◀", "Move left", lambda: strip._step(self, -1))
+        self.remove_button = self._button("×", f"Remove {name}", lambda: strip._remove_tile(self))
+        self.right_button = self._button("▶", "Move right", lambda: strip._step(self, +1))
+        buttons = QHBoxLayout()
+        buttons.setSpacing(2)
+        buttons.addWidget(self.left_button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.remove_button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.right_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.setSpacing(1)
+        layout.addWidget(self.picture)
+        layout.addWidget(self.size_label)
+        layout.addWidget(self.tokens_label)
+        layout.addLayout(buttons)
+
+    def _button(self, text: str, tip: str, slot: Callable[[], None]) -> QToolButton:
+        button = QToolButton()
+        button.setText(text)
+        button.setToolTip(tip)
+        button.setAccessibleName(tip)
+        button.setAutoRaise(True)
+        button.clicked.connect(slot)
+        return button
+
+    def set_position(self, index: int, count: int) -> None:
+        self.left_button.setEnabled(index > 0)
+        self.right_button.setEnabled(index < count - 1)
+
+    def context_menu(self) -> QMenu:
+        menu = QMenu(self)
+        for text, enabled, slot in (
+            ("Move left", self.left_button.isEnabled(), lambda: self._strip._step(self, -1)),
+            ("Move right", self.right_button.isEnabled(), lambda: self._strip._step(self, +1)),
+            ("Remove", True, lambda: self._strip._remove_tile(self)),
+        ):
+            action = QAction(text, menu)
+            action.setEnabled(enabled)
+            action.triggered.connect(slot)
+            menu.addAction(action)
+        return menu
+
+    def contextMenuEvent(self, event) -> None:  # noqa: N802 - Qt override
+        menu = self.context_menu()
+        menu.exec(event.globalPos())
+        menu.deleteLater()
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
+        if event.button() == Qt.MouseButton.LeftButton:
+            self._press = event.position().toPoint()
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
+        moved = self._press is not None and (
+            (event.position().toPoint() - self._press).manhattanLength() >= QApplication.startDragDistance()
+        )
+        if not moved or not event.buttons() & Qt.MouseButton.LeftButton:
+            return super().mouseMoveEvent(event)
+        self._press = None
+        drag = QDrag(self)
+        drag.setMimeData(self._strip.reorder_mime(self._strip.index_of(self)))
+        drag.setPixmap(self.picture.pixmap())
+        drag.exec(Qt.DropAction.MoveAction)
+
+
+class _TileScroll(QScrollArea):
+    """A horizontal scroll row exactly as tall as its tiles plus a scroll bar, so a scroll bar never squeezes them."""
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
+        row = self.widget().sizeHint()
+        bar = self.horizontalScrollBar().sizeHint().height()
+        return QSize(row.width(), row.height() + bar + 2 * self.frameWidth())
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt override
+        return QSize(0, self.sizeHint().height())
+
+
+class ImageStrip(QWidget):
+    """The prompt's images, in order. changed() fires on any change of images or budget; refused(str) carries
+    one line per input that was not a readable image."""
+
+    changed = Signal()
+    refused = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None, budget: int = DEFAULT_BUDGET) -> None:
+        super().__init__(parent)
+        self._entries: list[_Entry] = []
+        self._counter: TokenCounter | None = None
+        self.setAcceptDrops(True)
+
+        self.add_button = QPushButton("Add image…")
+        self.add_button.setToolTip("Add PNG, JPEG, WebP, BMP or GIF images; they go before the prompt's text")
+        self.add_button.clicked.connect(self._add_from_dialog)
+        self.summary_label = QLabel()
+        self.summary_label.setWordWrap(True)
+        self.summary_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.budget_box = QComboBox()
+        for value in BUDGETS:
+            self.budget_box.addItem(str(value), value)
+        self.budget_box.setToolTip(BUDGET_TOOLTIP)
+        self.budget_box.setCurrentIndex(BUDGETS.index(budget))
+        self.budget_box.currentIndexChanged.connect(self._budget_changed)
+        budget_label = QLabel("Image &budget")
+        budget_label.setBuddy(self.budget_box)
+        budget_label.setToolTip(BUDGET_TOOLTIP)
+
+        header = QHBoxLayout()
+        header.addWidget(self.add_button)
+        header.addWidget(self.summary_label, 1)
+        header.addWidget(budget_label)
+        header.addWidget(self.budget_box)
+
+        self._row = QWidget()
+        self._row_layout = QHBoxLayout(self._row)
+        self._row_layout.setContentsMargins(0, 0, 0, 0)
+        self._row_layout.addStretch(1)
+        self._marker = QFrame(self._row)  # where a dragged thumbnail will land
+        self._marker.setFrameShape(QFrame.Shape.VLine)
+        self._marker.setForegroundRole(QPalette.ColorRole.Highlight)
+        self._marker.hide()
+        self.scroll = _TileScroll()
+        self.scroll.setWidget(self._row)
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(header)
+        layout.addWidget(self.scroll)
+        self._refresh()
+
+    # ----- reading ------------------------------------------------------------------------------------------
+    def images(self) -> list[Any]:
+        return [entry.image for entry in self._entries]
+
+    def names(self) -> list[str]:
+        return [entry.name for entry in self._entries]
+
+    def budget(self) -> int:
+        return int(self.budget_box.currentData())
+
+    def token_counts(self) -> list[int] | None:
+        """Soft tokens per image at the current budget, or None while no counter is set."""
+        if self._counter is None:
+            return None
+        return [int(self._counter(entry.image, self.budget())) for entry in self._entries]
+
+    def prompt_tokens(self) -> int | None:
+        """Tokens the images add to the prompt: each one's soft tokens plus its two markers."""
+        counts = self.token_counts()
+        return None if counts is None else sum(counts) + MARKER_TOKENS * len(counts)
+
+    def index_of(self, tile: QWidget) -> int:
+        return next(i for i, entry in enumerate(self._entries) if entry.tile is tile)
+
+    def tile(self, index: int) -> _Tile:
+        return self._entries[index].tile
+
+    # ----- changing -----------------------------------------------------------------------------------------
+    def set_budget(self, budget: int) -> None:
+        if budget not in BUDGETS:
+            raise ValueError(f"visual token budget must be one of {BUDGETS}, got {budget}")
+        self.budget_box.setCurrentIndex(BUDGETS.index(budget))
+
+    def set_token_counter(self, counter: TokenCounter | None) -> None:
+        self._counter = counter
+        self._refresh()
+
+    def add_image(self, image: Any, name: str) -> None:
+        """Append an image already read by models.images (load_image_file / load_image_bytes)."""
+        self._append(image, name)
+        self._commit()
+
+    def add_files(self, paths: Iterable[str | PathLike]) -> int:
+        """Append the readable images among `paths`, in order; the rest are refused. Returns how many were added."""
+        added, refusals = 0, []
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        try:
+            for path in paths:
+                image, refusal = _read(partial(load_image_file, path), Path(path).name)
+                if image is None:
+                    refusals.append(refusal)
+                else:
+                    self._append(image, Path(path).name)
+                    added += 1
+        finally:
+            QApplication.restoreOverrideCursor()
+        self._report(added, refusals)
+        return added
+
+    def add_mime_data(self, mime: QMimeData, name: str = "dropped image") -> int:
+        """Append what a drop or paste carries: local files, else image data. Returns how many were added."""
+        urls = mime.urls() if mime.hasUrls() else []
+        files = [url.toLocalFile() for url in urls if url.isLocalFile()]
+        if files:
+            return self.add_files(files)
+        data = _image_payloads(mime)
+        if not data:
+            remote = [url.toDisplayString() for url in urls]
+            self._report(0, [f"{url} is not a file on this computer" for url in remote])
+            return 0
+        refusals = []
+        for payload in data:  # several encodings of one image: the first that reads is the image
+            image, refusal = _read(partial(load_image_bytes, payload, name), name)
+            if image is not None:
+                self._append(image, name)
+                self._report(1, [])
+                return 1
+            refusals.append(refusal)
+        self._report(0, refusals[:1])
+        return 0
+
+    def paste_from_clipboard(self) -> bool:
+        """Add the clipboard's image or image files; False (and nothing changes) when it holds none."""
+        mime = QGuiApplication.clipboard().mimeData()
+        return mime is not None and self.add_mime_data(mime, "pasted image") > 0
+
+    def remove(self, index: int) -> None:
+        entry = self._entries.pop(index)
+        entry.tile.hide()
+        entry.tile.deleteLater()
+        self._commit()
+
+    def move(self, index: int, new_index: int) -> None:
+        if not (0 <= index < len(self._entries) and 0 <= new_index < len(self._entries)):
+            raise IndexError(f"cannot move image {index} to {new_index} of {len(self._entries)}")
+        if index == new_index:
+            return
+        self._entries.insert(new_index, self._entries.pop(index))
+        self._commit()
+
+    def clear(self) -> None:
+        if self._entries:
+            self.set_images([], [])
+
+    def set_images(self, images: Sequence[Any], names: Sequence[str]) -> None:
+        """Replace every image at once (to restore a prompt); changed() fires once."""
+        if len(images) != len(names):
+            raise ValueError(f"{len(images)} images but {len(names)} names")
+        for entry in self._entries:
+            entry.tile.hide()
+            entry.tile.deleteLater()
+        self._entries = []
+        for image, name in zip(images, names, strict=True):
+            self._append(image, name)
+        self._commit()
+
+    def choose_files(self) -> list[str]:
+        """The files the person picks; tests replace this to avoid the modal dialog."""
+        paths, _ = QFileDialog.getOpenFileNames(self, "Add images", "", FILE_FILTER)
+        return paths
+
+    @staticmethod
+    def reorder_mime(index: int) -> QMimeData:
+        """What dragging the thumbnail at `index` carries."""
+        mime = QMimeData()
+        mime.setData(REORDER_MIME, QByteArray(str(index).encode()))
+        return mime
+
+    # ----- drag and drop ------------------------------------------------------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
+        self._drag_over(event)
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:  # noqa: N802 - Qt override
+        self._drag_over(event)
+
+    def dragLeaveEvent(self, event) -> None:  # noqa: N802 - Qt override
+        self._marker.hide()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
+        self._marker.hide()
+        mime = event.mimeData()
+        if mime.hasFormat(REORDER_MIME):
+            text = bytes(mime.data(REORDER_MIME).data()).decode(errors="replace")
+            source = int(text) if text.isdigit() else -1
+            target = self._insertion_index(event.position().toPoint())
+            event.setDropAction(Qt.DropAction.MoveAction)
+            event.accept()
+            if 0 <= source < len(self._entries):
+                self.move(source, target - 1 if target > source else target)
+            return
+        event.acceptProposedAction()
+        self.add_mime_data(mime)
+
+    def _drag_over(self, event: QDragMoveEvent) -> None:
+        mime = event.mimeData()
+        if mime.hasFormat(REORDER_MIME):
+            self._show_marker(self._insertion_index(event.position().toPoint()))
+            event.setDropAction(Qt.DropAction.MoveAction)
+            event.accept()
+        elif mime.hasUrls() or mime.hasImage() or any(f.startswith("image/") for f in mime.formats()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def _insertion_index(self, pos: QPoint) -> int:
+        """Where a thumbnail dropped at `pos` (strip coordinates) goes: before the first tile whose middle is right
+        of it."""
+        x = self._row.mapFrom(self, pos).x()
+        for index, entry in enumerate(self._entries):
+            if x < entry.tile.geometry().center().x():
+                return index
+        return len(self._entries)
+
+    def _show_marker(self, index: int) -> None:
+        if not self._entries:
+            return
+        tiles = [entry.tile.geometry() for entry in self._entries]
+        x = tiles[index].left() - 3 if index < len(tiles) else tiles[-1].right() + 1
+        self._marker.setGeometry(max(0, x), 0, 3, self._row.height())
+        self._marker.raise_()
+        self._marker.show()
+
+    # ----- internals ----------------------------------------------------------------------------------------
+    def _add_from_dialog(self) -> None:
+        paths = self.choose_files()
+        if paths:
+            self.add_files(paths)
+
+    def _append(self, image: Any, name: str) -> None:
+        self._entries.append(_Entry(image, name, _Tile(self, image, name)))
+
+    def _report(self, added: int, refusals: list[str]) -> None:
+        if added:
+            self._commit()
+        if refusals:
+            self.refused.emit("\n".join(refusals))
+
+    def _commit(self) -> None:
+        self._refresh()
+        self.changed.emit()
+
+    def _step(self, tile: _Tile, offset: int) -> None:
+        index = self.index_of(tile)
+        if 0 <= index + offset < len(self._entries):
+            self.move(index, index + offset)
+
+    def _remove_tile(self, tile: _Tile) -> None:
+        self.remove(self.index_of(tile))
+
+    def _budget_changed(self) -> None:
+        self._refresh()
+        self.changed.emit()
+
+    def _refresh(self) -> None:
+        """Lay the tiles out in order and bring every label up to date."""
+        counts = self.token_counts()
+        for index, entry in enumerate(self._entries):
+            self._row_layout.insertWidget(index, entry.tile, 0, Qt.AlignmentFlag.AlignTop)  # moves one already there
+            entry.tile.set_position(index, len(self._entries))
+            entry.tile.tokens_label.setVisible(counts is not None)
+            if counts is not None:
+                entry.tile.tokens_label.setText(f"{counts[index]} tokens")
+        self.scroll.setVisible(bool(self._entries))
+        self.scroll.updateGeometry()
+        self.summary_label.setForegroundRole(
+            QPalette.ColorRole.WindowText if self._entries else QPalette.ColorRole.PlaceholderText
+        )
+        self.summary_label.setText(self._summary())
+
+    def _summary(self) -> str:
+        count = len(self._entries)
+        if not count:
+            return "Drop or paste images here"
+        text = f"{count} image{'s' if count != 1 else ''}"
+        total = self.prompt_tokens()
+        return text if total is None else f"{text} · {total} image tokens"
+
+
+def _read(load: Callable[[], Any], name: str) -> tuple[Any, str]:
+    """(image, "") or (None, why not): whatever a damaged file makes PIL raise, it is refused, never raised into Qt."""
+    try:
+        return load(), ""
+    except ImageError as error:
+        return None, str(error)
+    except Exception as error:  # noqa: BLE001 - a crafted file can trip any decoder error; report it, keep the rest
+        return None, f"{name} could not be read ({type(error).__name__}: {error})"
+
+
+def _image_payloads(mime: QMimeData) -> list[bytes]:
+    """Encoded images a MIME payload carries: raw image/* bytes first (they keep EXIF), then its QImage."""
+    payloads = [bytes(mime.data(f).data()) for f in mime.formats() if f.startswith("image/")]
+    if mime.hasImage():
+        image = mime.imageData()
+        if isinstance(image, QPixmap):
+            image = image.toImage()
+        # A null image becomes empty bytes, which load_image_bytes refuses with a message like any other.
+        payloads.append(qimage_to_png(image) if isinstance(image, QImage) and not image.isNull() else b"")
+    return payloads
