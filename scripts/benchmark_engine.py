@@ -29,7 +29,8 @@ from models.tiny_checkpoint import build_checkpoint  # noqa: E402
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=4)
-    parser.add_argument("--steps", type=int, default=12, help="denoising steps per canvas (random weights never stop early)")
+    parser.add_argument("--steps", type=int, default=12,
+                        help="denoising steps per canvas (random weights never stop early)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 

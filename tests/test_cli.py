@@ -23,8 +23,8 @@ def run_json(capsys, *argv: str) -> dict:
 
 
 def test_generate_json_matches_model_generate(capsys, loaded_text, text_checkpoint):
-    out = run_json(capsys, "generate", "--model", str(text_checkpoint), "--prompt", "Hello there", "--system", "Be brief",
-                   "--max-new-tokens", "64", "--steps", "3", "--seed", "7", "--json")
+    out = run_json(capsys, "generate", "--model", str(text_checkpoint), "--prompt", "Hello there",
+                   "--system", "Be brief", "--max-new-tokens", "64", "--steps", "3", "--seed", "7", "--json")
     inputs = loaded_text.processor.apply_chat_template(
         Prompt(user="Hello there", system="Be brief").messages(), add_generation_prompt=True, tokenize=True,
         return_dict=True, return_tensors="pt")
@@ -109,7 +109,8 @@ def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, text_checkpoint, arg
 def test_main_py_runs_the_cli_without_qt(tmp_path, text_checkpoint):
     code = ("import runpy, sys\nsys.argv = ['main.py', 'generate', '--model', sys.argv[1], '--prompt', 'hi', "
             "'--steps', '1', '--seed', '0', '--json']\n"
-            "try:\n    runpy.run_path('main.py', run_name='__main__')\nexcept SystemExit as e:\n    assert e.code == 0\n"
+            "try:\n    runpy.run_path('main.py', run_name='__main__')\n"
+            "except SystemExit as e:\n    assert e.code == 0\n"
             "assert not [m for m in sys.modules if m.startswith(('PySide6', 'pyqtgraph'))]\n")
     done = subprocess.run([sys.executable, "-c", code, str(text_checkpoint)], cwd=ROOT, capture_output=True,
                           text=True, timeout=120)

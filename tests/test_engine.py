@@ -85,7 +85,8 @@ def test_parity_holds_when_the_adaptive_stop_fires(loaded_small):
                                                                    max_denoising_steps=12, seed=seed))[-1]
             assert result.token_ids.tolist() == expected.tolist()
             stops += sum(result.adaptive_stops)
-            assert all(steps < 12 for steps, stop in zip(result.canvas_steps, result.adaptive_stops) if stop)
+            stopped = [steps for steps, stop in zip(result.canvas_steps, result.adaptive_stops, strict=True) if stop]
+            assert all(steps < 12 for steps in stopped)
         assert stops > 0, "the adaptive stop never fired"
     finally:
         with torch.no_grad():

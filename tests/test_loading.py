@@ -61,8 +61,9 @@ def test_sharded_checkpoint_loads(tmp_path, loaded_text, text_checkpoint):
     assert (sharded / "model.safetensors.index.json").is_file()
     assert len(list(sharded.glob("model-*.safetensors"))) > 1
     loaded = load_checkpoint(sharded)
-    for (name, a), (_, b) in zip(loaded.model.state_dict().items(), loaded_text.model.state_dict().items()):
-        assert torch.equal(a, b), name
+    expected = loaded_text.model.state_dict()
+    for name, tensor in loaded.model.state_dict().items():
+        assert torch.equal(tensor, expected[name]), name
 
 
 def test_hub_id_loads_from_the_hf_cache_offline(tmp_path, monkeypatch, text_checkpoint):

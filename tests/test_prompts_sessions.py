@@ -86,7 +86,9 @@ def test_a_full_disk_leaves_the_old_session_whole(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.json"]  # no temporary file left behind
 
 
-@pytest.mark.parametrize("content", [b"", b"\x80\x04\x95 pickle", b'{"format": "other"}', b'{"format": "diffusion-desk-session"}'])
+@pytest.mark.parametrize("content", [
+    b"", b"\x80\x04\x95 pickle", b'{"format": "other"}', b'{"format": "diffusion-desk-session"}',
+])
 def test_damaged_sessions_are_refused(tmp_path, content):
     path = tmp_path / "bad.json"
     path.write_bytes(content)
