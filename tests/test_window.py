@@ -200,3 +200,18 @@ def test_settings_and_last_model_are_remembered(qtbot, settings_file, text_check
     load(qtbot, second, text_checkpoint)
     assert second.sampler_panel.settings().entropy_bound == pytest.approx(0.25)
     second.close()
+
+
+def test_an_engine_error_reaches_the_user_as_a_message(qtbot, window, text_checkpoint, monkeypatch):
+    load(qtbot, window, text_checkpoint)
+
+    def out_of_memory(*args, **kwargs):
+        raise RuntimeError("CUDA out of memory. Tried to allocate 20.00 GiB (GPU 0; 79.11 GiB total capacity)")
+        yield  # a generator, like the real one
+
+    monkeypatch.setattr(window.generator, "generate", out_of_memory)
+    type_prompt(qtbot, window, "Too big")
+    with qtbot.waitSignal(window.errorShown, timeout=30_000) as blocker:
+        window.generate()
+    assert "ran out of memory" in blocker.args[0] and "Traceback" not in blocker.args[0]
+    assert window.generate_button.isEnabled() and not window.runner.busy  # the window stays usable
