@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.examples import Example, load_examples
 from app.jobs import LoadProgress, load_job, stream_job, with_seed
 from app.status import memory_in_use
 from app.tasks import TaskRunner, leave_a_core_for_the_gui
@@ -178,6 +179,12 @@ class MainWindow(QMainWindow):
             run_menu.addAction(action)
             self.addAction(action)
         run_menu.addSeparator()
+        self.examples_menu = run_menu.addMenu("Demo-model &prompts")
+        for example in load_examples():
+            action = self.examples_menu.addAction(example.title)
+            action.triggered.connect(lambda checked=False, e=example: self.use_example(e))
+        self.examples_menu.setEnabled(not self.examples_menu.isEmpty())
+        run_menu.addSeparator()
         reset = run_menu.addAction("&Reset sampler to defaults")
         reset.triggered.connect(lambda: self.sampler_panel.set_settings(self.sampler_panel.defaults()))
 
@@ -329,6 +336,13 @@ class MainWindow(QMainWindow):
         panel = self.prompt_panel
         return Prompt(user=panel.user_text(), system=panel.system_text(), think=panel.think(),
                       images=tuple(self.image_strip.images()))
+
+    def use_example(self, example: Example) -> None:
+        """Put a demo prompt (and its picture) in the prompt panel, replacing what was there."""
+        self.prompt_panel.set_prompt(example.prompt, example.system, example.think)
+        self.image_strip.clear()
+        if example.image is not None:
+            self.image_strip.add_files([example.image])
 
     # ----- images: drop anywhere on the window, paste into the prompt ---------------------------------------
     @staticmethod

@@ -9,6 +9,7 @@ from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QGuiAppli
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
+from app.examples import load_examples
 from app.main_window import MainWindow
 from models.processing import image_token_count
 from models.tiny_checkpoint import IMAGE_TOKEN_ID
@@ -98,3 +99,13 @@ def test_two_images_generate_end_to_end_with_the_budget(qtbot, window, tmp_path)
     expected = sum(image_token_count(window.loaded.processor, img, 140) for img in window.image_strip.images())
     assert int((result.prompt_ids == IMAGE_TOKEN_ID).sum()) == expected
     assert window.image_strip.prompt_tokens() == expected + 2 * 2  # each image adds its begin/end markers
+
+
+def test_a_demo_prompt_with_a_picture_fills_the_prompt(qtbot, window):
+    actions = {a.text(): a for a in window.examples_menu.actions()}
+    assert actions, "no demo prompts in the Generate menu"
+    with_image = next(e for e in load_examples() if e.image is not None)
+    window.image_strip.add_image(Image.new("RGB", (8, 8)), "old.png")
+    actions[with_image.title].trigger()
+    assert window.prompt_panel.user_text() == with_image.prompt
+    assert window.image_strip.names() == [with_image.image.name]  # replaces what was there
