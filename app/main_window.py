@@ -33,6 +33,7 @@ from models.prompts import Prompt, split_reply
 from models.recording import GenerationRecord
 from models.settings import SamplerSettings, SettingsError
 from widgets.entropy_plots import EntropyHeatmap, StepCurves
+from widgets.image_strip import BUDGETS as IMAGE_BUDGETS
 from widgets.image_strip import REORDER_MIME, ImageStrip
 from widgets.output_pane import OutputPane
 from widgets.prompt_panel import PromptPanel
@@ -319,6 +320,9 @@ class MainWindow(QMainWindow):
         self.curves.set_threshold(self.sampler_panel.defaults().confidence_threshold)
         processor = loaded.processor
         self.image_strip.set_token_counter(lambda image, budget: image_token_count(processor, image, budget))
+        budget = getattr(getattr(processor, "image_processor", None), "max_soft_tokens", None)
+        if budget in IMAGE_BUDGETS:
+            self.image_strip.set_budget(budget)  # the checkpoint's own default visual budget
         self.model_label.setText(f"{loaded.name} · {loaded.device.type} · {str(loaded.dtype).removeprefix('torch.')}")
         self._remember_model(self._loading_source)
         self.statusBar().showMessage(f"Loaded {loaded.name}", 4000)
