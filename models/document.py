@@ -1,0 +1,298 @@
+"""The text being edited: generated ids with locks, each token's place in the text, typing, and diff review."""
+
+from __future__ import annotations
+
+import codecs
+import dataclasses
+import difflib
+import re
+import weakref
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from itertools import pairwise
+from typing import Any
+
+import numpy as np
+
+from models.editing import lay_into_canvases
+
+END_OF_TURN = "<turn|>"
+_BYTE_TOKEN = re.compile(r"<0x([0-9A-Fa-f]{2})>")
+
+
+def end_ids_of(tokenizer: Any) -> frozenset[int]:
+    """Ids that end the displayed text: pad, EOS and end-of-turn."""
+    ids = {tokenizer.pad_token_id, tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids(END_OF_TURN)}
+    return frozenset(i for i in ids if isinstance(i, int) and i != tokenizer.unk_token_id)
+
+
+def end_of_turn_id(tokenizer: Any) -> int:
+    """The id a laid-out text ends with: end-of-turn where the vocabulary has it, else EOS."""
+    turn = tokenizer.convert_tokens_to_ids(END_OF_TURN)
+    return turn if isinstance(turn, int) and turn != tokenizer.unk_token_id else tokenizer.eos_token_id
+
+
+class _Vocab:
+    """Per-tokenizer cache: a byte-fallback token's byte, or any other token's decoded text (context-free)."""
+
+    def __init__(self) -> None:
+        self.byte: dict[int, int] = {}
+        self.text: dict[int, str] = {}
+
+    def learn(self, tokenizer: Any, ids: Iterable[int]) -> None:
+        missing = sorted({i for i in ids if i not in self.byte and i not in self.text})
+        if not missing:
+            return
+        others = []
+        for token_id, token in zip(missing, tokenizer.convert_ids_to_tokens(missing), strict=True):
+            match = _BYTE_TOKEN.fullmatch(token or "")
+            if match:
+                self.byte[token_id] = int(match.group(1), 16)
+            else:
+                others.append(token_id)
+        for token_id in others:  # once per id and tokenizer: the cache makes live previews cheap
+            self.text[token_id] = tokenizer.decode(
+                [token_id], skip_special_tokens=False, clean_up_tokenization_spaces=False
+            )
+
+
+_VOCABS: weakref.WeakKeyDictionary[Any, _Vocab] = weakref.WeakKeyDictionary()
+
+
+def _vocab(tokenizer: Any) -> _Vocab:
+    vocab = _VOCABS.get(tokenizer)
+    if vocab is None:
+        vocab = _VOCABS[tokenizer] = _Vocab()
+    return vocab
+
+
+def _byte_run_pieces(tokenizer: Any, run_ids: list[int], run_bytes: list[int]) -> list[str]:
+    """Each byte token's share of the text: a character goes to the token holding its last byte, the others ''."""
+    whole = tokenizer.decode(run_ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)
+    decoder = codecs.getincrementaldecoder("utf-8")("strict")
+    try:
+        pieces = [decoder.decode(bytes([b])) for b in run_bytes] + [decoder.decode(b"", final=True)]
+    except UnicodeDecodeError:
+        pieces = None
+    if pieces is not None and "".join(pieces) == whole:
+        return pieces[:-1]
+    # Invalid UTF-8 (a model can emit stray bytes): the tokenizer writes one U+FFFD per byte.
+    if len(whole) == len(run_ids):
+        return list(whole)
+    return [""] * (len(run_ids) - 1) + [whole]
+
+
+class TokenText:
+    """Where each generated token sits in the displayed text: the text up to the first end id.
+
+    ''.join(pieces) == text. A UTF-8 character spread over byte-fallback tokens is carried by the token holding
+    its last byte; the tokens before it have an empty piece, sit at that character's offset and belong with it.
+    """
+
+    def __init__(self, tokenizer: Any, ids: Sequence[int] | np.ndarray) -> None:
+        ends = end_ids_of(tokenizer)
+        visible = [int(i) for i in ids]
+        for index, token_id in enumerate(visible):
+            if token_id in ends:
+                visible = visible[:index]
+                break
+        vocab = _vocab(tokenizer)
+        vocab.learn(tokenizer, visible)
+        pieces: list[str] = []
+        run: list[int] = []
+        for token_id in [*visible, None]:
+            if token_id is not None and token_id in vocab.byte:
+                run.append(token_id)
+                continue
+            if run:
+                pieces += _byte_run_pieces(tokenizer, run, [vocab.byte[i] for i in run])
+                run = []
+            if token_id is not None:
+                pieces.append(vocab.text[token_id])
+        self.pieces: tuple[str, ...] = tuple(pieces)
+        self.text = "".join(pieces)
+        self.visible_count = len(pieces)
+        offsets = np.zeros(len(pieces) + 1, dtype=np.int64)
+        np.cumsum([len(p) for p in pieces], out=offsets[1:])
+        offsets.setflags(write=False)
+        self.offsets = offsets  # (visible_count + 1,): token i spans offsets[i]:offsets[i + 1]
+
+    def piece(self, i: int) -> str:
+        return self.pieces[i]
+
+    def span_of(self, i: int) -> tuple[int, int]:
+        if not 0 <= i < self.visible_count:
+            raise IndexError(f"token {i} is not visible (0 to {self.visible_count - 1})")
+        return int(self.offsets[i]), int(self.offsets[i + 1])
+
+    def token_at(self, char_offset: int) -> int:
+        """The token carrying this character; len(text) gives visible_count."""
+        if not 0 <= char_offset <= len(self.text):
+            raise IndexError(f"character {char_offset} is outside the text (0 to {len(self.text)})")
+        if char_offset == len(self.text):
+            return self.visible_count
+        return int(np.searchsorted(self.offsets, char_offset, side="right")) - 1
+
+    def tokens_for_chars(self, a: int, b: int) -> tuple[int, int]:
+        """Half-open token span covering characters [a, b); an empty range gives the empty span at the token
+        boundary at or before a."""
+        if not 0 <= a <= b <= len(self.text):
+            raise ValueError(f"character range {a}:{b} is outside the text (0:{len(self.text)})")
+        if a == b:
+            if a < len(self.text):
+                at = self.tokens_for_chars(a, a + 1)[0]
+            else:  # before any trailing bytes that complete no character
+                at = int(np.searchsorted(self.offsets[:-1], a, side="left"))
+            return at, at
+        start = self.token_at(a)
+        while start > 0 and self.offsets[start - 1] == self.offsets[start]:  # the character's leading bytes
+            start -= 1
+        return start, self.token_at(b - 1) + 1
+
+    def units(self) -> list[int]:
+        """Start index of each character group: zero-width tokens joined with the token that completes them."""
+        widths = np.diff(self.offsets)
+        starts = np.flatnonzero(np.concatenate([[True], widths[:-1] > 0])) if len(widths) else np.zeros(0, int)
+        return [int(s) for s in starts]
+
+
+@dataclass(frozen=True, eq=False)
+class Document:
+    """Generated ids (whole canvases, end-padded) and the token indices the user locked. Edits return a new one."""
+
+    ids: np.ndarray
+    canvas_length: int
+    tokenizer: Any = dataclasses.field(repr=False)
+    locks: frozenset[int] = frozenset()
+
+    def __post_init__(self) -> None:
+        ids = np.array(self.ids, dtype=np.int64)
+        ids.setflags(write=False)
+        object.__setattr__(self, "ids", ids)
+        object.__setattr__(self, "locks", frozenset(int(i) for i in self.locks if 0 <= int(i) < len(ids)))
+
+    @cached_property
+    def token_text(self) -> TokenText:
+        return TokenText(self.tokenizer, self.ids)
+
+    @property
+    def text(self) -> str:
+        return self.token_text.text
+
+    @property
+    def visible_count(self) -> int:
+        return self.token_text.visible_count
+
+    def with_ids(self, ids: Sequence[int] | np.ndarray) -> Document:
+        """Other ids at the same indices (a rewrite's result); locks stay where they are."""
+        return dataclasses.replace(self, ids=ids)
+
+    def with_canvas(self, canvas_index: int, canvas_ids: np.ndarray) -> Document:
+        """This document with one canvas replaced, e.g. by a StepSnapshot's argmax for a live preview."""
+        ids = self.ids.copy()
+        start = canvas_index * self.canvas_length
+        ids[start : start + self.canvas_length] = canvas_ids
+        return dataclasses.replace(self, ids=ids)
+
+    def with_locks_toggled(self, span: tuple[int, int]) -> Document:
+        """Unlock [start, end) when all of it is locked, else lock all of it."""
+        span_ids = set(range(max(span[0], 0), min(span[1], len(self.ids))))
+        locks = self.locks - span_ids if span_ids <= self.locks else self.locks | span_ids
+        return dataclasses.replace(self, locks=locks)
+
+    def with_typed_text(self, char_start: int, char_end: int, new_text: str) -> Document:
+        """Replace characters [char_start, char_end) with typed text; the retokenized tokens are locked.
+
+        The tokens the edit touches, widened over adjacent locked tokens so that text typed a keystroke at a time
+        is tokenized as a whole, are retokenized; later locks shift with their tokens. Laid out again as whole
+        canvases (end-of-turn, then pad), so anything after the old end is dropped.
+        """
+        tt = self.token_text
+        offsets, n = tt.offsets, tt.visible_count
+        if char_start == char_end and not new_text:
+            return self
+        if char_start < char_end:
+            start, end = tt.tokens_for_chars(char_start, char_end)
+        elif char_start < len(tt.text) and offsets[tt.token_at(char_start)] < char_start:  # inside a token
+            start, end = tt.tokens_for_chars(char_start, char_start + 1)
+        else:
+            start = end = tt.tokens_for_chars(char_start, char_start)[0]
+        while start > 0 and (start - 1 in self.locks or offsets[start - 1] == offsets[start]):
+            start -= 1
+        while end < n and (end in self.locks or (end > start and offsets[end - 1] == offsets[end])):
+            end += 1
+        a, b = int(offsets[start]), int(offsets[end])
+        region = tt.text[a:char_start] + new_text + tt.text[char_end:b]
+        typed = self.tokenizer(region, add_special_tokens=False)["input_ids"] if region else []
+        visible = [int(i) for i in self.ids[:n]]
+        shift = len(typed) - (end - start)
+        locks = (
+            {i for i in self.locks if i < start}
+            | set(range(start, start + len(typed)))
+            | {i + shift for i in self.locks if end <= i < n}
+        )
+        ids = lay_into_canvases(
+            visible[:start] + list(typed) + visible[end:],
+            self.canvas_length,
+            end_of_turn_id(self.tokenizer),
+            self.tokenizer.pad_token_id,
+        )
+        return dataclasses.replace(self, ids=ids, locks=locks)
+
+
+@dataclass(frozen=True)
+class Hunk:
+    """One change between two texts, by token: old tokens [old_start, old_end) became new [new_start, new_end)."""
+
+    old_start: int
+    old_end: int
+    new_start: int
+    new_end: int
+    old_text: str
+    new_text: str
+
+
+def _opcodes(old: TokenText, old_ids: np.ndarray, new: TokenText, new_ids: np.ndarray) -> list[tuple]:
+    """SequenceMatcher opcodes in token indices, matched by whole characters so no hunk splits a character."""
+
+    def groups(tt: TokenText, ids: np.ndarray) -> tuple[list[tuple[int, ...]], list[int]]:
+        starts = tt.units() + [tt.visible_count]
+        return [tuple(int(i) for i in ids[s:e]) for s, e in pairwise(starts)], starts
+
+    old_groups, old_starts = groups(old, old_ids)
+    new_groups, new_starts = groups(new, new_ids)
+    matcher = difflib.SequenceMatcher(None, old_groups, new_groups, autojunk=False)
+    return [
+        (tag, old_starts[i1], old_starts[i2], new_starts[j1], new_starts[j2])
+        for tag, i1, i2, j1, j2 in matcher.get_opcodes()
+    ]
+
+
+def diff_hunks(old: Document, new_ids: Sequence[int] | np.ndarray) -> list[Hunk]:
+    """The changes from old's visible text to new_ids' visible text, in order."""
+    new = old.with_ids(new_ids)
+    ot, nt = old.token_text, new.token_text
+    return [
+        Hunk(i1, i2, j1, j2, ot.text[ot.offsets[i1] : ot.offsets[i2]], nt.text[nt.offsets[j1] : nt.offsets[j2]])
+        for tag, i1, i2, j1, j2 in _opcodes(ot, old.ids, nt, new.ids)
+        if tag != "equal"
+    ]
+
+
+def apply_hunks(old: Document, new_ids: Sequence[int] | np.ndarray, accepted: Collection[int]) -> Document:
+    """old with the accepted hunks (indices into diff_hunks' list) taken from new_ids; locks follow their tokens."""
+    new = old.with_ids(new_ids)
+    merged: list[int] = []
+    locks: set[int] = set()
+    hunk = 0
+    for tag, i1, i2, j1, j2 in _opcodes(old.token_text, old.ids, new.token_text, new.ids):
+        take_new = tag != "equal" and hunk in accepted
+        hunk += tag != "equal"
+        if take_new:
+            merged += [int(i) for i in new.ids[j1:j2]]
+            continue
+        locks |= {len(merged) + i - i1 for i in old.locks if i1 <= i < i2}
+        merged += [int(i) for i in old.ids[i1:i2]]
+    ids = lay_into_canvases(merged, old.canvas_length, end_of_turn_id(old.tokenizer), old.tokenizer.pad_token_id)
+    return dataclasses.replace(old, ids=ids, locks=locks)
