@@ -153,6 +153,7 @@ def _rewrite(args: argparse.Namespace) -> None:
     loaded = load_checkpoint(model or None, device=args.device, dtype=args.dtype)
     settings = _settings(args, generation.settings)
     generator = Generator(loaded)
+    locks = sorted(set(locks) | generation.locks)  # the session's own locks hold too
     result, steps = _run(generator.rewrite(generation, span, locks, settings), args.json)
     if args.save:
         save_session(args.save, generation.with_ids(result.token_ids), model)

@@ -16,22 +16,27 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSplitter,
+    QTabWidget,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
+from app.edit_controller import EditController
 from app.examples import Example, load_examples
 from app.jobs import LoadProgress, load_job, stream_job, with_seed
 from app.status import memory_in_use
 from app.tasks import TaskRunner, leave_a_core_for_the_gui
+from models.document import Document
 from models.events import CanvasCommitted, GenerationResult, StepSnapshot
 from models.generator import Generation, Generator
 from models.loading import LoadCancelled, LoadedModel
 from models.processing import image_token_count
 from models.prompts import Prompt, split_reply
 from models.recording import GenerationRecord
+from models.sessions import SessionError, load_session, save_session
 from models.settings import SamplerSettings, SettingsError
+from widgets.editor_pane import EditorPane
 from widgets.entropy_plots import EntropyHeatmap, StepCurves
 from widgets.image_strip import BUDGETS as IMAGE_BUDGETS
 from widgets.image_strip import REORDER_MIME, ImageStrip
@@ -124,6 +129,12 @@ class MainWindow(QMainWindow):
         plots.setChildrenCollapsible(False)
 
         self.output = OutputPane()
+        self.editor = EditorPane()
+        self.bottom_tabs = QTabWidget()
+        self.bottom_tabs.addTab(self.output, "Answer")
+        self.bottom_tabs.addTab(self.editor, "Editor")
+        self.bottom_tabs.setTabToolTip(1, "Edit the text with the model: lock tokens, re-denoise or rewrite a "
+                                          "selection, review every change")
         top = QSplitter(Qt.Orientation.Horizontal)
         top.addWidget(canvas_box)
         top.addWidget(plots)
@@ -131,7 +142,7 @@ class MainWindow(QMainWindow):
         top.setStretchFactor(1, 2)
         centre = QSplitter(Qt.Orientation.Vertical)
         centre.addWidget(top)
-        centre.addWidget(self.output)
+        centre.addWidget(self.bottom_tabs)
         centre.setStretchFactor(0, 3)
         centre.setStretchFactor(1, 1)
 
@@ -150,6 +161,10 @@ class MainWindow(QMainWindow):
         self.heatmap.stepPositionClicked.connect(self._on_heatmap_clicked)
         self.curves.stepClicked.connect(lambda step: self._jump_to_step(self.replay.position()[0], step))
         self.sampler_panel.changed.connect(self._on_sampler_changed)
+        self.edits = EditController(self)
+        self.grid.selectionChanged.connect(self._on_grid_selection)
+        self.editor.selectionChanged.connect(self._on_editor_selection)
+        self.grid.lockToggleRequested.connect(self._on_grid_lock)
 
     def _build_actions(self) -> None:
         menus = self.menuBar()
@@ -158,9 +173,13 @@ class MainWindow(QMainWindow):
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
 
+        file_menu.insertActions(quit_action, self._file_actions())
+        file_menu.insertSeparator(quit_action)
+        self._build_edit_menu(menus.addMenu("&Edit"))
+
         model_menu = menus.addMenu("&Model")
         self.open_folder_action = model_menu.addAction("Open checkpoint &folder…")
-        self.open_folder_action.setShortcut(QKeySequence("Ctrl+O"))
+        self.open_folder_action.setShortcut(QKeySequence("Ctrl+Shift+O"))
         self.open_folder_action.triggered.connect(self._choose_folder)
         self.hub_action = model_menu.addAction("Open &hub id…")
         self.hub_action.triggered.connect(self._enter_hub_id)
@@ -188,6 +207,124 @@ class MainWindow(QMainWindow):
         run_menu.addSeparator()
         reset = run_menu.addAction("&Reset sampler to defaults")
         reset.triggered.connect(lambda: self.sampler_panel.set_settings(self.sampler_panel.defaults()))
+
+    def _file_actions(self) -> list[QAction]:
+        actions = []
+        for text, shortcut, slot in (("&Open session…", "Ctrl+O", self._open_session),
+                                     ("&Save session…", "Ctrl+S", self._save_session),
+                                     ("Open &text to edit…", "Ctrl+Shift+T", self._open_text)):
+            action = QAction(text, self)
+            action.setShortcut(QKeySequence(shortcut))
+            action.triggered.connect(slot)
+            actions.append(action)
+        self.session_actions = actions
+        return actions
+
+    def _build_edit_menu(self, menu: Any) -> None:
+        undo = self.edits.undo_stack.createUndoAction(self, "&Undo")
+        undo.setShortcut(QKeySequence.StandardKey.Undo)
+        redo = self.edits.undo_stack.createRedoAction(self, "&Redo")
+        redo.setShortcuts([QKeySequence.StandardKey.Redo, QKeySequence("Ctrl+Shift+Z")])
+        menu.addActions([undo, redo])
+        menu.addSeparator()
+        pane = self.editor
+        self.edit_actions = {}
+        for name, text, shortcut, slot in (
+            ("redenoise", "&Re-denoise selection", "Ctrl+R", self.edits.redenoise),
+            ("lock", "&Lock or unlock selection", "Ctrl+L", self.edits.toggle_lock),
+            ("rewrite", "Rewrite selection by &instruction…", "Ctrl+K", self._ask_instruction),
+            ("fill", "&Fill around locked tokens", "Ctrl+Shift+F", self.edits.fill_around),
+        ):
+            action = QAction(text, self)
+            action.setShortcut(QKeySequence(shortcut))
+            action.triggered.connect(lambda checked=False, run=slot: run())
+            menu.addAction(action)
+            self.addAction(action)
+            self.edit_actions[name] = action
+            # One owner per shortcut: the window's action (it works from the grid too); the pane's toolbar button
+            # keeps its click and shows the key in its tooltip.
+            pane_action = getattr(pane, f"{name}_action")
+            pane_action.setShortcut(QKeySequence())
+            pane_action.setToolTip(f"{pane_action.toolTip()} ({shortcut})")
+        menu.addSeparator()
+        menu.addAction(pane.boundaries_action)
+
+    # ----- files: sessions and text -------------------------------------------------------------------------
+    def current_generation(self) -> Generation | None:
+        doc = self.edits.doc
+        if self.generation is None or doc is None:
+            return None
+        return Generation(self.generation.prompt, doc.ids, self.generation.settings, doc.locks)
+
+    def _save_session(self) -> None:
+        generation = self.current_generation()
+        if generation is None:
+            self.show_error("Nothing to save", "Generate something (or open text) first.")
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Save session", "session.json", "Sessions (*.json)")
+        if path:
+            self.save_session_to(path)
+
+    def save_session_to(self, path: str) -> bool:
+        try:
+            save_session(path, self.current_generation(), self.loaded.source if self.loaded else "")
+        except SessionError as error:
+            self.show_error("Could not save the session", str(error))
+            return False
+        self.statusBar().showMessage(f"Saved {path}", 4000)
+        return True
+
+    def _open_session(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open session", "", "Sessions (*.json)")
+        if path:
+            self.open_session(path)
+
+    def open_session(self, path: str) -> bool:
+        """Restore a saved session's prompt, images, settings and text into the window (and its locks)."""
+        try:
+            generation, _model = load_session(path)
+        except SessionError as error:
+            self.show_error("Could not open the session", str(error))
+            return False
+        if self.loaded is None:
+            self.show_error("No model", "Load a model before opening a session.")
+            return False
+        prompt = generation.prompt
+        self.prompt_panel.set_prompt(prompt.user, prompt.system, prompt.think)
+        self.image_strip.set_images(list(prompt.images), [f"image {i + 1}" for i in range(len(prompt.images))])
+        self.sampler_panel.set_settings(generation.settings)
+        self.generation = generation
+        self.edits.reset(Document(generation.token_ids, self.loaded.canvas_length, self.loaded.tokenizer,
+                                  generation.locks))
+        self.bottom_tabs.setCurrentWidget(self.editor)
+        return True
+
+    def _open_text(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open text to edit", "", "Text (*.txt *.md);;All files (*)")
+        if path:
+            self.open_text(path)
+
+    def open_text(self, path: str) -> bool:
+        """Any text becomes a document the model can edit, laid into canvases after the current prompt."""
+        if self.generator is None:
+            self.show_error("No model", "Load a model before opening text.")
+            return False
+        try:
+            with open(path, encoding="utf-8") as file:
+                text = file.read(1_000_000)
+        except (OSError, UnicodeDecodeError) as error:
+            self.show_error("Could not open the text", f"{path} is not readable UTF-8 text ({error})")
+            return False
+        settings = self.sampler_panel.defaults()
+        generation = self.generator.from_text(self.current_prompt(), text, settings)
+        self.generation = generation
+        self.edits.reset(Document(generation.token_ids, self.loaded.canvas_length, self.loaded.tokenizer))
+        self.bottom_tabs.setCurrentWidget(self.editor)
+        return True
+
+    def _ask_instruction(self) -> None:
+        self.bottom_tabs.setCurrentWidget(self.editor)
+        self.editor.ask_instruction()
 
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
@@ -274,8 +411,10 @@ class MainWindow(QMainWindow):
             widget.setEnabled(ready)
         for widget in (self.stop_action, self.stop_button):
             widget.setEnabled(busy)
-        for action in (self.open_folder_action, self.hub_action, self.demo_action):
+        for action in (self.open_folder_action, self.hub_action, self.demo_action, *self.session_actions,
+                       *self.edit_actions.values()):
             action.setEnabled(not busy)
+        self.editor.setEnabled(self.loaded is not None)
         self.recent_menu.setEnabled(not busy and bool(self.recent_models()))
 
     # ----- model loading ------------------------------------------------------------------------------------
@@ -324,6 +463,7 @@ class MainWindow(QMainWindow):
         if budget in IMAGE_BUDGETS:
             self.image_strip.set_budget(budget)  # the checkpoint's own default visual budget
         self.model_label.setText(f"{loaded.name} · {loaded.device.type} · {str(loaded.dtype).removeprefix('torch.')}")
+        self.edits.reset(self.edits.empty_document())
         self._remember_model(self._loading_source)
         self.statusBar().showMessage(f"Loaded {loaded.name}", 4000)
         self.modelReady.emit(loaded)
@@ -394,11 +534,28 @@ class MainWindow(QMainWindow):
             return False
         generator = self.generator
         budget = self.image_strip.budget()
-        self._task_kind = "generate"
+        self.generation = Generation(prompt, self.edits.empty_document().ids, settings)
+        return self._start_stream("generate", settings,
+                                  lambda cancel: generator.generate(prompt, settings, cancel, image_budget=budget))
+
+    def editing_settings(self) -> SamplerSettings:
+        """The sampler panel's settings for an edit, with a definite seed; an invalid panel raises SettingsError."""
+        return with_seed(self.sampler_panel.settings())
+
+    def start_edit_run(self, make_events: Any) -> bool:
+        """Run an edit of the editor's document (`make_events(generator, cancel)`); the grid animates its canvases."""
+        if self.generator is None or self.runner.busy:
+            return False
+        generator = self.generator
+        self.bottom_tabs.setCurrentWidget(self.editor)
+        # Building the stream checks the edit (EditError for an impossible span) without running anything yet.
+        make_events(generator, None)
+        return self._start_stream("edit", self.editing_settings(), lambda cancel: make_events(generator, cancel))
+
+    def _start_stream(self, kind: str, settings: SamplerSettings, make_events: Any) -> bool:
+        self._task_kind = kind
         self._begin_run(GenerationRecord(self.loaded.canvas_length), settings)
-        self.generation = Generation(prompt, self.record.draft_ids(), settings)
-        started = self.runner.start(stream_job(
-            lambda cancel: generator.generate(prompt, settings, cancel, image_budget=budget)))
+        started = self.runner.start(stream_job(make_events))
         self._update_actions()
         return started
 
@@ -443,10 +600,49 @@ class MainWindow(QMainWindow):
             if newest is not None:
                 self.replay.set_position(*newest)
                 self._show_position(*newest, plots_later=True)
-        if committed and self.loaded is not None:
+        if self._task_kind == "edit":
+            self.edits.on_events(batch, record)
+        elif committed and self.loaded is not None:
             _, thought, answer = split_reply(record.draft_ids(), self.loaded.tokenizer)
             self.output.set_answer(answer)
             self.output.set_thought(thought)
+
+    # ----- the shared selection and locks between the grid and the editor ----------------------------------
+    def _grid_offset(self) -> int | None:
+        """Document index of the grid's first cell: its canvas times the canvas length."""
+        snapshot = self.grid.snapshot()
+        return None if snapshot is None or self.loaded is None else snapshot.canvas_index * self.loaded.canvas_length
+
+    def _on_grid_selection(self, start: int, end: int) -> None:
+        offset = self._grid_offset()
+        if offset is not None and start >= 0:
+            self.editor.set_token_selection(offset + start, offset + end)
+
+    def _on_editor_selection(self, start: int, end: int) -> None:
+        offset = self._grid_offset()
+        if offset is None:
+            return
+        length = self.loaded.canvas_length
+        local = (max(start - offset, 0), min(end - offset, length))
+        in_view = start >= 0 and local[0] < local[1]
+        self.grid.blockSignals(True)  # the grid's echo would clip the editor's span to one canvas
+        self.grid.setSelection(*local) if in_view else self.grid.setSelection(None)
+        self.grid.blockSignals(False)
+
+    def _on_grid_lock(self, position: int) -> None:
+        offset = self._grid_offset()
+        if offset is not None:
+            self.edits.toggle_lock((offset + position, offset + position + 1))
+
+    def on_document_changed(self, doc: Document) -> None:
+        """The editor's document is the answer now: keep the Answer tab and the session in step with it."""
+        if self.loaded is None:
+            return
+        _, thought, answer = split_reply(doc.ids, self.loaded.tokenizer)
+        self.output.set_answer(answer)
+        self.output.set_thought(thought)
+        if self.generation is not None:
+            self.generation = self.generation.with_ids(doc.ids)
 
     def _show_position(self, canvas: int, step: int, plots_later: bool = False) -> None:
         if self.record is None:
@@ -504,15 +700,23 @@ class MainWindow(QMainWindow):
         if isinstance(result, LoadedModel):
             self._model_loaded(result)
         elif isinstance(result, GenerationResult):
-            self._generation_finished(result)
+            self._run_finished(result)
         self._update_actions()
 
     def _on_task_cancelled(self, result: Any) -> None:
         self._hide_progress()
         if isinstance(result, GenerationResult):
-            self._generation_finished(result)
+            self._run_finished(result)
             self.statusBar().showMessage("Stopped", 4000)
         self._update_actions()
+
+    def _run_finished(self, result: GenerationResult) -> None:
+        if self._task_kind == "edit":
+            self._draw_plots()
+            self._show_stats(result)
+            self.edits.on_result(result)
+        else:
+            self._generation_finished(result)
 
     def _on_task_failed(self, error: BaseException) -> None:
         self._hide_progress()
@@ -526,6 +730,9 @@ class MainWindow(QMainWindow):
         else:
             message = _one_line(error)
         title = "Could not load the model" if self._task_kind == "load" else "Generation failed"
+        if self._task_kind == "edit":
+            self.edits.proposal = None
+            self.editor.end_preview()
         self.show_error(title, message)
 
     def _generation_finished(self, result: GenerationResult) -> None:
@@ -536,6 +743,14 @@ class MainWindow(QMainWindow):
             self.generation = self.generation.with_ids(result.token_ids)
         self.output.set_answer(result.answer)
         self.output.set_thought(result.thought)
+        self.edits.reset(Document(result.token_ids, self.loaded.canvas_length, self.loaded.tokenizer))
+        self._show_stats(result)
+        self.speed_label.setText(f"{result.tokens_per_second:.1f} tok/s")
+        if not result.cancelled:
+            self.statusBar().showMessage("Done", 4000)
+        self.generationDone.emit(result)
+
+    def _show_stats(self, result: GenerationResult) -> None:
         steps = sum(result.canvas_steps)
         self.output.set_stats({
             "Effective speed": f"{result.tokens_per_second:.1f} tokens/s",
@@ -547,10 +762,6 @@ class MainWindow(QMainWindow):
             "Total time": f"{result.seconds:.2f} s",
             "Seed": str(self.generation.settings.seed) if self.generation else "–",
         })
-        self.speed_label.setText(f"{result.tokens_per_second:.1f} tok/s")
-        if not result.cancelled:
-            self.statusBar().showMessage("Done", 4000)
-        self.generationDone.emit(result)
 
     def show_error(self, title: str, message: str) -> None:
         """One clear message, never a traceback; non-blocking so the window stays usable."""

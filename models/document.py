@@ -201,12 +201,13 @@ class Document:
         locks = self.locks - span_ids if span_ids <= self.locks else self.locks | span_ids
         return dataclasses.replace(self, locks=locks)
 
-    def with_typed_text(self, char_start: int, char_end: int, new_text: str) -> Document:
+    def with_typed_text(self, char_start: int, char_end: int, new_text: str, lock: bool = True) -> Document:
         """Replace characters [char_start, char_end) with typed text; the retokenized tokens are locked.
 
         The tokens the edit touches, widened over adjacent locked tokens so that text typed a keystroke at a time
         is tokenized as a whole, are retokenized; later locks shift with their tokens. Laid out again as whole
-        canvases (end-of-turn, then pad), so anything after the old end is dropped.
+        canvases (end-of-turn, then pad), so anything after the old end is dropped. With `lock=False` (text the
+        model proposed, not the user) nothing is widened and the new tokens stay unlocked.
         """
         tt = self.token_text
         offsets, n = tt.offsets, tt.visible_count
@@ -218,9 +219,9 @@ class Document:
             start, end = tt.tokens_for_chars(char_start, char_start + 1)
         else:
             start = end = tt.tokens_for_chars(char_start, char_start)[0]
-        while start > 0 and (start - 1 in self.locks or offsets[start - 1] == offsets[start]):
+        while start > 0 and ((lock and start - 1 in self.locks) or offsets[start - 1] == offsets[start]):
             start -= 1
-        while end < n and (end in self.locks or (end > start and offsets[end - 1] == offsets[end])):
+        while end < n and ((lock and end in self.locks) or (end > start and offsets[end - 1] == offsets[end])):
             end += 1
         a, b = int(offsets[start]), int(offsets[end])
         region = tt.text[a:char_start] + new_text + tt.text[char_end:b]
@@ -229,7 +230,7 @@ class Document:
         shift = len(typed) - (end - start)
         locks = (
             {i for i in self.locks if i < start}
-            | set(range(start, start + len(typed)))
+            | (set(range(start, start + len(typed))) if lock else set())
             | {i + shift for i in self.locks if end <= i < n}
         )
         ids = lay_into_canvases(

@@ -26,6 +26,7 @@ class Generation:
     prompt: Prompt
     token_ids: np.ndarray  # generated ids (whole canvases, EOS-padded), indices from the first generated token
     settings: SamplerSettings
+    locks: frozenset[int] = frozenset()  # token indices the user locked
 
     def with_ids(self, token_ids: np.ndarray) -> Generation:
         return dataclasses.replace(self, token_ids=np.asarray(token_ids, dtype=np.int64))
@@ -62,14 +63,17 @@ class Generator:
 
     def rewrite(self, generation: Generation, span: tuple[int, int], locks: Iterable[int] = (),
                 settings: SamplerSettings | None = None, cancel: CancelToken | None = None) -> Iterator[Event]:
-        """Re-denoise [start, end) of the generated ids; locks and everything outside the span stay."""
+        """Re-denoise [start, end) of the generated ids; locks and everything outside the span stay.
+
+        An impossible edit raises EditError here, at the call, not when the stream is first read.
+        """
         plans = span_plans(generation.token_ids, self.loaded.canvas_length, span, locks, self.end_ids())
-        yield from self._stream(generation.prompt, settings or generation.settings, plans, cancel, span=span)
+        return self._stream(generation.prompt, settings or generation.settings, plans, cancel, span=span)
 
     def fill_around(self, generation: Generation, locks: Iterable[int], settings: SamplerSettings | None = None,
                     cancel: CancelToken | None = None) -> Iterator[Event]:
         plans = fill_plans(generation.token_ids, self.loaded.canvas_length, locks, self.end_ids())
-        yield from self._stream(generation.prompt, settings or generation.settings, plans, cancel)
+        return self._stream(generation.prompt, settings or generation.settings, plans, cancel)
 
     def from_text(self, prompt: Prompt, text: str, settings: SamplerSettings) -> Generation:
         """A finished generation made from any text, so the editor can work on pasted or opened text."""

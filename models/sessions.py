@@ -54,6 +54,7 @@ def session_to_dict(generation: Generation, model: str) -> dict[str, Any]:
         },
         "settings": generation.settings.to_dict(),
         "token_ids": [int(i) for i in generation.token_ids],
+        "locks": sorted(int(i) for i in generation.locks),
     }
 
 
@@ -95,7 +96,8 @@ def load_session(path: str | os.PathLike) -> tuple[Generation, str]:
                         images=_images(p.get("images", []), str(source)), history=history)
         settings = SamplerSettings.from_dict(data["settings"])
         ids = np.array([int(i) for i in data["token_ids"]], dtype=np.int64)
+        locks = frozenset(int(i) for i in data.get("locks", []) if 0 <= int(i) < len(ids))
         model = str(data["model"])
     except (KeyError, TypeError, ValueError, SettingsError) as error:
         raise SessionError(f"{source} is damaged or from another version ({error})") from error
-    return Generation(prompt=prompt, token_ids=ids, settings=settings), model
+    return Generation(prompt=prompt, token_ids=ids, settings=settings, locks=locks), model

@@ -1,0 +1,265 @@
+"""Editing with the model: locks, re-denoising a span, filling around locks, rewriting by instruction, review, undo.
+
+The controller owns the document being edited and its undo stack; the window runs the engine for it and hands
+back the stream. Every change the model proposes goes through review (a diff the user accepts, hunk by hunk, or
+rejects); every accepted change, lock and typed edit is one undoable step.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from PySide6.QtCore import QObject
+from PySide6.QtGui import QUndoCommand, QUndoStack
+
+from models.document import Document, apply_hunks, diff_hunks
+from models.editing import EditError, lay_into_canvases
+from models.events import GenerationResult, StepSnapshot
+from models.generator import Generation
+from models.prompts import Prompt, split_reply
+from models.recording import GenerationRecord
+
+if TYPE_CHECKING:
+    from app.main_window import MainWindow
+
+REWRITE_SYSTEM = "You rewrite passages of text as asked. Reply with the rewritten passage only."
+CONTEXT_CHARS = 600  # of surrounding text sent with a rewrite instruction, on each side
+
+
+class DocumentChange(QUndoCommand):
+    """One undoable step: the document before and after. Consecutive typing merges into one step."""
+
+    TYPING = 1
+
+    def __init__(self, controller: EditController, before: Document, after: Document, text: str,
+                 typing: bool = False) -> None:
+        super().__init__(text)
+        self.controller, self.before, self.after, self.typing = controller, before, after, typing
+
+    def id(self) -> int:
+        return self.TYPING if self.typing else -1
+
+    def mergeWith(self, other: QUndoCommand) -> bool:  # noqa: N802 - Qt naming
+        if not (isinstance(other, DocumentChange) and other.typing and self.typing):
+            return False
+        self.after = other.after
+        return True
+
+    def redo(self) -> None:
+        self.controller.show_document(self.after)
+
+    def undo(self) -> None:
+        self.controller.show_document(self.before)
+
+
+@dataclass
+class Proposal:
+    """A change the model is working on or has proposed, waiting for review."""
+
+    kind: str  # "re-denoise", "fill" or "rewrite"
+    start: Callable[[int], bool]  # run it again with another seed (Try again)
+    span: tuple[int, int]  # tokens shown as work in progress
+    new_ids: np.ndarray | None = None
+
+
+class EditController(QObject):
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self.window = window
+        self.pane = window.editor
+        self.undo_stack = QUndoStack(self)
+        self.doc: Document | None = None
+        self.proposal: Proposal | None = None
+        self._live: Document | None = None
+        self._rewrite_chars = (0, 0)  # the characters a rewrite by instruction replaces
+        pane = self.pane
+        pane.textTyped.connect(self.type_text)
+        pane.lockRequested.connect(self.toggle_lock)
+        pane.redenoiseRequested.connect(self.redenoise)
+        pane.fillRequested.connect(self.fill_around)
+        pane.rewriteRequested.connect(pane.ask_instruction)
+        pane.instructionSubmitted.connect(self.rewrite_by_instruction)
+        pane.accepted.connect(self.accept)
+        pane.rejected.connect(self.reject)
+        pane.retryRequested.connect(self.retry)
+
+    # ----- the document -------------------------------------------------------------------------------------
+    def reset(self, doc: Document) -> None:
+        """A new document (a new generation, opened text or session): the undo history starts again."""
+        self.undo_stack.clear()
+        self.proposal = None
+        self.show_document(doc)
+
+    def empty_document(self) -> Document:
+        loaded = self.window.loaded
+        tokenizer = loaded.tokenizer
+        eot = tokenizer.convert_tokens_to_ids("<turn|>")
+        return Document(lay_into_canvases([], loaded.canvas_length, eot, tokenizer.pad_token_id),
+                        loaded.canvas_length, tokenizer)
+
+    def show_document(self, doc: Document) -> None:
+        self.doc = doc
+        self.pane.set_document(doc)
+        self.window.on_document_changed(doc)
+
+    def change(self, after: Document, text: str, typing: bool = False) -> None:
+        if self.doc is not None and after is not self.doc:
+            self.undo_stack.push(DocumentChange(self, self.doc, after, text, typing))
+
+    def type_text(self, start: int, end: int, text: str) -> None:
+        if self.doc is None:
+            self.reset(self.empty_document())
+        self.change(self.doc.with_typed_text(start, end, text), "Typing", typing=True)
+
+    def toggle_lock(self, span: tuple[int, int] | None = None) -> None:
+        span = span or self.pane.token_selection()
+        if self.doc is None or not span or span[0] >= span[1]:
+            self.window.show_error("Nothing selected", "Select some text or tokens to lock or unlock.")
+            return
+        self.change(self.doc.with_locks_toggled(span), "Lock tokens")
+
+    # ----- asking the model ---------------------------------------------------------------------------------
+    def _generation(self) -> Generation:
+        return Generation(self.window.current_prompt(), self.doc.ids, self.window.editing_settings())
+
+    def redenoise(self) -> bool:
+        span = self.pane.token_selection()
+        if self.doc is None or not span or span[0] >= span[1]:
+            self.window.show_error("Nothing selected", "Select the text (or tokens in the grid) to re-denoise.")
+            return False
+        span = (span[0], min(span[1], len(self.doc.ids)))
+        generation = self._generation()
+
+        def start(seed: int) -> bool:
+            settings = generation.settings.with_values(seed=seed)
+            return self._run("re-denoise", span, lambda gen, cancel: gen.rewrite(
+                generation, span, self.doc.locks, settings, cancel), start)
+
+        return start(generation.settings.seed)
+
+    def fill_around(self) -> bool:
+        if self.doc is None or not self.doc.locks:
+            self.window.show_error("Nothing locked", "Lock or type some tokens first; fill re-denoises around them.")
+            return False
+        length = self.doc.canvas_length
+        canvases = sorted({i // length for i in self.doc.locks})
+        span = (canvases[0] * length, (canvases[-1] + 1) * length)
+        generation = self._generation()
+
+        def start(seed: int) -> bool:
+            settings = generation.settings.with_values(seed=seed)
+            return self._run("fill", span, lambda gen, cancel: gen.fill_around(
+                generation, self.doc.locks, settings, cancel), start)
+
+        return start(generation.settings.seed)
+
+    def rewrite_by_instruction(self, instruction: str) -> bool:
+        """Send the selection and its surroundings as a chat turn; the answer streams into the selection's place."""
+        span = self.pane.token_selection()
+        if self.doc is None or not span or span[0] >= span[1] or not instruction.strip():
+            self.window.show_error("Nothing selected", "Select the text to rewrite, then say how.")
+            return False
+        if any(span[0] <= i < span[1] for i in self.doc.locks):
+            self.window.show_error("Locked text selected", "The selection holds locked tokens, which a rewrite "
+                                   "would replace. Unlock them first (Ctrl+L).")
+            return False
+        tokens = self.doc.token_text
+        a, b = tokens.span_of(span[0])[0], tokens.span_of(span[1] - 1)[1]
+        text = self.doc.text
+        prompt = Prompt(system=REWRITE_SYSTEM, user=(
+            f"{instruction.strip()}\n\nPassage:\n{text[a:b]}\n\nIt sits in this text (… marks cuts):\n"
+            f"…{text[max(0, a - CONTEXT_CHARS):a]}[PASSAGE]{text[b:b + CONTEXT_CHARS]}…"))
+        settings = self.window.editing_settings()
+        self._rewrite_chars = (a, b)
+
+        def start(seed: int) -> bool:
+            chosen = settings.with_values(seed=seed)
+            return self._run("rewrite", span, lambda gen, cancel: gen.generate(prompt, chosen, cancel), start)
+
+        return start(settings.seed)
+
+    def _run(self, kind: str, span: tuple[int, int], make_events: Callable, start: Callable[[int], bool]) -> bool:
+        self.proposal = Proposal(kind, start, span)
+        self._live = self.doc
+        try:
+            return self.window.start_edit_run(make_events)
+        except EditError as error:
+            self.proposal = None
+            self.window.show_error("Cannot edit that", str(error))
+            return False
+
+    def _replaced(self, answer_ids: np.ndarray) -> Document:
+        """The document with the rewritten selection in place of the old one."""
+        _, _, answer = split_reply(answer_ids, self.doc.tokenizer)
+        a, b = self._rewrite_chars
+        return self.doc.with_typed_text(a, b, answer, lock=False)
+
+    def on_events(self, batch: list[Any], record: GenerationRecord) -> None:
+        """Show the newest draft of the span in place, as it denoises."""
+        proposal = self.proposal
+        if proposal is None or self._live is None:
+            return
+        snapshots = [e for e in batch if isinstance(e, StepSnapshot)]
+        if not snapshots:
+            return
+        if proposal.kind == "rewrite":
+            live = self._replaced(record.draft_ids())
+            start, end = proposal.span
+            new_end = end + live.visible_count - self.doc.visible_count
+            self.pane.preview(live, (start, max(start, new_end)))
+            return
+        for snapshot in _newest_per_canvas(snapshots):
+            self._live = self._live.with_canvas(snapshot.canvas_index, snapshot.argmax)
+        self.pane.preview(self._live, proposal.span)
+
+    def on_result(self, result: GenerationResult) -> None:
+        proposal = self.proposal
+        if proposal is None or self.doc is None:
+            return
+        if result.cancelled:
+            self.proposal = None
+            self.pane.end_preview()
+            return
+        new_ids = self._replaced(result.token_ids).ids if proposal.kind == "rewrite" else result.token_ids
+        proposal.new_ids = np.asarray(new_ids, dtype=np.int64)
+        hunks = diff_hunks(self.doc, proposal.new_ids)
+        if not hunks:
+            self.proposal = None
+            self.pane.end_preview()
+            self.window.statusBar().showMessage("The model kept the text as it was", 5000)
+            return
+        self.pane.show_review(hunks)
+
+    def accept(self, hunks: set[int]) -> None:
+        proposal = self.proposal
+        if proposal is None or proposal.new_ids is None:
+            return
+        self.proposal = None
+        self.pane.end_review()
+        if hunks:
+            self.change(apply_hunks(self.doc, proposal.new_ids, hunks), f"Accept {proposal.kind}")
+        else:
+            self.show_document(self.doc)
+
+    def reject(self) -> None:
+        self.proposal = None
+        self.pane.end_review()
+        if self.doc is not None:
+            self.show_document(self.doc)
+
+    def retry(self) -> None:
+        proposal = self.proposal
+        if proposal is not None:
+            self.pane.end_review()
+            proposal.start(random.randrange(2**31))
+
+
+def _newest_per_canvas(snapshots: list[StepSnapshot]) -> list[StepSnapshot]:
+    newest: dict[int, StepSnapshot] = {}
+    for snapshot in snapshots:
+        newest[snapshot.canvas_index] = snapshot
+    return [newest[c] for c in sorted(newest)]
