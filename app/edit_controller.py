@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PySide6.QtCore import QObject
-from PySide6.QtGui import QUndoCommand, QUndoStack
+from PySide6.QtGui import QAction, QKeySequence, QUndoCommand, QUndoStack
+from PySide6.QtWidgets import QMenu
 
 from models.document import Document, apply_hunks, diff_hunks
 from models.editing import EditError, lay_into_canvases
@@ -86,6 +87,68 @@ class EditController(QObject):
         pane.accepted.connect(self.accept)
         pane.rejected.connect(self.reject)
         pane.retryRequested.connect(self.retry)
+        window.grid.selectionChanged.connect(self._on_grid_selection)
+        window.grid.lockToggleRequested.connect(self._on_grid_lock)
+        pane.selectionChanged.connect(self._on_editor_selection)
+
+    def build_menu(self, menu: QMenu) -> dict[str, QAction]:
+        """The Edit menu. Its actions own the shortcuts (so they work from the grid too); the pane's toolbar
+        buttons keep their clicks and show the keys in their tooltips."""
+        window, pane = self.window, self.pane
+        undo = self.undo_stack.createUndoAction(window, "&Undo")
+        undo.setShortcut(QKeySequence.StandardKey.Undo)
+        redo = self.undo_stack.createRedoAction(window, "&Redo")
+        redo.setShortcuts([QKeySequence.StandardKey.Redo, QKeySequence("Ctrl+Shift+Z")])
+        menu.addActions([undo, redo])
+        menu.addSeparator()
+        actions = {}
+        for name, text, shortcut, slot in (
+            ("redenoise", "&Re-denoise selection", "Ctrl+R", self.redenoise),
+            ("lock", "&Lock or unlock selection", "Ctrl+L", self.toggle_lock),
+            ("rewrite", "Rewrite selection by &instruction…", "Ctrl+K", self.ask_instruction),
+            ("fill", "&Fill around locked tokens", "Ctrl+Shift+F", self.fill_around),
+        ):
+            action = QAction(text, window)
+            action.setShortcut(QKeySequence(shortcut))
+            action.triggered.connect(lambda checked=False, run=slot: run())
+            menu.addAction(action)
+            window.addAction(action)
+            actions[name] = action
+            pane_action = getattr(pane, f"{name}_action")
+            pane_action.setShortcut(QKeySequence())  # one owner per shortcut, or Qt calls it ambiguous
+            pane_action.setToolTip(f"{pane_action.toolTip()} ({shortcut})")
+        menu.addSeparator()
+        menu.addAction(pane.boundaries_action)
+        return actions
+
+    def ask_instruction(self) -> None:
+        self.window.bottom_tabs.setCurrentWidget(self.pane)
+        self.pane.ask_instruction()
+
+    # ----- one selection and one set of locks, shared by the grid and the editor ----------------------------
+    def _grid_offset(self) -> int | None:
+        """Document index of the grid's first cell: the shown canvas times the canvas length."""
+        snapshot = self.window.grid.snapshot()
+        return None if snapshot is None or self.doc is None else snapshot.canvas_index * self.doc.canvas_length
+
+    def _on_grid_selection(self, start: int, end: int) -> None:
+        offset = self._grid_offset()
+        if offset is not None and start >= 0:
+            self.pane.set_token_selection(offset + start, offset + end)
+
+    def _on_editor_selection(self, start: int, end: int) -> None:
+        offset, grid = self._grid_offset(), self.window.grid
+        if offset is None:
+            return
+        local = (max(start - offset, 0), min(end - offset, self.doc.canvas_length))
+        grid.blockSignals(True)  # the grid's echo would clip the editor's span to the one canvas it shows
+        grid.setSelection(*local) if start >= 0 and local[0] < local[1] else grid.setSelection(None)
+        grid.blockSignals(False)
+
+    def _on_grid_lock(self, position: int) -> None:
+        offset = self._grid_offset()
+        if offset is not None:
+            self.toggle_lock((offset + position, offset + position + 1))
 
     # ----- the document -------------------------------------------------------------------------------------
     def reset(self, doc: Document) -> None:
@@ -102,9 +165,15 @@ class EditController(QObject):
                         loaded.canvas_length, tokenizer)
 
     def show_document(self, doc: Document) -> None:
+        """Show a document in the editor; it is the answer now, so the Answer tab and the session follow it."""
         self.doc = doc
         self.pane.set_document(doc)
-        self.window.on_document_changed(doc)
+        window = self.window
+        _, thought, answer = split_reply(doc.ids, doc.tokenizer)
+        window.output.set_answer(answer)
+        window.output.set_thought(thought)
+        if window.generation is not None:
+            window.generation = window.generation.with_ids(doc.ids)
 
     def change(self, after: Document, text: str, typing: bool = False) -> None:
         if self.doc is not None and after is not self.doc:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication, QKeySequence
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
     QInputDialog,
@@ -22,8 +22,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.document_files import DocumentFiles
 from app.edit_controller import EditController
 from app.examples import Example, load_examples
+from app.image_drops import ImageDropRouter
 from app.jobs import LoadProgress, load_job, stream_job, with_seed
 from app.status import memory_in_use
 from app.tasks import TaskRunner, leave_a_core_for_the_gui
@@ -34,12 +36,11 @@ from models.loading import LoadCancelled, LoadedModel
 from models.processing import image_token_count
 from models.prompts import Prompt, split_reply
 from models.recording import GenerationRecord
-from models.sessions import SessionError, load_session, save_session
 from models.settings import SamplerSettings, SettingsError
 from widgets.editor_pane import EditorPane
 from widgets.entropy_plots import EntropyHeatmap, StepCurves
 from widgets.image_strip import BUDGETS as IMAGE_BUDGETS
-from widgets.image_strip import REORDER_MIME, ImageStrip
+from widgets.image_strip import ImageStrip
 from widgets.output_pane import OutputPane
 from widgets.prompt_panel import PromptPanel
 from widgets.replay_bar import ReplayBar
@@ -89,12 +90,8 @@ class MainWindow(QMainWindow):
         self.image_strip = ImageStrip()
         self.prompt_panel.add_strip(self.image_strip)
         self.image_strip.refused.connect(lambda message: self.show_error("Image refused", message))
-        self.setAcceptDrops(True)
-        # The prompt boxes would take a dropped file as its path in text, and Ctrl+V of an image as nothing:
-        # both go to the image strip instead.
-        for edit in (self.prompt_panel.user_edit, self.prompt_panel.system_edit):
-            edit.installEventFilter(self)
-            edit.viewport().installEventFilter(self)
+        self.image_drops = ImageDropRouter(self.image_strip, self,
+                                           [self.prompt_panel.user_edit, self.prompt_panel.system_edit])
         self.sampler_panel = SamplerPanel()
         self.generate_button = QPushButton("Generate")
         self.generate_button.setToolTip("Generate an answer (Ctrl+Enter)")
@@ -162,9 +159,6 @@ class MainWindow(QMainWindow):
         self.curves.stepClicked.connect(lambda step: self._jump_to_step(self.replay.position()[0], step))
         self.sampler_panel.changed.connect(self._on_sampler_changed)
         self.edits = EditController(self)
-        self.grid.selectionChanged.connect(self._on_grid_selection)
-        self.editor.selectionChanged.connect(self._on_editor_selection)
-        self.grid.lockToggleRequested.connect(self._on_grid_lock)
 
     def _build_actions(self) -> None:
         menus = self.menuBar()
@@ -173,9 +167,10 @@ class MainWindow(QMainWindow):
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
 
-        file_menu.insertActions(quit_action, self._file_actions())
+        self.files = DocumentFiles(self)
+        file_menu.insertActions(quit_action, self.files.actions)
         file_menu.insertSeparator(quit_action)
-        self._build_edit_menu(menus.addMenu("&Edit"))
+        self.edit_actions = self.edits.build_menu(menus.addMenu("&Edit"))
 
         model_menu = menus.addMenu("&Model")
         self.open_folder_action = model_menu.addAction("Open checkpoint &folder…")
@@ -207,124 +202,6 @@ class MainWindow(QMainWindow):
         run_menu.addSeparator()
         reset = run_menu.addAction("&Reset sampler to defaults")
         reset.triggered.connect(lambda: self.sampler_panel.set_settings(self.sampler_panel.defaults()))
-
-    def _file_actions(self) -> list[QAction]:
-        actions = []
-        for text, shortcut, slot in (("&Open session…", "Ctrl+O", self._open_session),
-                                     ("&Save session…", "Ctrl+S", self._save_session),
-                                     ("Open &text to edit…", "Ctrl+Shift+T", self._open_text)):
-            action = QAction(text, self)
-            action.setShortcut(QKeySequence(shortcut))
-            action.triggered.connect(slot)
-            actions.append(action)
-        self.session_actions = actions
-        return actions
-
-    def _build_edit_menu(self, menu: Any) -> None:
-        undo = self.edits.undo_stack.createUndoAction(self, "&Undo")
-        undo.setShortcut(QKeySequence.StandardKey.Undo)
-        redo = self.edits.undo_stack.createRedoAction(self, "&Redo")
-        redo.setShortcuts([QKeySequence.StandardKey.Redo, QKeySequence("Ctrl+Shift+Z")])
-        menu.addActions([undo, redo])
-        menu.addSeparator()
-        pane = self.editor
-        self.edit_actions = {}
-        for name, text, shortcut, slot in (
-            ("redenoise", "&Re-denoise selection", "Ctrl+R", self.edits.redenoise),
-            ("lock", "&Lock or unlock selection", "Ctrl+L", self.edits.toggle_lock),
-            ("rewrite", "Rewrite selection by &instruction…", "Ctrl+K", self._ask_instruction),
-            ("fill", "&Fill around locked tokens", "Ctrl+Shift+F", self.edits.fill_around),
-        ):
-            action = QAction(text, self)
-            action.setShortcut(QKeySequence(shortcut))
-            action.triggered.connect(lambda checked=False, run=slot: run())
-            menu.addAction(action)
-            self.addAction(action)
-            self.edit_actions[name] = action
-            # One owner per shortcut: the window's action (it works from the grid too); the pane's toolbar button
-            # keeps its click and shows the key in its tooltip.
-            pane_action = getattr(pane, f"{name}_action")
-            pane_action.setShortcut(QKeySequence())
-            pane_action.setToolTip(f"{pane_action.toolTip()} ({shortcut})")
-        menu.addSeparator()
-        menu.addAction(pane.boundaries_action)
-
-    # ----- files: sessions and text -------------------------------------------------------------------------
-    def current_generation(self) -> Generation | None:
-        doc = self.edits.doc
-        if self.generation is None or doc is None:
-            return None
-        return Generation(self.generation.prompt, doc.ids, self.generation.settings, doc.locks)
-
-    def _save_session(self) -> None:
-        generation = self.current_generation()
-        if generation is None:
-            self.show_error("Nothing to save", "Generate something (or open text) first.")
-            return
-        path, _ = QFileDialog.getSaveFileName(self, "Save session", "session.json", "Sessions (*.json)")
-        if path:
-            self.save_session_to(path)
-
-    def save_session_to(self, path: str) -> bool:
-        try:
-            save_session(path, self.current_generation(), self.loaded.source if self.loaded else "")
-        except SessionError as error:
-            self.show_error("Could not save the session", str(error))
-            return False
-        self.statusBar().showMessage(f"Saved {path}", 4000)
-        return True
-
-    def _open_session(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open session", "", "Sessions (*.json)")
-        if path:
-            self.open_session(path)
-
-    def open_session(self, path: str) -> bool:
-        """Restore a saved session's prompt, images, settings and text into the window (and its locks)."""
-        try:
-            generation, _model = load_session(path)
-        except SessionError as error:
-            self.show_error("Could not open the session", str(error))
-            return False
-        if self.loaded is None:
-            self.show_error("No model", "Load a model before opening a session.")
-            return False
-        prompt = generation.prompt
-        self.prompt_panel.set_prompt(prompt.user, prompt.system, prompt.think)
-        self.image_strip.set_images(list(prompt.images), [f"image {i + 1}" for i in range(len(prompt.images))])
-        self.sampler_panel.set_settings(generation.settings)
-        self.generation = generation
-        self.edits.reset(Document(generation.token_ids, self.loaded.canvas_length, self.loaded.tokenizer,
-                                  generation.locks))
-        self.bottom_tabs.setCurrentWidget(self.editor)
-        return True
-
-    def _open_text(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open text to edit", "", "Text (*.txt *.md);;All files (*)")
-        if path:
-            self.open_text(path)
-
-    def open_text(self, path: str) -> bool:
-        """Any text becomes a document the model can edit, laid into canvases after the current prompt."""
-        if self.generator is None:
-            self.show_error("No model", "Load a model before opening text.")
-            return False
-        try:
-            with open(path, encoding="utf-8") as file:
-                text = file.read(1_000_000)
-        except (OSError, UnicodeDecodeError) as error:
-            self.show_error("Could not open the text", f"{path} is not readable UTF-8 text ({error})")
-            return False
-        settings = self.sampler_panel.defaults()
-        generation = self.generator.from_text(self.current_prompt(), text, settings)
-        self.generation = generation
-        self.edits.reset(Document(generation.token_ids, self.loaded.canvas_length, self.loaded.tokenizer))
-        self.bottom_tabs.setCurrentWidget(self.editor)
-        return True
-
-    def _ask_instruction(self) -> None:
-        self.bottom_tabs.setCurrentWidget(self.editor)
-        self.editor.ask_instruction()
 
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
@@ -411,7 +288,7 @@ class MainWindow(QMainWindow):
             widget.setEnabled(ready)
         for widget in (self.stop_action, self.stop_button):
             widget.setEnabled(busy)
-        for action in (self.open_folder_action, self.hub_action, self.demo_action, *self.session_actions,
+        for action in (self.open_folder_action, self.hub_action, self.demo_action, *self.files.actions,
                        *self.edit_actions.values()):
             action.setEnabled(not busy)
         self.editor.setEnabled(self.loaded is not None)
@@ -488,37 +365,6 @@ class MainWindow(QMainWindow):
         if example.image is not None:
             self.image_strip.add_files([example.image])
 
-    # ----- images: drop anywhere on the window, paste into the prompt ---------------------------------------
-    @staticmethod
-    def _carries_images(mime: Any) -> bool:
-        if mime.hasFormat(REORDER_MIME):
-            return False  # a thumbnail being reordered inside the strip
-        return (mime.hasImage() or any(url.isLocalFile() for url in mime.urls())
-                or any(f.startswith("image/") for f in mime.formats()))
-
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt naming
-        if self._carries_images(event.mimeData()):
-            event.acceptProposedAction()
-
-    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt naming
-        if self._carries_images(event.mimeData()):
-            self.image_strip.add_mime_data(event.mimeData())
-            event.acceptProposedAction()
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt naming
-        kind = event.type()
-        if kind in (QEvent.Type.DragEnter, QEvent.Type.DragMove) and self._carries_images(event.mimeData()):
-            event.acceptProposedAction()
-            return True
-        if kind == QEvent.Type.Drop and self._carries_images(event.mimeData()):
-            self.image_strip.add_mime_data(event.mimeData())
-            event.acceptProposedAction()
-            return True
-        if kind == QEvent.Type.KeyPress and event.matches(QKeySequence.StandardKey.Paste):
-            if self._carries_images(QGuiApplication.clipboard().mimeData()):
-                self.image_strip.paste_from_clipboard()
-                return True
-        return super().eventFilter(watched, event)
 
     def generate(self) -> bool:
         if self.generator is None or self.runner.busy:
@@ -606,43 +452,6 @@ class MainWindow(QMainWindow):
             _, thought, answer = split_reply(record.draft_ids(), self.loaded.tokenizer)
             self.output.set_answer(answer)
             self.output.set_thought(thought)
-
-    # ----- the shared selection and locks between the grid and the editor ----------------------------------
-    def _grid_offset(self) -> int | None:
-        """Document index of the grid's first cell: its canvas times the canvas length."""
-        snapshot = self.grid.snapshot()
-        return None if snapshot is None or self.loaded is None else snapshot.canvas_index * self.loaded.canvas_length
-
-    def _on_grid_selection(self, start: int, end: int) -> None:
-        offset = self._grid_offset()
-        if offset is not None and start >= 0:
-            self.editor.set_token_selection(offset + start, offset + end)
-
-    def _on_editor_selection(self, start: int, end: int) -> None:
-        offset = self._grid_offset()
-        if offset is None:
-            return
-        length = self.loaded.canvas_length
-        local = (max(start - offset, 0), min(end - offset, length))
-        in_view = start >= 0 and local[0] < local[1]
-        self.grid.blockSignals(True)  # the grid's echo would clip the editor's span to one canvas
-        self.grid.setSelection(*local) if in_view else self.grid.setSelection(None)
-        self.grid.blockSignals(False)
-
-    def _on_grid_lock(self, position: int) -> None:
-        offset = self._grid_offset()
-        if offset is not None:
-            self.edits.toggle_lock((offset + position, offset + position + 1))
-
-    def on_document_changed(self, doc: Document) -> None:
-        """The editor's document is the answer now: keep the Answer tab and the session in step with it."""
-        if self.loaded is None:
-            return
-        _, thought, answer = split_reply(doc.ids, self.loaded.tokenizer)
-        self.output.set_answer(answer)
-        self.output.set_thought(thought)
-        if self.generation is not None:
-            self.generation = self.generation.with_ids(doc.ids)
 
     def _show_position(self, canvas: int, step: int, plots_later: bool = False) -> None:
         if self.record is None:

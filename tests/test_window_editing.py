@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pytest
 from PySide6.QtCore import QSettings, Qt
-from PySide6.QtGui import QTextCursor
 from PySide6.QtTest import QTest
 
 from app.main_window import MainWindow
@@ -31,7 +30,7 @@ def window(qtbot, tmp_path, small_canvas_checkpoint):
     win.sampler_panel.random_box.setChecked(False)
     text = tmp_path / "story.txt"
     text.write_text(TEXT)
-    assert win.open_text(str(text))
+    assert win.files.open_text(str(text))
     assert win.edits.doc.text == TEXT and len(win.edits.doc.ids) > 2 * 16  # three canvases of 16
     yield win
     win.close()
@@ -196,15 +195,15 @@ def test_sessions_round_trip_through_the_window(qtbot, window, tmp_path, small_c
     select_tokens(window, 1, 3)
     QTest.keyClick(window.editor.text_edit, Qt.Key.Key_L, CTRL)
     path = tmp_path / "session.json"
-    assert window.save_session_to(str(path))
+    assert window.files.save_session_to(str(path))
     saved = json.loads(path.read_text())
     assert saved["locks"] == [1, 2] and saved["token_ids"] == window.edits.doc.ids.tolist()
     with qtbot.waitSignal(window.errorShown) as blocker:
-        assert not window.save_session_to(str(tmp_path / "missing-folder" / "s.json"))
+        assert not window.files.save_session_to(str(tmp_path / "missing-folder" / "s.json"))
     assert "cannot write" in blocker.args[0]
     assert not (tmp_path / "missing-folder").exists()
     window.edits.reset(window.edits.empty_document())
-    assert window.open_session(str(path))
+    assert window.files.open_session(str(path))
     assert window.edits.doc.text == TEXT and window.edits.doc.locks == {1, 2}
 
 
