@@ -27,7 +27,7 @@ from app.edit_controller import EditController
 from app.examples import Example, load_examples
 from app.image_drops import ImageDropRouter
 from app.jobs import LoadProgress, load_job, stream_job, with_seed
-from app.status import memory_in_use
+from app.status import live_rate, memory_in_use, result_stats
 from app.tasks import TaskRunner, leave_a_core_for_the_gui
 from models.document import Document
 from models.events import CanvasCommitted, GenerationResult, StepSnapshot
@@ -67,7 +67,8 @@ class MainWindow(QMainWindow):
         self.generation: Generation | None = None
         self.last_error = ""
         self._loading_source: str | None = None
-        self._task_kind = ""  # "load" or "generate": what the runner is doing, for messages
+        self._task_kind = ""  # "load", "generate" or "edit": what the runner is doing
+        self._run_seed: int | None = None
         self._token_cache: dict[int, str] = {}
         self._plot_target: tuple[list, int] | None = None
         self._plots_pending = False
@@ -400,6 +401,7 @@ class MainWindow(QMainWindow):
 
     def _start_stream(self, kind: str, settings: SamplerSettings, make_events: Any) -> bool:
         self._task_kind = kind
+        self._run_seed = settings.seed
         self._begin_run(GenerationRecord(self.loaded.canvas_length), settings)
         started = self.runner.start(stream_job(make_events))
         self._update_actions()
@@ -434,7 +436,7 @@ class MainWindow(QMainWindow):
                 record.add(event)
                 committed |= isinstance(event, (CanvasCommitted, GenerationResult))
                 if isinstance(event, StepSnapshot) and event.elapsed > 0:
-                    self.speed_label.setText(f"{_live_rate(record):.1f} tok/s")
+                    self.speed_label.setText(f"{live_rate(record):.1f} tok/s")
         if record is None or not record.canvases:
             return
         canvases = record.canvas_indices
@@ -560,17 +562,7 @@ class MainWindow(QMainWindow):
         self.generationDone.emit(result)
 
     def _show_stats(self, result: GenerationResult) -> None:
-        steps = sum(result.canvas_steps)
-        self.output.set_stats({
-            "Effective speed": f"{result.tokens_per_second:.1f} tokens/s",
-            "In-step parallel speed": f"{result.parallel_tokens_per_second:.0f} tokens/s",
-            "Tokens per forward": f"{result.tokens_per_forward:.2f}",
-            "Steps per canvas": ", ".join(str(s) for s in result.canvas_steps) or "–",
-            "Adaptive stop": ", ".join("yes" if s else "no" for s in result.adaptive_stops) or "–",
-            "Time per step": f"{1000 * result.seconds / steps:.0f} ms" if steps else "–",
-            "Total time": f"{result.seconds:.2f} s",
-            "Seed": str(self.generation.settings.seed) if self.generation else "–",
-        })
+        self.output.set_stats(result_stats(result, self.loaded.canvas_length, self._run_seed))
 
     def show_error(self, title: str, message: str) -> None:
         """One clear message, never a traceback; non-blocking so the window stays usable."""
@@ -591,16 +583,6 @@ class MainWindow(QMainWindow):
         self.replay.stop_playback()
         self._save_state()
         event.accept()
-
-
-def _live_rate(record: GenerationRecord) -> float:
-    """Tokens resolved per second so far: committed and accepted-and-kept draft tokens over elapsed time."""
-    newest = record.newest()
-    if newest is None:
-        return 0.0
-    step = record.steps(newest[0])[-1]
-    done = sum(len(r.committed.token_ids) for r in record.canvases.values() if r.committed is not None)
-    return (done + int(step.accepted.sum())) / step.elapsed if step.elapsed > 0 else 0.0
 
 
 def _number(value: Any) -> Any:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from models.events import GenerationResult
+from models.recording import GenerationRecord
+
 
 def memory_in_use(device: Any = None) -> str:
     """GPU memory allocated by torch on CUDA; this process's resident memory otherwise."""
@@ -18,3 +21,28 @@ def memory_in_use(device: Any = None) -> str:
         return f"RAM {pages * os.sysconf('SC_PAGE_SIZE') / 2**30:.2f} GiB"
     except (OSError, ValueError, IndexError):
         return ""
+
+
+def live_rate(record: GenerationRecord) -> float:
+    """Tokens resolved per second so far: committed canvases and the accepted draft tokens, over elapsed time."""
+    newest = record.newest()
+    if newest is None:
+        return 0.0
+    step = record.steps(newest[0])[-1]
+    done = sum(len(r.committed.token_ids) for r in record.canvases.values() if r.committed is not None)
+    return (done + int(step.accepted.sum())) / step.elapsed if step.elapsed > 0 else 0.0
+
+
+def result_stats(result: GenerationResult, canvas_length: int, seed: int | None) -> dict[str, str]:
+    """The numbers shown after a run, in the order they are shown."""
+    step_ms = 1000 * canvas_length / result.parallel_tokens_per_second if result.parallel_tokens_per_second else 0
+    return {
+        "Effective speed": f"{result.tokens_per_second:.1f} tokens/s",
+        "In-step parallel speed": f"{result.parallel_tokens_per_second:.0f} tokens/s",
+        "Tokens per forward": f"{result.tokens_per_forward:.2f}",
+        "Steps per canvas": ", ".join(str(s) for s in result.canvas_steps) or "–",
+        "Adaptive stop": ", ".join("yes" if s else "no" for s in result.adaptive_stops) or "–",
+        "Time per step": f"{step_ms:.0f} ms" if step_ms else "–",
+        "Total time": f"{result.seconds:.2f} s",
+        "Seed": "–" if seed is None else str(seed),
+    }

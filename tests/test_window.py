@@ -215,3 +215,26 @@ def test_an_engine_error_reaches_the_user_as_a_message(qtbot, window, text_check
         window.generate()
     assert "ran out of memory" in blocker.args[0] and "Traceback" not in blocker.args[0]
     assert window.generate_button.isEnabled() and not window.runner.busy  # the window stays usable
+
+
+def test_loading_can_be_cancelled_and_keeps_the_previous_model(qtbot, window, text_checkpoint, monkeypatch):
+    load(qtbot, window, text_checkpoint)
+    previous = window.loaded
+    import models.processing
+
+    real = models.processing.load_processor
+    started = []
+
+    def slow_processor(path):
+        started.append(path)
+        time.sleep(0.5)  # a big checkpoint's load; the user presses Cancel meanwhile
+        return real(path)
+
+    monkeypatch.setattr(models.processing, "load_processor", slow_processor)
+    assert window.load_model(str(text_checkpoint))
+    qtbot.waitUntil(lambda: bool(started))
+    assert window.cancel_load_button.isVisible()
+    qtbot.mouseClick(window.cancel_load_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not window.runner.busy, timeout=10_000)
+    assert window.loaded is previous and "cancelled" in window.statusBar().currentMessage()
+    assert not window.progress.isVisible() and window.generate_button.isEnabled()
