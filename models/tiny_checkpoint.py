@@ -278,14 +278,15 @@ young your yourself
 # ----------------------------------------------------------------------------------------------------------------
 # Tokenizer
 
-def _train_pieces(vocab_size: int) -> tuple[dict[str, int], list[tuple[str, str]]]:
-    """Train the BPE on CORPUS; return the full vocab (specials, bytes, pieces, fillers) and the merges."""
+def _train_pieces(vocab_size: int, corpus: str | None = None) -> tuple[dict[str, int], list[tuple[str, str]]]:
+    """Train the BPE on `corpus` (CORPUS by default); return the full vocab (specials, bytes, pieces, fillers)
+    and the merges."""
     from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
 
     n_fixed = FIRST_PIECE_ID
     if vocab_size < n_fixed + 128:
         raise ValueError(f"vocab_size must be at least {n_fixed + 128} (special and byte tokens take {n_fixed})")
-    text = CORPUS.replace("\n", " \n")
+    text = (CORPUS if corpus is None else corpus).replace("\n", " \n")
     alphabet = sorted(set(text.replace(" ", "\u2581")))
 
     trainer_tokenizer = Tokenizer(models.BPE())
@@ -325,11 +326,14 @@ def _train_pieces(vocab_size: int) -> tuple[dict[str, int], list[tuple[str, str]
     return vocab, merges
 
 
-def build_tokenizer(vocab_size: int = 1024):
-    """A GemmaTokenizer with Gemma 4's special tokens and the chat template, trained offline on CORPUS."""
+def build_tokenizer(vocab_size: int = 1024, corpus: str | None = None):
+    """A GemmaTokenizer with Gemma 4's special tokens and the chat template, trained offline on CORPUS.
+
+    `corpus` replaces CORPUS, e.g. so a trained demo model's task words become single tokens.
+    """
     from transformers import GemmaTokenizer
 
-    vocab, merges = _train_pieces(vocab_size)
+    vocab, merges = _train_pieces(vocab_size, corpus)
     tokenizer = GemmaTokenizer(
         vocab=vocab,
         merges=merges,
@@ -522,11 +526,13 @@ def build_checkpoint(
     vision_layers: int | None = None,
     image_budget: int = DEFAULT_IMAGE_BUDGET,
     generation_defaults: dict[str, Any] | None = None,
+    tokenizer_corpus: str | None = None,
 ) -> Path:
     """Write a complete tiny DiffusionGemma checkpoint to `path` (created or replaced) and return it.
 
     `vision=False` keeps the vision tower (the architecture always has one) as small as it goes, for text-only
     tests; images still work. `generation_defaults` overrides GENERATION_DEFAULTS keys or `max_new_tokens`.
+    `tokenizer_corpus` replaces the built-in CORPUS the tokenizer is trained on.
     """
     from transformers import GenerationConfig  # noqa: F401  (import transformers before silencing its logger)
     from transformers.utils import logging as hf_logging
@@ -551,7 +557,7 @@ def build_checkpoint(
         model = build_model(config, seed=seed)
         model.generation_config = build_generation_config(canvas_length, generation_defaults)
         model.save_pretrained(staging, safe_serialization=True)
-        tokenizer = build_tokenizer(vocab_size)
+        tokenizer = build_tokenizer(vocab_size, tokenizer_corpus)
         tokenizer.save_pretrained(staging)
         (staging / "chat_template.jinja").write_text(CHAT_TEMPLATE, encoding="utf-8")
         _write_json(staging / "processor_config.json", processor_config_dict(image_budget))

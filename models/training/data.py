@@ -1,0 +1,200 @@
+"""Task data the demo model learns, generated here from a seed (never stored): text puzzles and drawn shapes.
+
+Each task makes the app's features meaningful:
+- `extreme`: "Largest of 7 2 9?" -> "9". A one-token answer that converges within a canvas (the adaptive stop fires).
+- `sort`: "Sort 7 2 9 4" -> "2 4 7 9". Every answer token depends on the whole prompt.
+- `latin`: a 4x4 Latin square, from scratch or completed from givens. Its cells constrain one another across the
+  canvas, so a locked cell should change the rest: the task behind the lock evaluation.
+- `shape`: a drawn figure; the answer is its colour, its shape or both, so a dropped image changes the answer.
+
+Held-out prompts: a fixed hash of the prompt text puts about one text prompt in 16 into the evaluation split;
+training never yields them. Images are drawn from continuous parameters, so evaluation images (other seeds) are new.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from PIL import Image, ImageDraw
+
+TEXT_TASKS: tuple[str, ...] = ("extreme", "sort", "latin")
+IMAGE_TASKS: tuple[str, ...] = ("shape",)
+COLOURS: dict[str, tuple[int, int, int]] = {
+    "red": (220, 30, 30), "green": (30, 170, 50), "blue": (30, 70, 220),
+    "yellow": (240, 210, 20), "purple": (140, 40, 170), "orange": (245, 130, 20),
+}
+SHAPES: tuple[str, ...] = ("circle", "square", "triangle", "cross")
+IMAGE_SIZE = 384  # the size the processor scales a square image to at budget 70 (64 soft tokens)
+FREE_LATIN_PROMPT = "Write a 4x4 Latin square."
+SHAPE_QUESTIONS: dict[str, str] = {
+    "colour": "What colour is the shape?",
+    "shape": "What shape is it?",
+    "both": "Describe the picture.",
+}
+
+
+@dataclass(frozen=True)
+class Example:
+    task: str  # one of TEXT_TASKS or IMAGE_TASKS
+    user: str  # the user's text
+    answer: str  # the reply, without the end-of-turn
+    image: Any = None  # a PIL image for image tasks
+    kind: str = ""  # sub-kind for reporting: "largest", "colour", "free", ...
+
+
+def held_out(prompt: str) -> bool:
+    """Whether a text prompt belongs to the evaluation split (stable across runs and machines)."""
+    return hashlib.sha1(prompt.encode()).digest()[0] % 16 == 0
+
+
+def _numbers(rng: random.Random, low: int, high: int) -> list[int]:
+    return [rng.randrange(10) for _ in range(rng.randint(low, high))]
+
+
+def extreme_example(rng: random.Random) -> Example:
+    values = _numbers(rng, 3, 7)
+    kind = rng.choice(("largest", "smallest"))
+    prompt = f"{kind.capitalize()} of {' '.join(map(str, values))}?"
+    answer = str(max(values) if kind == "largest" else min(values))
+    return Example("extreme", prompt, answer, kind=kind)
+
+
+def sort_example(rng: random.Random) -> Example:
+    values = _numbers(rng, 3, 7)
+    return Example("sort", f"Sort {' '.join(map(str, values))}", " ".join(map(str, sorted(values))), kind="sort")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Latin squares: all 576 of order 4, rows written as digits ("1234"), one row a line.
+
+def _latin_squares() -> list[tuple[tuple[int, ...], ...]]:
+    rows = list(itertools.permutations((1, 2, 3, 4)))
+    squares = []
+    for a, b, c, d in itertools.product(rows, repeat=4):
+        grid = (a, b, c, d)
+        if all(len({row[col] for row in grid}) == 4 for col in range(4)):
+            squares.append(grid)
+    return squares
+
+
+LATIN_SQUARES = _latin_squares()
+_LATIN_CELLS = [sum(square, ()) for square in LATIN_SQUARES]
+
+
+def latin_text(cells: list[int | None] | tuple[int, ...]) -> str:
+    """16 cells (None for a blank) as four lines of digits, blanks as '_'."""
+    chars = ["_" if cell is None else str(cell) for cell in cells]
+    return "\n".join("".join(chars[row * 4:row * 4 + 4]) for row in range(4))
+
+
+def parse_latin(text: str) -> list[int] | None:
+    """The 16 cells of an answer, or None when it is not four lines of four digits."""
+    lines = [line.strip() for line in text.strip().splitlines()]
+    if len(lines) != 4 or any(len(line) != 4 or not line.isdigit() for line in lines):
+        return None
+    return [int(ch) for line in lines for ch in line]
+
+
+def is_latin(cells: list[int]) -> bool:
+    rows = [cells[r * 4:r * 4 + 4] for r in range(4)]
+    return all(sorted(row) == [1, 2, 3, 4] for row in rows) and all(
+        sorted(row[c] for row in rows) == [1, 2, 3, 4] for c in range(4))
+
+
+def latin_solutions(givens: list[int | None]) -> list[tuple[int, ...]]:
+    return [cells for cells in _LATIN_CELLS if all(g is None or g == v for g, v in zip(givens, cells, strict=True))]
+
+
+def latin_example(rng: random.Random) -> Example:
+    """A third of the time a square from scratch (any answer is right); else a puzzle with one solution."""
+    cells = list(sum(rng.choice(LATIN_SQUARES), ()))
+    if rng.random() < 1 / 3:
+        return Example("latin", FREE_LATIN_PROMPT, latin_text(cells), kind="free")
+    givens: list[int | None] = list(cells)
+    order = list(range(16))
+    rng.shuffle(order)
+    # Blank cells while the solution stays unique, up to a random number of blanks.
+    target = rng.randint(4, 11)
+    blanks = 0
+    for position in order:
+        if blanks >= target:
+            break
+        saved, givens[position] = givens[position], None
+        if len(latin_solutions(givens)) == 1:
+            blanks += 1
+        else:
+            givens[position] = saved
+    prompt = "Complete the Latin square:\n" + latin_text(givens)
+    return Example("latin", prompt, latin_text(cells), kind="puzzle")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Drawn shapes
+
+def draw_shape(shape: str, colour: str, rng: random.Random) -> Image.Image:
+    """One filled figure on a light background, at a random place and size (large enough to read its outline)."""
+    background = tuple(rng.randint(225, 255) for _ in range(3))
+    image = Image.new("RGB", (IMAGE_SIZE, IMAGE_SIZE), background)
+    draw = ImageDraw.Draw(image)
+    size = rng.randint(150, 290)
+    x0 = rng.randint(10, IMAGE_SIZE - size - 10)
+    y0 = rng.randint(10, IMAGE_SIZE - size - 10)
+    x1, y1 = x0 + size, y0 + size
+    fill = tuple(max(0, min(255, c + rng.randint(-20, 20))) for c in COLOURS[colour])
+    if shape == "circle":
+        draw.ellipse((x0, y0, x1, y1), fill=fill)
+    elif shape == "square":
+        draw.rectangle((x0, y0, x1, y1), fill=fill)
+    elif shape == "triangle":
+        draw.polygon([((x0 + x1) / 2, y0), (x1, y1), (x0, y1)], fill=fill)
+    elif shape == "cross":
+        bar = size // 3
+        draw.rectangle((x0 + bar, y0, x1 - bar, y1), fill=fill)
+        draw.rectangle((x0, y0 + bar, x1, y1 - bar), fill=fill)
+    else:
+        raise ValueError(f"unknown shape {shape!r}")
+    return image
+
+
+def shape_answer(question: str, shape: str, colour: str) -> str:
+    return {"colour": colour, "shape": shape, "both": f"A {colour} {shape}."}[question]
+
+
+def shape_example(rng: random.Random, question: str | None = None) -> Example:
+    shape, colour = rng.choice(SHAPES), rng.choice(list(COLOURS))
+    question = question or rng.choice(list(SHAPE_QUESTIONS))
+    image = draw_shape(shape, colour, rng)
+    return Example("shape", SHAPE_QUESTIONS[question], shape_answer(question, shape, colour), image=image,
+                   kind=question)
+
+
+MAKERS = {"extreme": extreme_example, "sort": sort_example, "latin": latin_example, "shape": shape_example}
+
+
+def examples(task: str, seed: int, split: str = "train") -> Iterator[Example]:
+    """An endless, seeded stream of one task's examples from one split ("train" or "eval")."""
+    rng = random.Random(f"{task}:{seed}:{split}")
+    make = MAKERS[task]
+    while True:
+        example = make(rng)
+        if task in IMAGE_TASKS or example.kind == "free" or held_out(example.user) == (split == "eval"):
+            yield example
+
+
+def tokenizer_corpus(seed: int = 0, per_task: int = 300) -> str:
+    """Text the demo tokenizer is trained on: the built-in corpus plus task prompts and answers, so task words
+    (colours, shapes, "Largest") become single tokens."""
+    from models.tiny_checkpoint import CORPUS
+
+    lines = [CORPUS]
+    for task in TEXT_TASKS + IMAGE_TASKS:
+        stream = examples(task, seed, "train")
+        for _ in range(per_task if task in TEXT_TASKS else per_task // 3):
+            example = next(stream)
+            lines.append(f"{example.user}\n{example.answer}")
+    return "\n".join(lines)

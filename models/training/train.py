@@ -1,0 +1,172 @@
+"""Train the demo model and write it to resources/demo-model (one command, seeded, CPU-friendly).
+
+    python -m models.training.train [--steps 1100] [--seed 0] [--out resources/demo-model]
+
+The checkpoint is built with the project's own builder (tokenizer, chat template, processor settings, sampler
+defaults in generation_config.json), trained with `models.training.loss.diffusion_loss`, saved every
+`--save-every` steps into `--work` (so a partial run is usable) and, at the end, swapped into `--out` whole.
+The loss curve is written to `--work`/loss.png. Same seed, same thread count: same weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from models.tiny_checkpoint import END_OF_TURN_ID, PAD_ID, _normalise_json_files, build_checkpoint
+from models.training.data import IMAGE_TASKS, TEXT_TASKS, examples, tokenizer_corpus
+from models.training.loss import collate, diffusion_loss
+from models.training.plot import write_loss_curve
+
+ROOT = Path(__file__).resolve().parents[2]
+
+#: The demo's shape: an 8x8 canvas grid, a vision tower large enough to tell shapes apart, under 15 MB in fp32.
+DEMO_ARCHITECTURE: dict[str, Any] = {
+    "hidden_size": 160,
+    "num_layers": 4,
+    "heads": 4,
+    "kv_heads": 2,
+    "vocab_size": 640,
+    "canvas_length": 64,
+    "vision": True,
+    "vision_hidden_size": 96,
+    "vision_layers": 2,
+    "image_budget": 70,
+    "generation_defaults": {"max_new_tokens": 64},
+}
+#: How often each text task is drawn into a text batch: the constrained tasks need the most practice.
+TEXT_WEIGHTS = {"extreme": 0.2, "sort": 0.35, "latin": 0.45}
+IMAGE_EVERY = 3  # every third step is an image batch (image steps cost about twice a text step)
+
+
+def make_checkpoint(path: Path, seed: int) -> Path:
+    """A fresh checkpoint with random weights from `seed`, its tokenizer trained on the task corpus."""
+    return build_checkpoint(path, seed=seed, tokenizer_corpus=tokenizer_corpus(seed), **DEMO_ARCHITECTURE)
+
+
+def save_into(model: Any, template: Path, target: Path) -> None:
+    """Write `model` with the template's tokenizer/processor files to `target`, replacing it in one rename."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        for file in template.iterdir():
+            if file.is_file() and file.suffix != ".safetensors":
+                shutil.copy2(file, staging / file.name)
+        model.save_pretrained(staging, safe_serialization=True)
+        _normalise_json_files(staging)
+        staging.chmod(0o755)
+        for file in staging.iterdir():
+            file.chmod(0o644)
+        old = target.with_name(f".{target.name}-old")
+        if old.exists():
+            shutil.rmtree(old)
+        if target.exists():
+            target.rename(old)  # the old checkpoint stays complete until the new one is in place
+        staging.rename(target)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def learning_rate(step: int, steps: int, peak: float, warmup: int = 100) -> float:
+    """Linear warm-up, then cosine decay to a tenth of the peak."""
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = (step - warmup) / max(1, steps - warmup)
+    return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def train(out: Path, work: Path, steps: int, seed: int, text_batch: int = 32, image_batch: int = 16,
+          peak_lr: float = 2e-3, save_every: int = 250, threads: int = 2, quiet: bool = False,
+          architecture: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Train from scratch; return a summary (final losses, seconds, steps)."""
+    from tqdm import tqdm
+
+    from models.loading import load_checkpoint
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    work.mkdir(parents=True, exist_ok=True)
+    template = work / "initial"
+    if architecture is None:
+        make_checkpoint(template, seed)
+    else:
+        build_checkpoint(template, seed=seed, tokenizer_corpus=tokenizer_corpus(seed), **architecture)
+    loaded = load_checkpoint(template, device="cpu", dtype="fp32")
+    model, processor = loaded.model, loaded.processor
+    canvas_length = loaded.canvas_length
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=peak_lr, weight_decay=0.01, betas=(0.9, 0.98))
+    generator = torch.Generator().manual_seed(seed)
+    picker = random.Random(seed)
+    streams = {task: examples(task, seed, "train") for task in TEXT_TASKS + IMAGE_TASKS}
+    history: list[dict[str, float]] = []
+    start = time.perf_counter()
+    bar = tqdm(range(steps), desc="training", unit="step", disable=quiet, file=sys.stderr)
+    for step in bar:
+        if step % IMAGE_EVERY == IMAGE_EVERY - 1:
+            batch_examples = [next(streams["shape"]) for _ in range(image_batch)]
+        else:
+            tasks = picker.choices(list(TEXT_WEIGHTS), weights=list(TEXT_WEIGHTS.values()), k=text_batch)
+            batch_examples = [next(streams[task]) for task in tasks]
+        batch = collate(batch_examples, processor, canvas_length, END_OF_TURN_ID, PAD_ID)
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(step, steps, peak_lr)
+        loss, stats = diffusion_loss(model, batch, generator)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        stats.update(step=step, image=float(batch_examples[0].image is not None),
+                     seconds=time.perf_counter() - start)
+        history.append(stats)
+        bar.set_postfix(loss=f"{stats['loss']:.3f}", answer=f"{stats['answer_loss']:.3f}")
+        if (step + 1) % save_every == 0 or step + 1 == steps:
+            model.eval()
+            save_into(model, template, work / "latest")
+            model.train()
+            (work / "history.json").write_text(json.dumps(history), encoding="utf-8")
+            write_loss_curve(history, work / "loss.png")
+    bar.close()
+    model.eval()
+    save_into(model, template, out)
+    seconds = time.perf_counter() - start
+    tail = history[-100:]
+    return {
+        "steps": steps, "seconds": seconds,
+        "final_loss": sum(h["loss"] for h in tail) / len(tail),
+        "final_answer_loss": sum(h["answer_loss"] for h in tail) / len(tail),
+        "checkpoint_bytes": sum(f.stat().st_size for f in out.iterdir() if f.is_file()),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Train the demo DiffusionGemma and write resources/demo-model.")
+    parser.add_argument("--out", type=Path, default=ROOT / "resources" / "demo-model")
+    parser.add_argument("--work", type=Path, default=ROOT / "build" / "demo-training",
+                        help="periodic checkpoints, history.json and loss.png")
+    parser.add_argument("--steps", type=int, default=1100)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--save-every", type=int, default=200)
+    args = parser.parse_args(argv)
+    summary = train(args.out, args.work, args.steps, args.seed, save_every=args.save_every, threads=args.threads)
+    print(f"trained {summary['steps']} steps in {summary['seconds'] / 60:.1f} min; final loss "
+          f"{summary['final_loss']:.4f} (answer tokens {summary['final_answer_loss']:.4f}); wrote {args.out} "
+          f"({summary['checkpoint_bytes'] / 2**20:.2f} MiB); loss curve {args.work / 'loss.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

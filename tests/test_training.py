@@ -1,0 +1,166 @@
+"""Training code for the demo model: data, the loss's noise and masks, a few steps learning, evaluation end to end."""
+
+from __future__ import annotations
+
+import io
+import itertools
+from pathlib import Path
+
+import pytest
+import torch
+
+from models.tiny_checkpoint import END_OF_TURN_ID, PAD_ID
+from models.training import data
+from models.training.loss import answer_canvas, collate, corrupt, diffusion_loss, encode_prompt
+
+
+def _take(task: str, seed: int, split: str = "train", n: int = 20) -> list[tuple[str, str]]:
+    return [(e.user, e.answer) for e in itertools.islice(data.examples(task, seed, split), n)]
+
+
+@pytest.mark.parametrize("task", data.TEXT_TASKS)
+def test_text_data_is_deterministic_per_seed(task):
+    assert _take(task, 3) == _take(task, 3)
+    assert _take(task, 3) != _take(task, 4)
+
+
+def test_image_data_is_deterministic_per_seed():
+    first = [e.image.tobytes() for e in itertools.islice(data.examples("shape", 1), 3)]
+    again = [e.image.tobytes() for e in itertools.islice(data.examples("shape", 1), 3)]
+    assert first == again
+
+
+def test_held_out_prompts_never_reach_training():
+    for task in ("extreme", "sort"):
+        train = {user for user, _ in _take(task, 0, "train", 400)}
+        held = {user for user, _ in _take(task, 0, "eval", 40)}
+        assert not train & held
+        assert all(data.held_out(user) for user in held)
+
+
+def test_answers_are_right():
+    for example in itertools.islice(data.examples("sort", 0), 50):
+        numbers = [int(x) for x in example.user.split()[1:]]
+        assert example.answer == " ".join(map(str, sorted(numbers)))
+    for example in itertools.islice(data.examples("latin", 0), 30):
+        cells = data.parse_latin(example.answer)
+        assert cells is not None and data.is_latin(cells)
+        if example.kind == "puzzle":
+            givens = [None if ch == "_" else int(ch) for ch in example.user.split(":\n")[1].replace("\n", "")]
+            assert data.latin_solutions(givens) == [tuple(cells)]  # unique, so exact match is fair
+    assert len(data.LATIN_SQUARES) == 576
+
+
+@pytest.fixture(scope="module")
+def tiny(vision_checkpoint):
+    from models.loading import load_checkpoint
+
+    return load_checkpoint(vision_checkpoint)
+
+
+def test_answer_canvas_is_answer_end_of_turn_then_pad(tiny):
+    canvas = answer_canvas(tiny.tokenizer, "2 4 7", 32, END_OF_TURN_ID, PAD_ID)
+    ids = tiny.tokenizer("2 4 7", add_special_tokens=False)["input_ids"]
+    assert canvas == ids + [END_OF_TURN_ID] + [PAD_ID] * (32 - len(ids) - 1)
+
+
+def test_noise_level_is_the_fraction_of_uniform_random_tokens():
+    canvas = torch.zeros((4, 4096), dtype=torch.long)
+    generator = torch.Generator().manual_seed(0)
+    noisy, noise, levels = corrupt(canvas, 1000, generator, levels=torch.tensor([0.0, 0.25, 0.75, 1.0]))
+    assert torch.equal(noisy[0], canvas[0]) and not noise[0].any()
+    assert noise[3].all()
+    for row, level in enumerate((0.0, 0.25, 0.75, 1.0)):
+        assert abs(noise[row].float().mean().item() - level) < 0.03
+    # Replaced tokens are uniform over the vocabulary (mean of U{0..999} is 499.5).
+    assert abs(noisy[3].float().mean().item() - 499.5) < 20
+    assert torch.equal(noisy[~noise], canvas[~noise])
+
+
+def test_left_padded_batch_matches_each_prompt_alone(tiny):
+    """The loss pads prompts on the left; the decoder must see exactly what an unpadded `generate` run sees."""
+    examples = [data.Example("sort", "Sort 3 1 2 9 9 8", "1 2 3 8 9 9"),
+                data.Example("extreme", "Largest of 1 2?", "2")]
+    canvas_length = tiny.canvas_length
+    generator = torch.Generator().manual_seed(1)
+
+    def logits(batch, noisy):
+        cache, mask = encode_prompt(tiny.model, batch.inputs)
+        length = mask.shape[1]
+        masks = tiny.model.model.decoder.create_diffusion_decoder_attention_mask(
+            config=tiny.model.config, inputs_embeds=noisy.unsqueeze(-1), past_key_values=cache,
+            decoder_attention_mask=torch.nn.functional.pad(mask, (0, canvas_length), value=True))
+        positions = torch.arange(length, length + canvas_length, dtype=torch.int32).unsqueeze(0)
+        return tiny.model(decoder_input_ids=noisy, past_key_values=cache, decoder_attention_mask=masks,
+                          decoder_position_ids=positions).logits
+
+    with torch.no_grad():
+        batch = collate(examples, tiny.processor, canvas_length, END_OF_TURN_ID, PAD_ID)
+        assert not batch.inputs["attention_mask"].all()  # the shorter prompt really is padded
+        noisy, _, _ = corrupt(batch.canvas, tiny.model.config.text_config.vocab_size, generator)
+        together = logits(batch, noisy)
+        for row, example in enumerate(examples):
+            alone = logits(collate([example], tiny.processor, canvas_length, END_OF_TURN_ID, PAD_ID),
+                           noisy[row:row + 1])
+            assert torch.allclose(together[row], alone[0], atol=1e-4)
+
+
+def test_a_few_steps_reduce_the_loss(vision_checkpoint):
+    from models.loading import load_checkpoint
+
+    loaded = load_checkpoint(vision_checkpoint)  # a private copy: this test changes its weights
+    model = loaded.model.train()
+    text = list(itertools.islice(data.examples("sort", 0), 8))
+    image = list(itertools.islice(data.examples("shape", 0), 2))
+    batch = collate(text + image, loaded.processor, loaded.canvas_length, END_OF_TURN_ID, PAD_ID)
+    assert "pixel_values" in batch.inputs
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(12):
+        loss, stats = diffusion_loss(model, batch, torch.Generator().manual_seed(0))  # the same noise each step
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(stats["loss"])
+    assert losses[-1] < 0.8 * losses[0]
+
+
+def test_train_writes_a_loadable_checkpoint_and_a_loss_curve(tmp_path):
+    from PIL import Image
+
+    from models.loading import load_checkpoint
+    from models.training.train import DEMO_ARCHITECTURE, train
+
+    architecture = dict(DEMO_ARCHITECTURE, hidden_size=32, num_layers=1, heads=2, kv_heads=1, vision_hidden_size=16,
+                        vision_layers=1, canvas_length=32, generation_defaults={"max_new_tokens": 32})
+    out = tmp_path / "model"
+    summary = train(out, tmp_path / "work", steps=3, seed=0, text_batch=2, image_batch=1, save_every=2,
+                    quiet=True, architecture=architecture)
+    assert summary["steps"] == 3
+    loaded = load_checkpoint(out)
+    assert loaded.defaults.max_denoising_steps == 48 and loaded.canvas_length == 32
+    assert Image.open(tmp_path / "work" / "loss.png").size == (800, 480)
+    assert (tmp_path / "work" / "latest" / "model.safetensors").is_file()
+
+
+def test_evaluation_runs_on_a_tiny_checkpoint(vision_checkpoint):
+    from models.training.evaluate import SUITES, evaluate
+
+    printed = io.StringIO()
+    report = evaluate(Path(vision_checkpoint), per_task=1, locks=1, out=printed, max_denoising_steps=3)
+    assert set(report["tasks"]) == {name for name, _, _ in SUITES}
+    assert all(task["total"] == 1 for task in report["tasks"].values())
+    assert 1 <= report["mean_steps"] <= 3
+    assert 0.0 <= report["lock_consistency"] <= 1.0
+    assert "exact match" in printed.getvalue() and "locked cell" in printed.getvalue()
+
+
+def test_demo_prompts_name_shipped_images():
+    import json
+
+    root = Path(__file__).resolve().parent.parent / "resources"
+    prompts = json.loads((root / "demo_prompts.json").read_text(encoding="utf-8"))
+    assert prompts and all(isinstance(p["title"], str) and isinstance(p["prompt"], str) for p in prompts)
+    for entry in prompts:
+        if "image" in entry:
+            assert (root / "demo-images" / entry["image"]).is_file()
