@@ -35,6 +35,8 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--json", action="store_true", help="print one JSON object with ids, text and every step")
         sub.add_argument("--device", help="cuda, mps or cpu (default: the best available)")
         sub.add_argument("--dtype", help="bf16, fp16 or fp32 (default: bf16 on CUDA, fp32 elsewhere)")
+        sub.add_argument("--compile", action="store_true",
+                         help="static KV cache and torch.compile (GPU; the first run compiles)")
 
     gen = commands.add_parser("generate", help="generate an answer to a prompt")
     gen.add_argument("--model", help="checkpoint folder or hub id (default: the shipped demo model)")
@@ -75,7 +77,7 @@ def _locks(text: str) -> list[int]:
 
 
 def _settings(args: argparse.Namespace, defaults: SamplerSettings) -> SamplerSettings:
-    changes: dict[str, Any] = {"seed": args.seed}
+    changes: dict[str, Any] = {"seed": args.seed, "compile": args.compile}
     for option, name in (("max_new_tokens", "max_new_tokens"), ("steps", "max_denoising_steps"),
                          ("entropy_bound", "entropy_bound"), ("t_min", "t_min"), ("t_max", "t_max")):
         value = getattr(args, option, None)

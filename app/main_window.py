@@ -65,7 +65,6 @@ class MainWindow(QMainWindow):
         self.generator: Generator | None = None
         self.record: GenerationRecord | None = None
         self.generation: Generation | None = None
-        self.last_error = ""
         self._loading_source: str | None = None
         self._task_kind = ""  # "load", "generate" or "edit": what the runner is doing
         self._run_seed: int | None = None
@@ -201,6 +200,10 @@ class MainWindow(QMainWindow):
             action.triggered.connect(lambda checked=False, e=example: self.use_example(e))
         self.examples_menu.setEnabled(not self.examples_menu.isEmpty())
         run_menu.addSeparator()
+        self.compile_action = run_menu.addAction("&Compile the denoising step (GPU)")
+        self.compile_action.setCheckable(True)
+        self.compile_action.setToolTip("Static KV cache and torch.compile, as transformers does: a slow first run, "
+                                       "then faster steps on a GPU")
         reset = run_menu.addAction("&Reset sampler to defaults")
         reset.triggered.connect(lambda: self.sampler_panel.set_settings(self.sampler_panel.defaults()))
 
@@ -371,7 +374,7 @@ class MainWindow(QMainWindow):
         if self.generator is None or self.runner.busy:
             return False
         try:
-            settings = with_seed(self.sampler_panel.settings())
+            settings = self.editing_settings()
         except SettingsError as error:
             self.show_error("Invalid sampler settings", str(error))
             return False
@@ -386,8 +389,8 @@ class MainWindow(QMainWindow):
                                   lambda cancel: generator.generate(prompt, settings, cancel, image_budget=budget))
 
     def editing_settings(self) -> SamplerSettings:
-        """The sampler panel's settings for an edit, with a definite seed; an invalid panel raises SettingsError."""
-        return with_seed(self.sampler_panel.settings())
+        """The sampler panel's settings for a run, with a definite seed; an invalid panel raises SettingsError."""
+        return with_seed(self.sampler_panel.settings()).with_values(compile=self.compile_action.isChecked())
 
     def start_edit_run(self, make_events: Any) -> bool:
         """Run an edit of the editor's document (`make_events(generator, cancel)`); the grid animates its canvases."""
@@ -566,7 +569,6 @@ class MainWindow(QMainWindow):
 
     def show_error(self, title: str, message: str) -> None:
         """One clear message, never a traceback; non-blocking so the window stays usable."""
-        self.last_error = message
         self.statusBar().showMessage(message, 10000)
         box = QMessageBox(QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok, self)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
