@@ -10,7 +10,8 @@ from PySide6.QtWidgets import QApplication, QToolTip
 
 from models.events import StepSnapshot
 from widgets import colors
-from widgets.token_grid import CellMarks, TokenGrid, format_token, grid_shape, history_stats
+from widgets.grid_cells import CellMarks, format_token, grid_shape, history_stats
+from widgets.token_grid import TokenGrid
 
 VOCAB = {0: "a", 1: "b", 2: "c", 3: "▁the", 4: "\n", 5: " ", 6: "<eos>"}
 

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QGraphicsRectItem, QLabel, QSizePolicy, QVBoxLayou
 
 from models.events import StepSnapshot
 from widgets import colors
-from widgets.token_grid import format_token
+from widgets.grid_cells import format_token
 
 DEFAULT_MAX_STEPS = 48  # the sampler's default step budget: buffers start this tall and double if a run goes longer
 
