@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Creates .venv and installs Diffusion Desk into it; quick when nothing changed.
-# Where there is no NVIDIA GPU it installs the CPU build of torch (pinned, so pip never pulls a multi-GB CUDA build);
-# a GPU user installs the CUDA build of torch first (see README) and this script keeps it.
+# torch is installed first and kept once there: from TORCH_INDEX_URL when set (PyTorch's CPU or CUDA index, see
+# README), else the pinned torch==2.13.0, which on this project's machines is a local CPU build (no multi-GB
+# download). Nothing after that asks for another torch.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -10,7 +11,11 @@ stamp=.venv/.diffusion-desk-installed
 if [ -f "$stamp" ] && [ "$stamp" -nt pyproject.toml ]; then exit 0; fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
 if ! .venv/bin/python -c "import torch" >/dev/null 2>&1; then
-  .venv/bin/python -m pip install -q "torch==2.13.0"
+  if [ -n "${TORCH_INDEX_URL:-}" ]; then
+    .venv/bin/python -m pip install -q torch --index-url "$TORCH_INDEX_URL"
+  else
+    .venv/bin/python -m pip install -q "torch==2.13.0"
+  fi
 fi
 .venv/bin/python -m pip install -q -e ".[test]"
 touch "$stamp"
