@@ -23,6 +23,7 @@ from models.events import GenerationResult, StepSnapshot
 from models.generator import Generation
 from models.prompts import Prompt, split_reply
 from models.recording import GenerationRecord
+from models.settings import SamplerSettings, SettingsError
 
 if TYPE_CHECKING:
     from app.main_window import MainWindow
@@ -192,8 +193,12 @@ class EditController(QObject):
         self.change(self.doc.with_locks_toggled(span), "Lock tokens")
 
     # ----- asking the model ---------------------------------------------------------------------------------
-    def _generation(self) -> Generation:
-        return Generation(self.window.current_prompt(), self.doc.ids, self.window.editing_settings())
+    def _settings(self) -> SamplerSettings | None:
+        try:
+            return self.window.editing_settings()
+        except SettingsError as error:
+            self.window.show_error("Invalid sampler settings", str(error))
+            return None
 
     def redenoise(self) -> bool:
         span = self.pane.token_selection()
@@ -201,14 +206,8 @@ class EditController(QObject):
             self.window.show_error("Nothing selected", "Select the text (or tokens in the grid) to re-denoise.")
             return False
         span = (span[0], min(span[1], len(self.doc.ids)))
-        generation = self._generation()
-
-        def start(seed: int) -> bool:
-            settings = generation.settings.with_values(seed=seed)
-            return self._run("re-denoise", span, lambda gen, cancel: gen.rewrite(
-                generation, span, self.doc.locks, settings, cancel), start)
-
-        return start(generation.settings.seed)
+        return self._run("re-denoise", span, lambda gen, generation, settings, cancel: gen.rewrite(
+            generation, span, generation.locks, settings, cancel))
 
     def fill_around(self) -> bool:
         if self.doc is None or not self.doc.locks:
@@ -217,14 +216,8 @@ class EditController(QObject):
         length = self.doc.canvas_length
         canvases = sorted({i // length for i in self.doc.locks})
         span = (canvases[0] * length, (canvases[-1] + 1) * length)
-        generation = self._generation()
-
-        def start(seed: int) -> bool:
-            settings = generation.settings.with_values(seed=seed)
-            return self._run("fill", span, lambda gen, cancel: gen.fill_around(
-                generation, self.doc.locks, settings, cancel), start)
-
-        return start(generation.settings.seed)
+        return self._run("fill", span, lambda gen, generation, settings, cancel: gen.fill_around(
+            generation, generation.locks, settings, cancel))
 
     def rewrite_by_instruction(self, instruction: str) -> bool:
         """Send the selection and its surroundings as a chat turn; the answer streams into the selection's place."""
@@ -242,20 +235,23 @@ class EditController(QObject):
         prompt = Prompt(system=REWRITE_SYSTEM, user=(
             f"{instruction.strip()}\n\nPassage:\n{text[a:b]}\n\nIt sits in this text (… marks cuts):\n"
             f"…{text[max(0, a - CONTEXT_CHARS):a]}[PASSAGE]{text[b:b + CONTEXT_CHARS]}…"))
-        settings = self.window.editing_settings()
         self._rewrite_chars = (a, b)
+        return self._run("rewrite", span, lambda gen, generation, settings, cancel: gen.generate(
+            prompt, settings, cancel))
 
-        def start(seed: int) -> bool:
-            chosen = settings.with_values(seed=seed)
-            return self._run("rewrite", span, lambda gen, cancel: gen.generate(prompt, chosen, cancel), start)
-
-        return start(settings.seed)
-
-    def _run(self, kind: str, span: tuple[int, int], make_events: Callable, start: Callable[[int], bool]) -> bool:
-        self.proposal = Proposal(kind, start, span)
+    def _run(self, kind: str, span: tuple[int, int], make_events: Callable, seed: int | None = None) -> bool:
+        """Start `make_events(generator, generation, settings, cancel)` on the worker; Try again reruns it."""
+        settings = self._settings()
+        if settings is None or self.doc is None:
+            return False
+        if seed is not None:
+            settings = settings.with_values(seed=seed)
+        generation = Generation(self.window.current_prompt(), self.doc.ids, settings, self.doc.locks)
+        self.proposal = Proposal(kind, lambda new_seed: self._run(kind, span, make_events, new_seed), span)
         self._live = self.doc
         try:
-            return self.window.start_edit_run(make_events)
+            return self.window.start_edit_run(lambda gen, cancel: make_events(gen, generation, settings, cancel),
+                                              settings)
         except EditError as error:
             self.proposal = None
             self.window.show_error("Cannot edit that", str(error))

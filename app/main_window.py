@@ -392,7 +392,7 @@ class MainWindow(QMainWindow):
         """The sampler panel's settings for a run, with a definite seed; an invalid panel raises SettingsError."""
         return with_seed(self.sampler_panel.settings()).with_values(compile=self.compile_action.isChecked())
 
-    def start_edit_run(self, make_events: Any) -> bool:
+    def start_edit_run(self, make_events: Any, settings: SamplerSettings) -> bool:
         """Run an edit of the editor's document (`make_events(generator, cancel)`); the grid animates its canvases."""
         if self.generator is None or self.runner.busy:
             return False
@@ -400,7 +400,7 @@ class MainWindow(QMainWindow):
         self.bottom_tabs.setCurrentWidget(self.editor)
         # Building the stream checks the edit (EditError for an impossible span) without running anything yet.
         make_events(generator, None)
-        return self._start_stream("edit", self.editing_settings(), lambda cancel: make_events(generator, cancel))
+        return self._start_stream("edit", settings, lambda cancel: make_events(generator, cancel))
 
     def _start_stream(self, kind: str, settings: SamplerSettings, make_events: Any) -> bool:
         self._task_kind = kind
