@@ -48,6 +48,7 @@ from widgets.sampler_panel import SamplerPanel
 from widgets.token_grid import TokenGrid
 
 MAX_RECENT = 8
+PLOT_INTERVAL_MS = 50  # the heatmap and curves redraw at most 20 times a second while a run streams
 
 
 class MainWindow(QMainWindow):
@@ -70,7 +71,10 @@ class MainWindow(QMainWindow):
         self._run_seed: int | None = None
         self._token_cache: dict[int, str] = {}
         self._plot_target: tuple[list, int] | None = None
-        self._plots_pending = False
+        self._plot_timer = QTimer(self)
+        self._plot_timer.setSingleShot(True)
+        self._plot_timer.setInterval(PLOT_INTERVAL_MS)
+        self._plot_timer.timeout.connect(self._draw_plots)
 
         self.runner = TaskRunner(self)
         self.runner.events.connect(self._on_events)
@@ -469,14 +473,13 @@ class MainWindow(QMainWindow):
         self._plot_target = (steps, step)
         if not plots_later:
             self._draw_plots()
-        elif not self._plots_pending:
-            # While streaming, the plots are painted in the next event-loop pass rather than with the grid, so no
-            # single pass of the GUI thread carries all three views (each pass stays well under a 16 ms frame).
-            self._plots_pending = True
-            QTimer.singleShot(0, self._draw_plots)
+        elif not self._plot_timer.isActive():
+            # While streaming, the plots follow at most PLOT_INTERVAL_MS apart and in their own event-loop pass,
+            # never in the grid's: no single pass of the GUI thread carries all three views.
+            self._plot_timer.start()
 
     def _draw_plots(self) -> None:
-        self._plots_pending = False
+        self._plot_timer.stop()
         if self._plot_target is not None:
             steps, step = self._plot_target
             self.heatmap.show_step(steps, step)
@@ -582,6 +585,7 @@ class MainWindow(QMainWindow):
         self.hide()  # the window goes at once; the worker stops at its next step boundary
         self.runner.shutdown()
         self.memory_timer.stop()
+        self._plot_timer.stop()
         self.replay.stop_playback()
         self._save_state()
         event.accept()
