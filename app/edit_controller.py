@@ -175,6 +175,7 @@ class EditController(QObject):
         window.output.set_thought(thought)
         if window.generation is not None:
             window.generation = window.generation.with_ids(doc.ids)
+        window.refresh_grid()
 
     def change(self, after: Document, text: str, typing: bool = False) -> None:
         if self.doc is not None and after is not self.doc:

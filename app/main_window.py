@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
+import numpy as np
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
@@ -204,6 +206,11 @@ class MainWindow(QMainWindow):
             action.triggered.connect(lambda checked=False, e=example: self.use_example(e))
         self.examples_menu.setEnabled(not self.examples_menu.isEmpty())
         run_menu.addSeparator()
+        self.follow_up_action = run_menu.addAction("&Follow up (keep the conversation)")
+        self.follow_up_action.setCheckable(True)
+        self.follow_up_action.setShortcut(QKeySequence("Ctrl+Shift+N"))
+        self.follow_up_action.setToolTip("Generate the next turn: earlier prompts (with their images) and answers "
+                                         "stay in the history; thoughts never do")
         self.compile_action = run_menu.addAction("&Compile the denoising step (GPU)")
         self.compile_action.setCheckable(True)
         self.compile_action.setToolTip("Static KV cache and torch.compile, as transformers does: a slow first run, "
@@ -362,9 +369,13 @@ class MainWindow(QMainWindow):
 
     # ----- generation ---------------------------------------------------------------------------------------
     def current_prompt(self) -> Prompt:
+        """The prompt panel's prompt; while following up, the next turn of the conversation so far."""
         panel = self.prompt_panel
-        return Prompt(user=panel.user_text(), system=panel.system_text(), think=panel.think(),
-                      images=tuple(self.image_strip.images()))
+        images = tuple(self.image_strip.images())
+        if self.follow_up_action.isChecked() and self.generation is not None and self.edits.doc is not None:
+            _, _, answer = split_reply(self.edits.doc.ids, self.loaded.tokenizer)
+            return self.generation.prompt.followed_by(answer, panel.user_text(), images)
+        return Prompt(user=panel.user_text(), system=panel.system_text(), think=panel.think(), images=images)
 
     def use_example(self, example: Example) -> None:
         """Put a demo prompt (and its picture) in the prompt panel, replacing what was there."""
@@ -469,7 +480,7 @@ class MainWindow(QMainWindow):
         if not steps:
             return
         step = max(0, min(step, len(steps) - 1))
-        self.grid.show_step(steps, step)
+        self.grid.show_step(self._with_current_locks(steps, step), step)
         self._plot_target = (steps, step)
         if not plots_later:
             self._draw_plots()
@@ -477,6 +488,23 @@ class MainWindow(QMainWindow):
             # While streaming, the plots follow at most PLOT_INTERVAL_MS apart and in their own event-loop pass,
             # never in the grid's: no single pass of the GUI thread carries all three views.
             self._plot_timer.start()
+
+    def _with_current_locks(self, steps: list[StepSnapshot], step: int) -> list[StepSnapshot]:
+        """The shown step marked with the editor's locks as they are now, so grid and editor show the same locks."""
+        doc, snapshot = self.edits.doc, steps[step]
+        if doc is None or self.runner.busy:
+            return steps  # while a run streams, its own snapshots say what is locked
+        length = len(snapshot.locked)
+        first = snapshot.canvas_index * length
+        locked = np.array([first + i in doc.locks for i in range(length)], dtype=bool)
+        if np.array_equal(locked, snapshot.locked):
+            return steps
+        return steps[:step] + [dataclasses.replace(snapshot, locked=locked)] + steps[step + 1:]
+
+    def refresh_grid(self) -> None:
+        """Show the current replay position again (after the locks changed)."""
+        if self.record is not None and self.record.canvases:
+            self._show_position(*self.replay.position())
 
     def _draw_plots(self) -> None:
         self._plot_timer.stop()

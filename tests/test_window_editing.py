@@ -187,6 +187,7 @@ def test_grid_and_editor_share_the_selection_and_ctrl_click_locks(qtbot, window)
     qtbot.mouseClick(grid, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ControlModifier,
                      pos=grid.cell_rect(7).center().toPoint())
     assert 7 in window.edits.doc.locks
+    assert grid.snapshot().locked[7]  # the grid marks the lock too
     select_tokens(window, 1, 3)
     assert grid.selection() == (1, 3)
 

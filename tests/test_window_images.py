@@ -109,3 +109,25 @@ def test_a_demo_prompt_with_a_picture_fills_the_prompt(qtbot, window):
     actions[with_image.title].trigger()
     assert window.prompt_panel.user_text() == with_image.prompt
     assert window.image_strip.names() == [with_image.image.name]  # replaces what was there
+
+
+def test_a_follow_up_keeps_the_first_turn_and_its_image(qtbot, window, tmp_path):
+    window.image_strip.add_files(image_files(tmp_path, [(10, 10, 200)]))
+    window.image_strip.set_budget(70)
+    window.prompt_panel.set_prompt("What colour is this?")
+    window.sampler_panel.spins["max_denoising_steps"].setValue(2)
+    with qtbot.waitSignal(window.generationDone, timeout=120_000) as first:
+        window.generate()
+    image_tokens = int((first.args[0].prompt_ids == IMAGE_TOKEN_ID).sum())
+    assert image_tokens > 0
+    window.follow_up_action.trigger()
+    window.image_strip.clear()
+    window.prompt_panel.set_prompt("And is it dark?")
+    prompt = window.current_prompt()
+    assert [t.user for t in prompt.history] == ["What colour is this?"] and len(prompt.history[0].images) == 1
+    with qtbot.waitSignal(window.generationDone, timeout=120_000) as second:
+        window.generate()
+    ids = second.args[0].prompt_ids
+    assert int((ids == IMAGE_TOKEN_ID).sum()) == image_tokens  # the first turn's image is still in the prompt
+    text = window.loaded.tokenizer.decode(ids)
+    assert text.index("What colour is this?") < text.index("And is it dark?")
