@@ -435,7 +435,8 @@ class MainWindow(QMainWindow):
         self.replay.set_canvas_count(0)
         self.replay.set_live(True)
         self.speed_label.setText("")
-        self.statusBar().showMessage(f"Generating (seed {settings.seed})…")
+        doing = "Editing" if self._task_kind == "edit" else "Generating"
+        self.statusBar().showMessage(f"{doing} (seed {settings.seed})…")
 
     def stop(self) -> None:
         if self.runner.busy:
@@ -559,6 +560,7 @@ class MainWindow(QMainWindow):
         if self._task_kind == "edit":
             self._draw_plots()
             self._show_stats(result)
+            self.statusBar().showMessage("Review the proposal: Enter accepts, Esc rejects", 6000)
             self.edits.on_result(result)
         else:
             self._generation_finished(result)

@@ -1,0 +1,93 @@
+"""Take the README's screenshots of the window on the demo model (offscreen; a few seconds on a laptop CPU).
+
+    QT_QPA_PLATFORM=offscreen .venv/bin/python scripts/screenshots.py [--out resources/screenshots]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QApplication
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from app.examples import load_examples  # noqa: E402
+from app.main_window import MainWindow  # noqa: E402
+from widgets.editor_pane import Mode  # noqa: E402
+
+
+def wait(app: QApplication, done, timeout: float = 120.0) -> None:
+    end = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > end:
+            raise TimeoutError("the window did not get there in time")
+        app.processEvents()
+        time.sleep(0.005)
+    for _ in range(20):  # let layouts and deferred paints settle
+        app.processEvents()
+        time.sleep(0.01)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", default="resources/screenshots")
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    app = QApplication([])
+    with tempfile.TemporaryDirectory() as folder:
+        window = MainWindow(QSettings(str(Path(folder) / "s.ini"), QSettings.Format.IniFormat))
+        window.resize(1400, 900)
+        window.show()
+        window.load_model(None)
+        wait(app, lambda: window.loaded is not None and not window.runner.busy)
+        examples = {e.title: e for e in load_examples()}
+        seed_settings = window.sampler_panel.settings().with_values(seed=7)
+        window.sampler_panel.set_settings(seed_settings)
+
+        # 1. A text prompt, replayed at an early step: the canvas part-way to converging.
+        window.use_example(next(e for e in examples.values() if e.image is None))
+        results = []
+        window.generationDone.connect(results.append)
+        window.generate()
+        wait(app, lambda: results and not window.runner.busy)
+        window.grid.setSelection(None)
+        window._jump_to_step(0, min(1, len(window.record.steps(0)) - 1))
+        wait(app, lambda: True)
+        window.grab().save(str(out / "window.png"))
+
+        # 2. An image prompt: the strip's thumbnail, the answer.
+        window.use_example(next(e for e in examples.values() if e.image is not None))
+        window.generate()
+        wait(app, lambda: len(results) == 2 and not window.runner.busy)
+        window.grab().save(str(out / "image-prompt.png"))
+
+        # 3. The editor: a span re-denoised, then the diff under review.
+        window.use_example(next(e for e in examples.values() if e.image is None))
+        window.image_strip.clear()
+        window.generate()
+        wait(app, lambda: len(results) == 3 and not window.runner.busy)
+        doc = window.edits.doc
+        window.bottom_tabs.setCurrentWidget(window.editor)
+        window.editor.set_token_selection(0, max(1, doc.visible_count // 2))
+        window.edits.redenoise()
+        live = []
+        while window.runner.busy and not live:  # catch a frame while the span is still denoising
+            app.processEvents()
+            if window.editor.mode() == Mode.LIVE:
+                live.append(window.grab())
+        if live:
+            live[0].save(str(out / "editor-live.png"))
+        wait(app, lambda: window.editor.mode() == Mode.REVIEW or not window.runner.busy)
+        window.grab().save(str(out / "editor-review.png"))
+        window.close()
+    print(f"saved screenshots to {out}")
+
+
+if __name__ == "__main__":
+    main()
