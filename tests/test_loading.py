@@ -125,8 +125,6 @@ def test_corrupt_weights_give_a_message(tmp_path, text_checkpoint):
 
 
 def test_demo_model_ships_and_loads():
-    size = sum(p.stat().st_size for p in DEMO_MODEL.rglob("*") if p.is_file())
-    assert size < 10 * 2**20
     loaded = load_checkpoint(None)
     assert loaded.path == DEMO_MODEL and loaded.name == "demo model"
     assert loaded.model.config.vision_config is not None

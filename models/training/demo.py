@@ -24,17 +24,15 @@ DEMO_IMAGES: tuple[tuple[str, str, str], ...] = (
     ("yellow-square.png", "square", "yellow"),
 )
 
+#: Only prompts the shipped model mostly gets right (checked on seeds 0-2); sorting longer lists, completing a
+#: Latin square and naming a shape are still weak, so they are not offered as demos.
 DEMO_PROMPTS: list[dict[str, Any]] = [
     {"title": "Largest number (stops early)", "prompt": "Largest of 3 8 1 6 2?"},
     {"title": "Smallest number (stops early)", "prompt": "Smallest of 7 4 9 5?"},
-    {"title": "Sort digits", "prompt": "Sort 7 3 9 1 4 2"},
     {"title": "Sort with repeats", "prompt": "Sort 5 0 5 2 8"},
     {"title": "Latin square: lock a cell, then fill around it", "prompt": FREE_LATIN_PROMPT},
-    {"title": "Complete a Latin square", "prompt": "Complete the Latin square:\n432_\n2___\n__43\n341_"},
     {"title": "Colour of a drawn shape", "prompt": SHAPE_QUESTIONS["colour"], "image": "blue-triangle.png"},
-    {"title": "Which shape is it?", "prompt": SHAPE_QUESTIONS["shape"], "image": "green-cross.png"},
     {"title": "Describe the picture", "prompt": SHAPE_QUESTIONS["both"], "image": "red-circle.png"},
-    {"title": "Describe another picture", "prompt": SHAPE_QUESTIONS["both"], "image": "yellow-square.png"},
 ]
 
 
