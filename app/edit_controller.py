@@ -299,6 +299,9 @@ class EditController(QObject):
             self.window.statusBar().showMessage("The model kept the text as it was", 5000)
             return
         self.pane.show_review(hunks)
+        cursor = self.pane.text_edit.textCursor()  # a selection's highlight would hide the diff's colours
+        cursor.clearSelection()
+        self.pane.text_edit.setTextCursor(cursor)
 
     def accept(self, hunks: set[int]) -> None:
         proposal = self.proposal

@@ -50,14 +50,14 @@ def main() -> None:
         seed_settings = window.sampler_panel.settings().with_values(seed=7)
         window.sampler_panel.set_settings(seed_settings)
 
-        # 1. A text prompt, replayed at an early step: the canvas part-way to converging.
-        window.use_example(next(e for e in examples.values() if e.image is None))
+        # 1. The longest demo (a Latin square), replayed a third of the way: the canvas part-way to converging.
+        window.use_example(next(e for e in examples.values() if "Latin" in e.title))
         results = []
         window.generationDone.connect(results.append)
         window.generate()
         wait(app, lambda: results and not window.runner.busy)
         window.grid.setSelection(None)
-        window._jump_to_step(0, min(1, len(window.record.steps(0)) - 1))
+        window._jump_to_step(0, len(window.record.steps(0)) // 3)
         wait(app, lambda: True)
         window.grab().save(str(out / "window.png"))
 
@@ -67,24 +67,28 @@ def main() -> None:
         wait(app, lambda: len(results) == 2 and not window.runner.busy)
         window.grab().save(str(out / "image-prompt.png"))
 
-        # 3. The editor: a span re-denoised, then the diff under review.
-        window.use_example(next(e for e in examples.values() if e.image is None))
-        window.image_strip.clear()
+        # 3. The editor: the Latin square's second and third rows re-denoised, live, then the diff under review.
+        window.use_example(next(e for e in examples.values() if "Latin" in e.title))
         window.generate()
         wait(app, lambda: len(results) == 3 and not window.runner.busy)
-        doc = window.edits.doc
         window.bottom_tabs.setCurrentWidget(window.editor)
-        window.editor.set_token_selection(0, max(1, doc.visible_count // 2))
-        window.edits.redenoise()
-        live = []
-        while window.runner.busy and not live:  # catch a frame while the span is still denoising
-            app.processEvents()
-            if window.editor.mode() == Mode.LIVE:
-                live.append(window.grab())
-        if live:
-            live[0].save(str(out / "editor-live.png"))
-        wait(app, lambda: window.editor.mode() == Mode.REVIEW or not window.runner.busy)
-        window.grab().save(str(out / "editor-review.png"))
+        text = window.edits.doc.text
+        rows = window.edits.doc.token_text.tokens_for_chars(text.index("\n") + 1, len(text) - 5)
+        for seed in range(8):  # a seed whose proposal differs from the text, so there is a diff to show
+            window.sampler_panel.set_settings(window.sampler_panel.settings().with_values(seed=seed))
+            window.editor.set_token_selection(*rows)
+            window.edits.redenoise()
+            live = []
+            while window.runner.busy and not live:  # catch a frame while the span is still denoising
+                app.processEvents()
+                if window.editor.mode() == Mode.LIVE:
+                    live.append(window.grab())
+            wait(app, lambda: not window.runner.busy)
+            if window.editor.mode() == Mode.REVIEW:
+                if live:
+                    live[0].save(str(out / "editor-live.png"))
+                window.grab().save(str(out / "editor-review.png"))
+                break
         window.close()
     print(f"saved screenshots to {out}")
 

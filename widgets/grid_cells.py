@@ -101,7 +101,8 @@ class CellMarks:
             QColor(c.red(), c.green(), c.blue(), RENOISED_ALPHA if r else 255)
             for c, r in zip(contrast, renoised.tolist(), strict=True)
         ]
-        accepted_now = accepted & ~stable
+        # Cells outside the edited span are held, not sampled: they are never "accepted now".
+        accepted_now = accepted & ~stable & editable
         locked = np.asarray(snap.locked, dtype=bool)
         return cls(
             entropy=np.asarray(snap.entropy),
