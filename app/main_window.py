@@ -76,7 +76,11 @@ class MainWindow(QMainWindow):
         self._plot_timer = QTimer(self)
         self._plot_timer.setSingleShot(True)
         self._plot_timer.setInterval(PLOT_INTERVAL_MS)
-        self._plot_timer.timeout.connect(self._draw_plots)
+        self._plot_timer.timeout.connect(self._draw_heatmap_live)
+        self._curves_timer = QTimer(self)
+        self._curves_timer.setSingleShot(True)
+        self._curves_timer.setInterval(PLOT_INTERVAL_MS // 2)
+        self._curves_timer.timeout.connect(self._draw_curves_live)
 
         self.runner = TaskRunner(self)
         self.runner.events.connect(self._on_events)
@@ -508,11 +512,24 @@ class MainWindow(QMainWindow):
             self._show_position(*self.replay.position())
 
     def _draw_plots(self) -> None:
+        """Both plots at once (after a run, or when the user moves the scrubber)."""
         self._plot_timer.stop()
+        self._curves_timer.stop()
         if self._plot_target is not None:
             steps, step = self._plot_target
             self.heatmap.show_step(steps, step)
             self.curves.show_step(steps, step)
+
+    def _draw_heatmap_live(self) -> None:
+        # pyqtgraph's scene update after a plot changes is the costliest thing the GUI thread does while a run
+        # streams: the heatmap and the curves each get their own event-loop pass, so neither stalls the other.
+        if self._plot_target is not None:
+            self.heatmap.show_step(*self._plot_target)
+            self._curves_timer.start()
+
+    def _draw_curves_live(self) -> None:
+        if self._plot_target is not None:
+            self.curves.show_step(*self._plot_target)
 
     def _jump_to_step(self, canvas: int, step: int) -> None:
         self.replay.set_live(False)
@@ -616,6 +633,7 @@ class MainWindow(QMainWindow):
         self.runner.shutdown()
         self.memory_timer.stop()
         self._plot_timer.stop()
+        self._curves_timer.stop()
         self.replay.stop_playback()
         self._save_state()
         event.accept()
