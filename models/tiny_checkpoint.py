@@ -26,6 +26,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from models.settings import FALLBACK_DEFAULTS
+
 # ----------------------------------------------------------------------------------------------------------------
 # Special tokens
 
@@ -79,15 +81,8 @@ FIRST_PIECE_ID = len(SPECIAL_TOKEN_IDS) + len(BYTE_TOKENS)  # first id of a trai
 IMAGE_TOKEN_BUDGETS: tuple[int, ...] = (70, 140, 280, 560, 1120)
 DEFAULT_IMAGE_BUDGET = 70
 
-#: Sampler defaults saved into generation_config.json (the model card's recommendation).
-GENERATION_DEFAULTS: dict[str, Any] = {
-    "max_denoising_steps": 48,
-    "entropy_bound": 0.1,
-    "t_min": 0.4,
-    "t_max": 0.8,
-    "stability_threshold": 1,
-    "confidence_threshold": 0.005,
-}
+#: Sampler defaults saved into generation_config.json: the model card's recommendation, as the app uses it.
+GENERATION_DEFAULTS: dict[str, Any] = {k: v for k, v in FALLBACK_DEFAULTS.items() if k != "max_new_tokens"}
 
 # ----------------------------------------------------------------------------------------------------------------
 # Chat template: the Gemma 4 format (system turn optional, `enable_thinking` puts <|think|> at the top of the
