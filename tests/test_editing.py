@@ -41,7 +41,8 @@ def check_run(events: list, before: np.ndarray, keep: np.ndarray, canvas_length:
     return after
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=st.data())
 def test_locked_and_outside_tokens_never_change(loaded_small, three_canvases, data):
     length = len(three_canvases.token_ids)

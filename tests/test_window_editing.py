@@ -134,7 +134,8 @@ def test_escape_rejects_a_proposal(qtbot, window):
     assert window.editor.text_edit.toPlainText() == TEXT
 
 
-def test_accepting_hunk_by_hunk_and_try_again(qtbot, window):
+def test_accepting_hunk_by_hunk_and_try_again(qtbot, window, monkeypatch):
+    monkeypatch.setattr("app.edit_controller.random.randrange", lambda n: 12345)  # Try again's new seed, fixed
     select_tokens(window, 12, 18)  # a locked run in the middle splits any change into hunks on both sides
     QTest.keyClick(window.editor.text_edit, Qt.Key.Key_L, CTRL)
     select_tokens(window, 0, 30)
@@ -152,7 +153,8 @@ def test_accepting_hunk_by_hunk_and_try_again(qtbot, window):
     QTest.keyClick(window.editor.text_edit, Qt.Key.Key_Return)
     doc = window.edits.doc
     assert doc.text != before.text and doc.text != window.edits.doc.with_ids(proposal).text
-    assert (doc.ids[12:18] == before.ids[12:18]).all()
+    # Hunks may change lengths, so the locked tokens can move; they keep their locks and their ids.
+    assert len(doc.locks) == 6 and [int(doc.ids[i]) for i in sorted(doc.locks)] == before.ids[12:18].tolist()
 
 
 def test_rewrite_by_instruction_streams_into_the_selection(qtbot, window):
