@@ -9,6 +9,7 @@ import pytest
 from PySide6.QtCore import QEvent, QPointF, Qt
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication
+from qt_helpers import shown
 
 from models.events import StepSnapshot
 from widgets import colors
@@ -43,22 +44,12 @@ def history(steps: int, length: int = LENGTH, seed: int = 0) -> list[StepSnapsho
 
 @pytest.fixture
 def heatmap(qtbot):
-    widget = EntropyHeatmap(token_text=lambda i: ["▁a", "b", "\n", "c", "d"][i])
-    qtbot.addWidget(widget)
-    widget.resize(600, 400)
-    widget.show()
-    qtbot.waitExposed(widget)
-    return widget
+    return shown(qtbot, EntropyHeatmap(token_text=lambda i: ["▁a", "b", "\n", "c", "d"][i]), 600, 400)
 
 
 @pytest.fixture
 def curves(qtbot):
-    widget = StepCurves(threshold=0.005)
-    qtbot.addWidget(widget)
-    widget.resize(500, 400)
-    widget.show()
-    qtbot.waitExposed(widget)
-    return widget
+    return shown(qtbot, StepCurves(threshold=0.005), 500, 400)
 
 
 def view_point(widget, step: int, position: int):

@@ -13,6 +13,7 @@ from PIL import Image
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QColor, QDragEnterEvent, QDragMoveEvent, QDropEvent, QGuiApplication, QImage
 from PySide6.QtWidgets import QApplication
+from qt_helpers import shown
 
 from widgets.image_strip import BUDGETS, ImageStrip
 from widgets.prompt_panel import PromptPanel
@@ -78,12 +79,7 @@ def count_signals(signal) -> list:
 
 @pytest.fixture
 def strip(qtbot) -> ImageStrip:
-    widget = ImageStrip()
-    qtbot.addWidget(widget)
-    widget.resize(520, 200)
-    widget.show()
-    qtbot.waitExposed(widget)
-    return widget
+    return shown(qtbot, ImageStrip(), 520, 200)
 
 
 @pytest.fixture

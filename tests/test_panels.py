@@ -6,6 +6,7 @@ import pytest
 from PySide6.QtCore import QPoint, Qt, QTimer
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QCheckBox, QLabel, QWidget
+from qt_helpers import shown
 
 from models.settings import SPECS, SamplerSettings, SettingsError
 from widgets.output_pane import OutputPane
@@ -30,12 +31,7 @@ def retype(qtbot, widget: QWidget, text: str) -> None:
 # ----- PromptPanel ------------------------------------------------------------------------------------------
 @pytest.fixture
 def prompt_panel(qtbot) -> PromptPanel:
-    panel = PromptPanel()
-    qtbot.addWidget(panel)
-    panel.resize(360, 400)
-    panel.show()
-    qtbot.waitExposed(panel)
-    return panel
+    return shown(qtbot, PromptPanel(), 360, 400)
 
 
 def test_prompt_panel_returns_what_was_typed(qtbot, prompt_panel: PromptPanel) -> None:
@@ -177,11 +173,7 @@ def test_sampler_panel_tooltips_give_help_and_range(sampler_panel: SamplerPanel)
 # ----- ReplayBar --------------------------------------------------------------------------------------------
 @pytest.fixture
 def replay_bar(qtbot):
-    bar = ReplayBar()
-    qtbot.addWidget(bar)
-    bar.resize(600, 40)
-    bar.show()
-    qtbot.waitExposed(bar)
+    bar = shown(qtbot, ReplayBar(), 600, 40)
     yield bar
     assert not any(timer.isActive() for timer in bar.findChildren(QTimer)), "a playback timer was left running"
 
@@ -300,12 +292,7 @@ def test_replay_bar_stops_playing_when_hidden_or_asked(qtbot, replay_bar: Replay
 # ----- OutputPane -------------------------------------------------------------------------------------------
 @pytest.fixture
 def output_pane(qtbot) -> OutputPane:
-    pane = OutputPane()
-    qtbot.addWidget(pane)
-    pane.resize(700, 300)
-    pane.show()
-    qtbot.waitExposed(pane)
-    return pane
+    return shown(qtbot, OutputPane(), 700, 300)
 
 
 def test_output_pane_shows_the_answer_and_copies_it(qtbot, output_pane: OutputPane) -> None:

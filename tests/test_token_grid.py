@@ -7,6 +7,7 @@ import pytest
 from PySide6.QtCore import QEvent, QPoint, Qt
 from PySide6.QtGui import QColor, QHelpEvent
 from PySide6.QtWidgets import QApplication, QToolTip
+from qt_helpers import shown
 
 from models.events import StepSnapshot
 from widgets import colors
@@ -59,12 +60,7 @@ def three_step_history(length: int = 64) -> list[StepSnapshot]:
 
 @pytest.fixture
 def grid(qtbot):
-    widget = TokenGrid(lambda i: VOCAB.get(i, f"tok{i}"))
-    qtbot.addWidget(widget)
-    widget.resize(640, 520)
-    widget.show()
-    qtbot.waitExposed(widget)
-    return widget
+    return shown(qtbot, TokenGrid(lambda i: VOCAB.get(i, f"tok{i}")), 640, 520)
 
 
 def centre(widget: TokenGrid, position: int) -> QPoint:
