@@ -71,7 +71,6 @@ class MainWindow(QMainWindow):
         self._loading_source: str | None = None
         self._task_kind = ""  # "load", "generate" or "edit": what the runner is doing
         self._run_seed: int | None = None
-        self._token_cache: dict[int, str] = {}
         self._plot_target: tuple[list, int] | None = None
         self._plot_timer = QTimer(self)
         self._plot_timer.setSingleShot(True)
@@ -342,7 +341,6 @@ class MainWindow(QMainWindow):
     def _model_loaded(self, loaded: LoadedModel) -> None:
         self.loaded = loaded
         self.generator = Generator(loaded)
-        self._token_cache = {}
         vocab = int(loaded.model.config.text_config.vocab_size)
         max_entropy = math.log(vocab)
         for widget in (self.grid, self.heatmap):
@@ -365,11 +363,10 @@ class MainWindow(QMainWindow):
         self.modelReady.emit(loaded)
 
     def token_text(self, token_id: int) -> str:
-        text = self._token_cache.get(token_id)
-        if text is None and self.loaded is not None:
-            text = self.loaded.tokenizer.convert_ids_to_tokens(int(token_id)) or ""
-            self._token_cache[token_id] = text
-        return text or ""
+        """A token's raw text for the grid and heatmap (each caches what it asks for)."""
+        if self.loaded is None:
+            return ""
+        return self.loaded.tokenizer.convert_ids_to_tokens(int(token_id)) or ""
 
     # ----- generation ---------------------------------------------------------------------------------------
     def current_prompt(self) -> Prompt:
@@ -403,7 +400,7 @@ class MainWindow(QMainWindow):
             return False
         generator = self.generator
         budget = self.image_strip.budget()
-        self.generation = Generation(prompt, self.edits.empty_document().ids, settings)
+        self.generation = Generation(prompt, np.zeros(0, dtype=np.int64), settings)  # ids arrive with the result
         return self._start_stream("generate", settings,
                                   lambda cancel: generator.generate(prompt, settings, cancel, image_budget=budget))
 
