@@ -30,6 +30,24 @@ def test_image_data_is_deterministic_per_seed():
     assert first == again
 
 
+@pytest.mark.parametrize("shape", data.SHAPES)
+def test_figures_are_centred_in_their_colour_and_told_apart_by_covered_area(shape):
+    """The figure fills the middle of the frame; its corners and centre say which shape it is."""
+    import random
+
+    image = data.draw_shape(shape, "blue", random.Random(0))
+    near_corner = (data.FIGURE_MARGIN + 10, data.FIGURE_MARGIN + 10)  # inside the figure's box, top left
+    middle = (data.IMAGE_SIZE // 2, data.IMAGE_SIZE // 2)
+
+    def is_blue(xy: tuple[int, int]) -> bool:
+        red, _, blue = image.getpixel(xy)
+        return blue > 150 and red < 100
+
+    assert is_blue(middle)
+    assert not is_blue((5, 5)) and not is_blue((data.IMAGE_SIZE - 5, data.IMAGE_SIZE - 5))  # margins: background
+    assert is_blue(near_corner) == (shape == "square")
+
+
 def test_held_out_prompts_never_reach_training():
     for task in ("extreme", "sort"):
         train = {user for user, _ in _take(task, 0, "train", 400)}

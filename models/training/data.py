@@ -5,10 +5,12 @@ Each task makes the app's features meaningful:
 - `sort`: "Sort 7 2 9 4" -> "2 4 7 9". Every answer token depends on the whole prompt.
 - `latin`: a 4x4 Latin square, from scratch or completed from givens. Its cells constrain one another across the
   canvas, so a locked cell should change the rest: the task behind the lock evaluation.
-- `shape`: a drawn figure; the answer is its colour, its shape or both, so a dropped image changes the answer.
+- `shape`: a drawn figure (centred, one size); the answer is its colour, its shape or both, so a dropped image
+  changes the answer.
 
 Held-out prompts: a fixed hash of the prompt text puts about one text prompt in 16 into the evaluation split;
-training never yields them. Images are drawn from continuous parameters, so evaluation images (other seeds) are new.
+training never yields them. Images differ only in shape, colour and a little colour jitter: an evaluation image is
+new in its exact pixels, not in its layout (see `draw_shape`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ COLOURS: dict[str, tuple[int, int, int]] = {
 }
 SHAPES: tuple[str, ...] = ("circle", "square", "triangle", "cross")
 IMAGE_SIZE = 384  # the size the processor scales a square image to at budget 70 (64 soft tokens)
+FIGURE_MARGIN = 48  # one soft token: the figure covers the middle 6x6 of the 8x8 tokens
 FREE_LATIN_PROMPT = "Write a 4x4 Latin square."
 SHAPE_QUESTIONS: dict[str, str] = {
     "colour": "What colour is the shape?",
@@ -137,14 +140,20 @@ def latin_example(rng: random.Random) -> Example:
 # Drawn shapes
 
 def draw_shape(shape: str, colour: str, rng: random.Random) -> Image.Image:
-    """One filled figure on a light background, at a random place and size (large enough to read its outline)."""
+    """One filled figure, centred and 288 px wide, on a light background; colours vary a little.
+
+    The figure's place and size are fixed on purpose. The demo's vision tower is trained from scratch on two CPU
+    cores: with shapes at random places and sizes it learned colour but not shape (34%, near the 25% of chance,
+    after 2000 steps). A centred figure that spans whole 48 px soft tokens (one pooled token per 3x3 patches of 16
+    px) gives each shape its own pattern of covered tokens, which the model reads within a few hundred steps. The
+    cross is a thin plus sign so that its pattern stays apart from the circle's.
+    """
     background = tuple(rng.randint(225, 255) for _ in range(3))
     image = Image.new("RGB", (IMAGE_SIZE, IMAGE_SIZE), background)
     draw = ImageDraw.Draw(image)
-    size = rng.randint(150, 290)
-    x0 = rng.randint(10, IMAGE_SIZE - size - 10)
-    y0 = rng.randint(10, IMAGE_SIZE - size - 10)
-    x1, y1 = x0 + size, y0 + size
+    x0 = y0 = FIGURE_MARGIN
+    x1 = y1 = IMAGE_SIZE - FIGURE_MARGIN
+    size = x1 - x0
     fill = tuple(max(0, min(255, c + rng.randint(-20, 20))) for c in COLOURS[colour])
     if shape == "circle":
         draw.ellipse((x0, y0, x1, y1), fill=fill)
@@ -153,7 +162,7 @@ def draw_shape(shape: str, colour: str, rng: random.Random) -> Image.Image:
     elif shape == "triangle":
         draw.polygon([((x0 + x1) / 2, y0), (x1, y1), (x0, y1)], fill=fill)
     elif shape == "cross":
-        bar = size // 3
+        bar = size * 2 // 5  # arms a fifth of the figure wide
         draw.rectangle((x0 + bar, y0, x1 - bar, y1), fill=fill)
         draw.rectangle((x0, y0 + bar, x1, y1 - bar), fill=fill)
     else:

@@ -1,6 +1,6 @@
 """Train the demo model and write it to resources/demo-model (one command, seeded, CPU-friendly).
 
-    python -m models.training.train [--steps 1100] [--seed 0] [--out resources/demo-model]
+    python -m models.training.train [--steps 3000] [--seed 0] [--out resources/demo-model]
 
 The checkpoint is built with the project's own builder (tokenizer, chat template, processor settings, sampler
 defaults in generation_config.json), trained with `models.training.loss.diffusion_loss`, saved every
@@ -45,7 +45,7 @@ DEMO_ARCHITECTURE: dict[str, Any] = {
     "generation_defaults": {"max_new_tokens": 64},
 }
 #: How often each text task is drawn into a text batch: the constrained tasks need the most practice.
-TEXT_WEIGHTS = {"extreme": 0.2, "sort": 0.35, "latin": 0.45}
+TEXT_WEIGHTS = {"extreme": 0.25, "sort": 0.3, "latin": 0.45}
 IMAGE_EVERY = 3  # every third step is an image batch (image steps cost about twice a text step)
 
 
@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "resources" / "demo-model")
     parser.add_argument("--work", type=Path, default=ROOT / "build" / "demo-training",
                         help="periodic checkpoints, history.json and loss.png")
-    parser.add_argument("--steps", type=int, default=1100)
+    parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--save-every", type=int, default=200)
