@@ -55,6 +55,9 @@ def write_loss_curve(history: list[dict[str, float]], path: Path) -> None:
         faint = tuple(c + (255 - c) * 3 // 4 for c in colour)
         draw.line([point(i, v) for i, v in enumerate(data)], fill=faint, width=1)
         draw.line([point(i, v) for i, v in enumerate(_smooth(data, 50))], fill=colour, width=2)
-        draw.text((MARGIN + 10, MARGIN + 8 + 16 * row), label, fill=colour)
-    draw.text((MARGIN, 20), "Demo model training loss (log scale)", fill="black")
+        # The legend sits above the box: inside it, the first steps' high loss runs through the labels.
+        x = MARGIN + 220 * row
+        draw.line((x, MARGIN - 14, x + 24, MARGIN - 14), fill=colour, width=2)
+        draw.text((x + 30, MARGIN - 20), label, fill=colour)
+    draw.text((MARGIN, 14), "Demo model training loss (log scale)", fill="black")
     image.save(path)
