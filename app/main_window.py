@@ -346,6 +346,7 @@ class MainWindow(QMainWindow):
         for widget in (self.grid, self.heatmap):
             widget.set_token_text(self.token_text)
             widget.set_max_entropy(max_entropy)
+        self.curves.set_max_entropy(max_entropy)
         saved = self._saved_sampler() if self.sampler_panel.defaults() == SamplerSettings() else None
         self.sampler_panel.set_defaults(loaded.defaults)
         if saved is not None and self.loaded.source == (self.store.value("models/last") or "demo"):

@@ -168,3 +168,21 @@ def test_curves_click_picks_a_step(curves, qtbot):
     assert curves.entropy_curve.getOriginalDataset() == (None, None)
     assert curves.accepted_curve.getOriginalDataset() == (None, None)
     assert len(curves.mean_entropy()) == 0 and not curves.entropy_marker.isVisible()
+
+
+def test_scales_stay_put_while_canvases_stream(curves, heatmap):
+    """A new scale makes pyqtgraph lay out an axis again (milliseconds of the GUI thread): streaming never does."""
+    curves.set_max_entropy(math.log(1000))
+    first, second = history(12, seed=1), history(9, seed=2)
+    curves.show_step(first[:1])
+    heatmap.show_step(first[:1])
+    ranges = (curves.entropy_plot.viewRange(), curves.accepted_plot.viewRange(), heatmap.plot.viewRange())
+    for canvas in (first, second):
+        for k in range(1, len(canvas) + 1):
+            curves.show_step(canvas[:k])
+            heatmap.show_step(canvas[:k])
+            assert (curves.entropy_plot.viewRange(), curves.accepted_plot.viewRange(),
+                    heatmap.plot.viewRange()) == ranges  # fmt: skip
+    top = curves.entropy_plot.viewRange()[1][1]
+    assert math.log10(math.log(1000)) <= top < math.log10(math.log(1000)) + 0.1  # up to ln(vocabulary)
+    assert curves.accepted_plot.viewRange()[1][1] >= LENGTH  # tokens accepted, out of the whole canvas

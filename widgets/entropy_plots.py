@@ -84,6 +84,7 @@ class EntropyHeatmap(QWidget):
         self._step = -1
         self._snapshots: list[StepSnapshot] = []
         self._appender = _Appender()
+        self._range: tuple[int, int] | None = None
 
         self.view = pg.PlotWidget()
         self.plot: pg.PlotItem = self.view.getPlotItem()
@@ -194,7 +195,12 @@ class EntropyHeatmap(QWidget):
 
     def _set_range(self) -> None:
         # A fixed range (the whole step budget) instead of auto-range: rows fill in downwards as the canvas denoises.
+        # Set only when it changes: a new range makes pyqtgraph lay out the axes' ticks and text again, which cost
+        # a streaming frame several milliseconds at every canvas.
         width = max(1, self._data.shape[1])
+        if self._range == (width, self._data.shape[0]):
+            return
+        self._range = (width, self._data.shape[0])
         self.plot.setRange(xRange=(0, width), padding=0)
         self.plot.setRange(yRange=(0, self._data.shape[0]), padding=0.02)  # room for the "0" tick label
 
@@ -231,6 +237,8 @@ class StepCurves(QWidget):
         self._count = 0
         self._step = -1
         self._y_top = self._accepted_top = 0.0
+        self._x_span = 0
+        self._canvas_length = 0
         self._appender = _Appender()
 
         self.view = pg.GraphicsLayoutWidget()
@@ -253,7 +261,7 @@ class StepCurves(QWidget):
         # repaint (about 25 ms of a 35 ms frame when measured), a handful of static lines costs nothing.
         self.decade_lines = [
             pg.InfiniteLine(pos=d, angle=0, movable=False)
-            for d in range(math.floor(math.log10(self._floor)), math.ceil(math.log10(self._max_entropy)) + 1)
+            for d in range(math.floor(math.log10(self._floor)), 3)  # up to 100 nats, above ln(any vocabulary)
         ]
         for line in self.decade_lines:
             line.setZValue(-10)
@@ -292,6 +300,7 @@ class StepCurves(QWidget):
             self._mean = _grow(self._mean, size)
             self._accepted = _grow(self._accepted, size)
             self._set_x_range()
+        self._canvas_length = len(snapshots[0].entropy)
         for i in range(start, n):
             self._mean[i] = max(float(snapshots[i].mean_entropy), self._floor)
             self._accepted[i] = snapshots[i].num_accepted
@@ -312,9 +321,13 @@ class StepCurves(QWidget):
         self.accepted_curve.setData([], [])
         self.entropy_marker.setVisible(False)
         self.accepted_marker.setVisible(False)
-        self._y_top = self._accepted_top = 0.0
         self._fit_y()
         self._set_x_range()
+
+    def set_max_entropy(self, value: float) -> None:
+        """The top of the entropy scale: ln(vocabulary size), the entropy of a uniform guess."""
+        self._max_entropy = float(value)
+        self._fit_y()
 
     def set_threshold(self, value: float) -> None:
         """The confidence threshold (nats of mean entropy) drawn as a dashed line."""
@@ -345,8 +358,12 @@ class StepCurves(QWidget):
         if step is not None:
             self.stepClicked.emit(step)
 
+    # Ranges change rarely and only when they must: each new range makes pyqtgraph lay out an axis's ticks and
+    # text again, which cost a streaming frame several milliseconds.
     def _set_x_range(self) -> None:
-        self.entropy_plot.setXRange(-0.5, len(self._x) - 0.5, padding=0)
+        if self._x_span != len(self._x):
+            self._x_span = len(self._x)
+            self.entropy_plot.setXRange(-0.5, len(self._x) - 0.5, padding=0)
 
     def _fit_y(self) -> None:
         # Fixed decades from the floor to max entropy, widened only when the data goes above: no jitter per step.
@@ -354,10 +371,10 @@ class StepCurves(QWidget):
         if top != self._y_top:
             self._y_top = top
             self.entropy_plot.setYRange(math.log10(self._floor), math.log10(top), padding=0.02)
-        most = max(1.0, float(self._accepted[: self._count].max()) if self._count else 0.0)
-        if most != self._accepted_top:
-            self._accepted_top = most
-            self.accepted_plot.setYRange(0, most, padding=0.05)
+        # Tokens accepted: out of the whole canvas, a scale that stays put from run to run and canvas to canvas.
+        if self._canvas_length != self._accepted_top:
+            self._accepted_top = self._canvas_length
+            self.accepted_plot.setYRange(0, max(1, self._canvas_length), padding=0.05)
 
     def _restyle(self) -> None:
         pal = self.palette()
