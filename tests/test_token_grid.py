@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QEvent, QPoint, Qt
+from PySide6.QtCore import QEvent, QObject, QPoint, Qt
 from PySide6.QtGui import QColor, QHelpEvent
 from PySide6.QtWidgets import QApplication, QToolTip
 from qt_helpers import shown
@@ -229,3 +229,26 @@ def test_token_text_is_cached_per_id(grid):
     grid.grab()
     assert sorted(calls) == sorted(set(calls))  # each id decoded once
     assert set(calls) == {0, 2, 6, 1}
+
+
+def test_a_streamed_step_repaints_the_cells_not_the_legend(grid, qtbot):
+    """The legend never changes while a canvas streams, so a new step leaves it out of the repaint."""
+    history = three_step_history()
+    grid.show_step(history[:1])
+    grid.repaint()
+    painted = []
+
+    class PaintSpy(QObject):
+        def eventFilter(self, obj, event):  # noqa: N802 - Qt naming
+            if event.type() == QEvent.Type.Paint:
+                painted.append(event.rect())
+            return False
+
+    spy = PaintSpy()
+    grid.installEventFilter(spy)
+    grid.show_step(history[:2])
+    qtbot.waitUntil(lambda: bool(painted))
+    grid.removeEventFilter(spy)
+    last_cell = grid.cell_rect(len(history[0].argmax) - 1)
+    legend_top = last_cell.bottom() + 6
+    assert all(rect.contains(last_cell.toRect()) and rect.bottom() < legend_top for rect in painted)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import html
+import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
-from PySide6.QtCore import QEvent, QPoint, QPointF, QRectF, QSize, QSizeF, Qt, Signal
+from PySide6.QtCore import QEvent, QPoint, QPointF, QRect, QRectF, QSize, QSizeF, Qt, Signal
 from PySide6.QtGui import (
     QColor,
     QFont,
@@ -102,7 +103,7 @@ class TokenGrid(QWidget):
             self.updateGeometry()
         if self._selection is not None and self._selection[1] > len(snap.argmax):
             self.setSelection(None)
-        self.update()
+        self.update(self._cells_area())  # the legend below stays as it is: a streamed step repaints only the cells
 
     def clear(self) -> None:
         self._snapshots, self._step, self._marks, self._stats_key = [], -1, None, None
@@ -238,11 +239,16 @@ class TokenGrid(QWidget):
             self._rects = [self.cell_rect(pos) for pos in range(count)]
         return self._rects
 
+    def _cells_area(self) -> QRect:
+        """The widget above the legend: the cells and their selection outlines."""
+        return QRect(0, 0, self.width(), math.ceil(self._grid.bottom()) + 3)
+
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
         p = QPainter(self)
         pal = self.palette()
-        p.fillRect(self.rect(), pal.window())
-        self._paint_legend(p, QPointF(4, self._grid.bottom() + 6))
+        p.fillRect(event.rect(), pal.window())
+        if not self._cells_area().contains(event.rect()):
+            self._paint_legend(p, QPointF(4, self._grid.bottom() + 6))
         marks = self._marks
         if marks is None:
             p.setPen(pal.placeholderText().color())
