@@ -168,13 +168,7 @@ def test_a_failed_load_keeps_the_previous_model(qtbot, window, tmp_path, text_ch
 
 
 def test_the_gui_thread_stays_responsive_during_generation(qtbot, window, text_checkpoint):
-    """Probe the event loop every 4 ms while a generation streams into the window.
-
-    The issue's target is no gap over 16 ms. Measured here on 2 idle cores, 95% of gaps stay under a 16 ms frame
-    but the longest reach 17-25 ms: pyqtgraph's scene update competes for the GIL with the worker thread. So the
-    test holds the 95th percentile to one frame and the worst gap to 60 ms (anything longer reads as a freeze),
-    and the closing note tracks the remaining gap to 16 ms.
-    """
+    """Probe the event loop every 4 ms while a generation streams into the window: no gap over one 16 ms frame."""
     load(qtbot, window, text_checkpoint)
     type_prompt(qtbot, window, "Latency")
     set_spin(window, "max_new_tokens", 96)
@@ -190,8 +184,7 @@ def test_the_gui_thread_stays_responsive_during_generation(qtbot, window, text_c
     probe.stop()
     gaps = np.diff(ticks) * 1000
     assert len(gaps) > 20
-    assert np.percentile(gaps, 95) <= 16, f"95% of event-loop gaps should fit a frame: {np.percentile(gaps, 95):.1f}"
-    assert gaps.max() <= 60, f"the GUI thread stalled for {gaps.max():.1f} ms"
+    assert gaps.max() <= 16, f"the GUI thread stalled for {gaps.max():.1f} ms (gaps over 16 ms: {gaps[gaps > 16]})"
 
 
 def test_settings_and_last_model_are_remembered(qtbot, settings_file, text_checkpoint):
