@@ -510,7 +510,7 @@ class MainWindow(QMainWindow):
             self._show_position(*self.replay.position())
 
     def _draw_plots(self) -> None:
-        """Both plots at once (after a run, or when the user moves the scrubber)."""
+        """Both plots at once (after a run, or when the user moves the scrubber), fitted to the canvas's steps."""
         self._plot_timer.stop()
         self._curves_timer.stop()
         if self._plot_target is not None:
@@ -522,12 +522,12 @@ class MainWindow(QMainWindow):
         # pyqtgraph's scene update after a plot changes is the costliest thing the GUI thread does while a run
         # streams: the heatmap and the curves each get their own event-loop pass, so neither stalls the other.
         if self._plot_target is not None:
-            self.heatmap.show_step(*self._plot_target)
+            self.heatmap.show_step(*self._plot_target, fit=False)
             self._curves_timer.start()
 
     def _draw_curves_live(self) -> None:
         if self._plot_target is not None:
-            self.curves.show_step(*self._plot_target)
+            self.curves.show_step(*self._plot_target, fit=False)
 
     def _jump_to_step(self, canvas: int, step: int) -> None:
         self.replay.set_live(False)

@@ -13,7 +13,7 @@ from qt_helpers import shown
 
 from models.events import StepSnapshot
 from widgets import colors
-from widgets.entropy_plots import EntropyHeatmap, StepCurves
+from widgets.entropy_plots import DEFAULT_MAX_STEPS, MIN_FITTED_STEPS, EntropyHeatmap, StepCurves
 
 LENGTH = 64
 
@@ -174,15 +174,29 @@ def test_scales_stay_put_while_canvases_stream(curves, heatmap):
     """A new scale makes pyqtgraph lay out an axis again (milliseconds of the GUI thread): streaming never does."""
     curves.set_max_entropy(math.log(1000))
     first, second = history(12, seed=1), history(9, seed=2)
-    curves.show_step(first[:1])
-    heatmap.show_step(first[:1])
+    curves.show_step(first[:1], fit=False)
+    heatmap.show_step(first[:1], fit=False)
     ranges = (curves.entropy_plot.viewRange(), curves.accepted_plot.viewRange(), heatmap.plot.viewRange())
     for canvas in (first, second):
         for k in range(1, len(canvas) + 1):
-            curves.show_step(canvas[:k])
-            heatmap.show_step(canvas[:k])
+            curves.show_step(canvas[:k], fit=False)
+            heatmap.show_step(canvas[:k], fit=False)
             assert (curves.entropy_plot.viewRange(), curves.accepted_plot.viewRange(),
                     heatmap.plot.viewRange()) == ranges  # fmt: skip
     top = curves.entropy_plot.viewRange()[1][1]
     assert math.log10(math.log(1000)) <= top < math.log10(math.log(1000)) + 0.1  # up to ln(vocabulary)
     assert curves.accepted_plot.viewRange()[1][1] >= LENGTH  # tokens accepted, out of the whole canvas
+
+
+def test_a_finished_canvas_fills_the_views(curves, heatmap):
+    """Streaming shows the whole step budget; a finished canvas (fit, the default) spans the steps it took."""
+    steps = history(12)
+    heatmap.show_step(steps, fit=False)
+    curves.show_step(steps, fit=False)
+    assert heatmap.plot.viewRange()[1][1] >= DEFAULT_MAX_STEPS and curves.entropy_plot.viewRange()[0][1] > 40
+    heatmap.show_step(steps)
+    curves.show_step(steps)
+    assert 12 <= heatmap.plot.viewRange()[1][1] < 13
+    assert curves.entropy_plot.viewRange()[0] == pytest.approx([-0.5, 11.5])
+    heatmap.show_step(steps[:2])  # a very short canvas is not stretched over the whole height
+    assert heatmap.plot.viewRange()[1][1] >= MIN_FITTED_STEPS

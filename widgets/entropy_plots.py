@@ -16,6 +16,7 @@ from widgets import colors
 from widgets.grid_cells import format_token
 
 DEFAULT_MAX_STEPS = 48  # the sampler's default step budget: buffers start this tall and double if a run goes longer
+MIN_FITTED_STEPS = 8  # a finished canvas fills the view, but two steps are not stretched to the whole height
 
 
 class _Appender:
@@ -85,6 +86,7 @@ class EntropyHeatmap(QWidget):
         self._snapshots: list[StepSnapshot] = []
         self._appender = _Appender()
         self._range: tuple[int, int] | None = None
+        self._fit = False
 
         self.view = pg.PlotWidget()
         self.plot: pg.PlotItem = self.view.getPlotItem()
@@ -114,8 +116,12 @@ class EntropyHeatmap(QWidget):
         self._restyle()
         self._set_range()
 
-    def show_step(self, snapshots: Sequence[StepSnapshot], step: int | None = None) -> None:
-        """Show one canvas's history with the row of `step` (default: the latest) marked."""
+    def show_step(self, snapshots: Sequence[StepSnapshot], step: int | None = None, fit: bool = True) -> None:
+        """Show one canvas's history with the row of `step` (default: the latest) marked.
+
+        `fit`: the view spans the steps taken (a finished canvas); otherwise the whole step budget, so a streaming
+        canvas fills in downwards without the axes being laid out again at every step.
+        """
         if not snapshots:
             self.clear()
             return
@@ -124,7 +130,6 @@ class EntropyHeatmap(QWidget):
         if length != self._data.shape[1]:
             self._data = np.zeros((max(self._data.shape[0], n), length), dtype=np.float32)
             start = 0
-        capacity = self._data.shape[0]
         self._data = _grow(self._data, n)
         for i in range(start, n):
             self._data[i] = snapshots[i].entropy
@@ -132,8 +137,8 @@ class EntropyHeatmap(QWidget):
         if start != n or self._rows != n:
             self._rows = n
             self.image.setImage(self._data[:n], autoLevels=False, levels=(0.0, self._max_entropy))
-        if start == 0 or capacity != self._data.shape[0]:
-            self._set_range()
+        self._fit = fit
+        self._set_range()  # a no-op unless the range changes
         self._step = (n - 1 if step is None else step) % n
         pen = QPen(self.palette().highlight().color(), 2)
         pen.setCosmetic(True)
@@ -198,11 +203,12 @@ class EntropyHeatmap(QWidget):
         # Set only when it changes: a new range makes pyqtgraph lay out the axes' ticks and text again, which cost
         # a streaming frame several milliseconds at every canvas.
         width = max(1, self._data.shape[1])
-        if self._range == (width, self._data.shape[0]):
+        height = max(self._rows, MIN_FITTED_STEPS) if self._fit else self._data.shape[0]
+        if self._range == (width, height):
             return
-        self._range = (width, self._data.shape[0])
+        self._range = (width, height)
         self.plot.setRange(xRange=(0, width), padding=0)
-        self.plot.setRange(yRange=(0, self._data.shape[0]), padding=0.02)  # room for the "0" tick label
+        self.plot.setRange(yRange=(0, height), padding=0.02)  # room for the "0" tick label
 
     def _restyle(self) -> None:
         self.view.setBackground(self.palette().base().color())
@@ -287,8 +293,8 @@ class StepCurves(QWidget):
         self.set_threshold(threshold)
         self.clear()
 
-    def show_step(self, snapshots: Sequence[StepSnapshot], step: int | None = None) -> None:
-        """Plot one canvas's per-step numbers with a marker at `step` (default: the latest)."""
+    def show_step(self, snapshots: Sequence[StepSnapshot], step: int | None = None, fit: bool = True) -> None:
+        """Plot one canvas's per-step numbers with a marker at `step` (default: the latest); `fit` as the heatmap's."""
         if not snapshots:
             self.clear()
             return
@@ -299,7 +305,6 @@ class StepCurves(QWidget):
             self._x = np.arange(size, dtype=np.float64)
             self._mean = _grow(self._mean, size)
             self._accepted = _grow(self._accepted, size)
-            self._set_x_range()
         self._canvas_length = len(snapshots[0].entropy)
         for i in range(start, n):
             self._mean[i] = max(float(snapshots[i].mean_entropy), self._floor)
@@ -309,6 +314,7 @@ class StepCurves(QWidget):
             self.entropy_curve.setData(self._x[:n], self._mean[:n])
             self.accepted_curve.setData(self._x[:n], self._accepted[:n])
             self._fit_y()
+        self._set_x_range(max(n, MIN_FITTED_STEPS) if fit else len(self._x))
         self._step = (n - 1 if step is None else step) % n
         for marker in (self.entropy_marker, self.accepted_marker):
             marker.setValue(self._step)
@@ -322,7 +328,7 @@ class StepCurves(QWidget):
         self.entropy_marker.setVisible(False)
         self.accepted_marker.setVisible(False)
         self._fit_y()
-        self._set_x_range()
+        self._set_x_range(len(self._x))
 
     def set_max_entropy(self, value: float) -> None:
         """The top of the entropy scale: ln(vocabulary size), the entropy of a uniform guess."""
@@ -360,10 +366,10 @@ class StepCurves(QWidget):
 
     # Ranges change rarely and only when they must: each new range makes pyqtgraph lay out an axis's ticks and
     # text again, which cost a streaming frame several milliseconds.
-    def _set_x_range(self) -> None:
-        if self._x_span != len(self._x):
-            self._x_span = len(self._x)
-            self.entropy_plot.setXRange(-0.5, len(self._x) - 0.5, padding=0)
+    def _set_x_range(self, steps: int) -> None:
+        if self._x_span != steps:
+            self._x_span = steps
+            self.entropy_plot.setXRange(-0.5, steps - 0.5, padding=0)
 
     def _fit_y(self) -> None:
         # Fixed decades from the floor to max entropy, widened only when the data goes above: no jitter per step.
