@@ -143,22 +143,38 @@ def test_a_few_steps_reduce_the_loss(vision_checkpoint):
     assert losses[-1] < 0.8 * losses[0]
 
 
-def test_train_writes_a_loadable_checkpoint_and_a_loss_curve(tmp_path):
-    from PIL import Image
-
-    from models.loading import load_checkpoint
+def _train_tiny(folder: Path, seed: int) -> dict:
+    """Three steps of the real training loop on a tiny version of the demo architecture."""
     from models.training.train import DEMO_ARCHITECTURE, train
 
     architecture = dict(DEMO_ARCHITECTURE, hidden_size=32, num_layers=1, heads=2, kv_heads=1, vision_hidden_size=16,
                         vision_layers=1, canvas_length=32, generation_defaults={"max_new_tokens": 32})
+    return train(folder / "model", folder / "work", steps=3, seed=seed, text_batch=2, image_batch=1, save_every=2,
+                 quiet=True, architecture=architecture)
+
+
+def test_train_writes_a_loadable_checkpoint_and_a_loss_curve(tmp_path):
+    from PIL import Image
+
+    from models.loading import load_checkpoint
+
     out = tmp_path / "model"
-    summary = train(out, tmp_path / "work", steps=3, seed=0, text_batch=2, image_batch=1, save_every=2,
-                    quiet=True, architecture=architecture)
+    summary = _train_tiny(tmp_path, seed=0)
     assert summary["steps"] == 3
     loaded = load_checkpoint(out)
     assert loaded.defaults.max_denoising_steps == 48 and loaded.canvas_length == 32
     assert Image.open(tmp_path / "work" / "loss.png").size == (800, 480)
     assert (tmp_path / "work" / "latest" / "model.safetensors").is_file()
+
+
+def test_training_is_reproducible_from_its_seed(tmp_path):
+    from safetensors.torch import load_file
+
+    runs = {name: _train_tiny(tmp_path / name, seed) for name, seed in (("a", 0), ("b", 0), ("c", 1))}
+    weights = {name: load_file(tmp_path / name / "model" / "model.safetensors") for name in runs}
+    assert runs["a"]["final_loss"] == runs["b"]["final_loss"]
+    assert all(torch.equal(weights["a"][key], weights["b"][key]) for key in weights["a"])
+    assert not all(torch.equal(weights["a"][key], weights["c"][key]) for key in weights["a"])
 
 
 def test_evaluation_runs_on_a_tiny_checkpoint(vision_checkpoint):
