@@ -347,6 +347,8 @@ class MainWindow(QMainWindow):
             widget.set_token_text(self.token_text)
             widget.set_max_entropy(max_entropy)
         self.curves.set_max_entropy(max_entropy)
+        for plot in (self.heatmap, self.curves):
+            plot.set_canvas_length(loaded.canvas_length)
         saved = self._saved_sampler() if self.sampler_panel.defaults() == SamplerSettings() else None
         self.sampler_panel.set_defaults(loaded.defaults)
         if saved is not None and self.loaded.source == (self.store.value("models/last") or "demo"):

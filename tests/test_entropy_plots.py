@@ -173,9 +173,9 @@ def test_curves_click_picks_a_step(curves, qtbot):
 def test_scales_stay_put_while_canvases_stream(curves, heatmap):
     """A new scale makes pyqtgraph lay out an axis again (milliseconds of the GUI thread): streaming never does."""
     curves.set_max_entropy(math.log(1000))
+    for plot in (curves, heatmap):
+        plot.set_canvas_length(LENGTH)  # as the window does when a model loads, before any run
     first, second = history(12, seed=1), history(9, seed=2)
-    curves.show_step(first[:1], fit=False)
-    heatmap.show_step(first[:1], fit=False)
     ranges = (curves.entropy_plot.viewRange(), curves.accepted_plot.viewRange(), heatmap.plot.viewRange())
     for canvas in (first, second):
         for k in range(1, len(canvas) + 1):

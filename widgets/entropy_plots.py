@@ -161,6 +161,13 @@ class EntropyHeatmap(QWidget):
         self._max_entropy = float(value)
         self.image.setLevels((0.0, self._max_entropy))
 
+    def set_canvas_length(self, length: int) -> None:
+        """Size the view for a model's canvas before its first run, so the run does not lay the axes out."""
+        if length != self._data.shape[1]:
+            self.clear()
+            self._data = np.zeros((self._data.shape[0], length), dtype=np.float32)
+            self._set_range()
+
     def image_data(self) -> np.ndarray:
         """The entropies shown: (steps so far, positions) float32."""
         return self._data[: self._rows]
@@ -333,6 +340,11 @@ class StepCurves(QWidget):
     def set_max_entropy(self, value: float) -> None:
         """The top of the entropy scale: ln(vocabulary size), the entropy of a uniform guess."""
         self._max_entropy = float(value)
+        self._fit_y()
+
+    def set_canvas_length(self, length: int) -> None:
+        """The top of the accepted-tokens scale, set before a model's first run (see the heatmap's)."""
+        self._canvas_length = length
         self._fit_y()
 
     def set_threshold(self, value: float) -> None:
