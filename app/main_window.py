@@ -345,8 +345,8 @@ class MainWindow(QMainWindow):
         max_entropy = math.log(vocab)
         for widget in (self.grid, self.heatmap):
             widget.set_token_text(self.token_text)
+        for widget in (self.grid, self.heatmap, self.curves):
             widget.set_max_entropy(max_entropy)
-        self.curves.set_max_entropy(max_entropy)
         for plot in (self.heatmap, self.curves):
             plot.set_canvas_length(loaded.canvas_length)
         saved = self._saved_sampler() if self.sampler_panel.defaults() == SamplerSettings() else None

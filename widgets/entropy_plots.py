@@ -86,7 +86,6 @@ class EntropyHeatmap(QWidget):
         self._snapshots: list[StepSnapshot] = []
         self._appender = _Appender()
         self._range: tuple[int, int] | None = None
-        self._fit = False
 
         self.view = pg.PlotWidget()
         self.plot: pg.PlotItem = self.view.getPlotItem()
@@ -114,7 +113,7 @@ class EntropyHeatmap(QWidget):
         self.view.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self.view.scene().sigMouseClicked.connect(self._on_mouse_clicked)
         self._restyle()
-        self._set_range()
+        self._set_range(fit=False)
 
     def show_step(self, snapshots: Sequence[StepSnapshot], step: int | None = None, fit: bool = True) -> None:
         """Show one canvas's history with the row of `step` (default: the latest) marked.
@@ -137,8 +136,7 @@ class EntropyHeatmap(QWidget):
         if start != n or self._rows != n:
             self._rows = n
             self.image.setImage(self._data[:n], autoLevels=False, levels=(0.0, self._max_entropy))
-        self._fit = fit
-        self._set_range()  # a no-op unless the range changes
+        self._set_range(fit)  # a no-op unless the range changes
         self._step = (n - 1 if step is None else step) % n
         pen = QPen(self.palette().highlight().color(), 2)
         pen.setCosmetic(True)
@@ -152,6 +150,7 @@ class EntropyHeatmap(QWidget):
         self.image.clear()
         self.marker.setVisible(False)
         self.hover_label.setText(" ")
+        self._set_range(fit=False)  # the next canvas streams into the whole step budget
 
     def set_token_text(self, token_text: Callable[[int], str]) -> None:
         self._token_text = token_text
@@ -164,9 +163,8 @@ class EntropyHeatmap(QWidget):
     def set_canvas_length(self, length: int) -> None:
         """Size the view for a model's canvas before its first run, so the run does not lay the axes out."""
         if length != self._data.shape[1]:
-            self.clear()
             self._data = np.zeros((self._data.shape[0], length), dtype=np.float32)
-            self._set_range()
+            self.clear()
 
     def image_data(self) -> np.ndarray:
         """The entropies shown: (steps so far, positions) float32."""
@@ -205,12 +203,12 @@ class EntropyHeatmap(QWidget):
         if cell is not None:
             self.stepPositionClicked.emit(*cell)
 
-    def _set_range(self) -> None:
+    def _set_range(self, fit: bool) -> None:
         # A fixed range (the whole step budget) instead of auto-range: rows fill in downwards as the canvas denoises.
         # Set only when it changes: a new range makes pyqtgraph lay out the axes' ticks and text again, which cost
         # a streaming frame several milliseconds at every canvas.
         width = max(1, self._data.shape[1])
-        height = max(self._rows, MIN_FITTED_STEPS) if self._fit else self._data.shape[0]
+        height = max(self._rows, MIN_FITTED_STEPS) if fit else self._data.shape[0]
         if self._range == (width, height):
             return
         self._range = (width, height)
