@@ -21,15 +21,14 @@ from models.document import Document, apply_hunks, diff_hunks
 from models.editing import EditError, lay_into_canvases
 from models.events import GenerationResult, StepSnapshot
 from models.generator import Generation
-from models.prompts import Prompt, split_reply
+from models.prompts import split_reply
 from models.recording import GenerationRecord
+from models.rewriting import rewrite_prompt
 from models.settings import SamplerSettings, SettingsError
 
 if TYPE_CHECKING:
     from app.main_window import MainWindow
 
-REWRITE_SYSTEM = "You rewrite passages of text as asked. Reply with the rewritten passage only."
-CONTEXT_CHARS = 600  # of surrounding text sent with a rewrite instruction, on each side
 
 
 class DocumentChange(QUndoCommand):
@@ -232,10 +231,7 @@ class EditController(QObject):
             return False
         tokens = self.doc.token_text
         a, b = tokens.span_of(span[0])[0], tokens.span_of(span[1] - 1)[1]
-        text = self.doc.text
-        prompt = Prompt(system=REWRITE_SYSTEM, user=(
-            f"{instruction.strip()}\n\nPassage:\n{text[a:b]}\n\nIt sits in this text (… marks cuts):\n"
-            f"…{text[max(0, a - CONTEXT_CHARS):a]}[PASSAGE]{text[b:b + CONTEXT_CHARS]}…"))
+        prompt = rewrite_prompt(instruction, self.doc.text, a, b)
         self._rewrite_chars = (a, b)
         return self._run("rewrite", span, lambda gen, generation, settings, cancel: gen.generate(
             prompt, settings, cancel))
