@@ -6,6 +6,8 @@ import math
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
+from models.validation import temperature_schedule_problem
+
 # The model card's recommended sampling, used where a checkpoint's generation config says nothing.
 FALLBACK_DEFAULTS: dict[str, Any] = {
     "max_new_tokens": 256,
@@ -78,6 +80,9 @@ class SamplerSettings:
                 )
         if self.t_max <= self.t_min:
             raise SettingsError(f"t_max must be greater than t_min (got t_max={self.t_max}, t_min={self.t_min})")
+        schedule_problem = temperature_schedule_problem(self.t_min, self.t_max, int(self.max_denoising_steps))
+        if schedule_problem:  # in range yet NaN probabilities (t_min 0, t_max 1e-300): refused, see models/validation
+            raise SettingsError(schedule_problem)
         if self.seed is not None and not (isinstance(self.seed, int) and 0 <= self.seed < 2**63):
             raise SettingsError(f"seed must be a whole number from 0 to 2^63-1, got {self.seed!r}")
         return self
