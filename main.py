@@ -1,4 +1,5 @@
-"""Diffusion Desk: `python main.py` opens the window; `python main.py generate|rewrite ...` is the command line."""
+"""Diffusion Desk: `python main.py` opens the window; `python main.py generate|rewrite ...` is the command line;
+`python main.py serve ...` serves the engine to remote clients."""
 
 from __future__ import annotations
 
@@ -11,6 +12,10 @@ def main(argv: list[str] | None = None) -> int:
         from app.cli import main as cli_main  # imports no Qt
 
         return cli_main(args)
+    if args and args[0] == "serve":
+        from app.remote.serve import main as serve_main  # imports no Qt
+
+        return serve_main(args[1:])
     from app.main import main as gui_main
 
     return gui_main(args)
