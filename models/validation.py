@@ -88,9 +88,12 @@ def check_text(text: Any, what: str) -> str:
         raise InputError(f"{what} must be text, got {type(text).__name__}")
     bad = _FORBIDDEN.search(text)
     if bad is not None:
+        where = f"at character {bad.start() + 1}"
+        if unicodedata.category(bad[0]) == "Cs":
+            raise InputError(f"{what} contains {_character(bad[0])} {where}")
         raise InputError(
-            f"{what} contains {_character(bad[0])} at character {bad.start() + 1}; "
-            "text may hold no control characters but tab, newline and carriage return"
+            f"{what} contains {_character(bad[0])} {where}; no control characters are allowed "
+            "but tab, newline and carriage return"
         )
     return text
 
