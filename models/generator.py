@@ -13,10 +13,12 @@ import torch
 from models.editing import fill_plans, lay_into_canvases, span_plans
 from models.engine import CancelToken, CanvasPlan, GenerationRun
 from models.events import Event, GenerationResult
+from models.images import prepare_image
 from models.loading import LoadedModel
-from models.processing import budget_kwargs
+from models.processing import apply_chat_template_checked, budget_kwargs, special_token_escaper
 from models.prompts import Prompt, split_reply
 from models.settings import SamplerSettings
+from models.validation import Limits, check_prompt_texts, check_prompt_tokens
 
 
 @dataclass(frozen=True)
@@ -37,16 +39,25 @@ class Generator:
         self.loaded = loaded
         self.tokenizer = loaded.tokenizer
 
-    def prompt_inputs(self, prompt: Prompt, image_budget: int | None = None) -> dict[str, torch.Tensor]:
-        """The processor's tensors for a prompt, exactly as `model.generate` would be given them."""
+    def prompt_inputs(self, prompt: Prompt, image_budget: int | None = None,
+                      limits: Limits | None = None) -> dict[str, torch.Tensor]:
+        """The processor's tensors for a prompt, exactly as `model.generate` would be given them.
+
+        Checked on the way (InputError with one clear message): the prompt's texts (models.validation), the chat
+        template, and the token count against `limits` (default: Limits.from_env()) and the model's context.
+        Special-token strings the user typed are escaped so the model reads them as text.
+        """
+        limits = limits or Limits.from_env()
+        check_prompt_texts(prompt, limits)
         kwargs: dict[str, Any] = {}
         if image_budget is not None and prompt.images:
             kwargs["processor_kwargs"] = budget_kwargs(image_budget)
-        inputs = self.loaded.processor.apply_chat_template(
-            prompt.messages(), add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt",
-            **kwargs,
-        )
+        messages = _with_prepared_images(prompt).messages(escape=special_token_escaper(self.tokenizer))
+        inputs = apply_chat_template_checked(self.loaded.processor, messages, self.loaded.name, **kwargs)
         model = self.loaded.model
+        check_prompt_tokens(int(inputs["input_ids"].shape[-1]),
+                            getattr(model.config.get_text_config(), "max_position_embeddings", None),
+                            self.loaded.canvas_length, limits, self.loaded.name)
         return {key: (value.to(model.device, dtype=model.dtype) if value.is_floating_point() else
                       value.to(model.device))
                 for key, value in inputs.items() if isinstance(value, torch.Tensor)}
@@ -93,3 +104,12 @@ class Generator:
                 text, thought, answer = split_reply(event.token_ids, self.tokenizer)
                 event = dataclasses.replace(event, text=text, thought=thought, answer=answer, span=span)
             yield event
+
+
+def _with_prepared_images(prompt: Prompt) -> Prompt:
+    """The prompt with every image RGB and no thinner than the processor handles cleanly (models.images)."""
+    if not prompt.images and not any(turn.images for turn in prompt.history):
+        return prompt
+    history = tuple(dataclasses.replace(turn, images=tuple(prepare_image(i) for i in turn.images))
+                    for turn in prompt.history)
+    return dataclasses.replace(prompt, images=tuple(prepare_image(i) for i in prompt.images), history=history)

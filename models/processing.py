@@ -16,6 +16,8 @@ This module does not import Qt.
 from __future__ import annotations
 
 import os
+import weakref
+from collections.abc import Callable
 from typing import Any
 
 from transformers import AutoImageProcessor, AutoProcessor, AutoTokenizer
@@ -23,8 +25,14 @@ from transformers.models.gemma4.processing_gemma4 import Gemma4Processor
 from transformers.processing_utils import ProcessorMixin
 from transformers.utils import is_torchvision_available
 
+from models import template_guard
+from models.validation import InputError, escape_special_tokens, special_token_pattern, special_token_strings
+
 #: The visual token budgets (max soft tokens per image) the Gemma 4 image processor accepts.
 IMAGE_TOKEN_BUDGETS: tuple[int, ...] = (70, 140, 280, 560, 1120)
+
+template_guard.install()  # every chat template compiles in the memory-bounded sandbox
+_escapers: weakref.WeakKeyDictionary[Any, Callable[[str], str]] = weakref.WeakKeyDictionary()
 
 
 class ImageTextProcessor(Gemma4Processor):
@@ -103,6 +111,47 @@ def build_image_text_processor(source: str | os.PathLike, **hub_kwargs: Any) -> 
     return ImageTextProcessor(image_processor, tokenizer, chat_template=chat_template, **extra)
 
 
+def special_token_escaper(tokenizer: Any) -> Callable[[str], str]:
+    """`text -> text` with the tokenizer's special-token strings escaped (`models.validation.escape_special_tokens`)."""
+    try:
+        return _escapers[tokenizer]
+    except (KeyError, TypeError):
+        pass
+    pattern = special_token_pattern(special_token_strings(tokenizer))
+
+    def escape(text: str) -> str:
+        return escape_special_tokens(text, pattern)
+
+    try:
+        _escapers[tokenizer] = escape
+    except TypeError:
+        pass  # not weak-referenceable: built again next time
+    return escape
+
+
+def apply_chat_template_checked(processor: Any, messages: list[dict[str, Any]], model: str,
+                                **kwargs: Any) -> Any:
+    """`processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True, ...)`,
+    with a failing chat template (sandbox refusal, syntax error, `raise_exception`, any error of its code) or a
+    rendered prompt the processor refuses reported as one InputError naming the model.
+    """
+    try:  # rendered alone first, so an error here is the template's, whatever its type
+        processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    except Exception as error:  # noqa: BLE001 - a chat template is the checkpoint's code: any failure is its own
+        raise InputError(f"the chat template of {model} failed: {_first_line(error)}") from error
+    try:
+        return processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True,
+                                             return_tensors="pt", **kwargs)
+    except ValueError as error:  # e.g. a template that writes image placeholders itself
+        raise InputError(f"the prompt that the chat template of {model} made was refused: "
+                         f"{_first_line(error)}") from error
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 def budget_kwargs(budget: int) -> dict[str, Any]:
     """`processor_kwargs` for `apply_chat_template` (or `**kwargs` for `__call__`) setting the image budget."""
     _check_budget(budget)
@@ -157,5 +206,5 @@ def _aspect_ratio_preserving_size(
 
 __all__ = [
     "IMAGE_TOKEN_BUDGETS", "ImageTextProcessor", "load_processor", "build_image_text_processor",
-    "budget_kwargs", "image_token_count",
+    "budget_kwargs", "image_token_count", "special_token_escaper", "apply_chat_template_checked",
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,16 +28,21 @@ class Prompt:
     images: tuple[Any, ...] = ()  # PIL images, placed before the text, in order
     history: tuple[Turn, ...] = field(default_factory=tuple)
 
-    def messages(self) -> list[dict[str, Any]]:
-        """Chat messages in the layout the model card asks for: system, then turns; images before text."""
+    def messages(self, escape: Callable[[str], str] | None = None) -> list[dict[str, Any]]:
+        """Chat messages in the layout the model card asks for: system, then turns; images before text.
+
+        `escape` is applied to every text the user gave (not to the `<|think|>` this adds), so special-token
+        strings typed as text stay text: see `models.validation.escape_special_tokens`.
+        """
+        text = escape or (lambda value: value)
         messages: list[dict[str, Any]] = []
-        system = (THINK_TOKEN + self.system) if self.think else self.system
+        system = (THINK_TOKEN + text(self.system)) if self.think else text(self.system)
         if system:
             messages.append({"role": "system", "content": [{"type": "text", "text": system}]})
         for turn in self.history:
-            messages.append(_user_message(turn.user, turn.images))
-            messages.append({"role": "assistant", "content": [{"type": "text", "text": turn.answer}]})
-        messages.append(_user_message(self.user, self.images))
+            messages.append(_user_message(text(turn.user), turn.images))
+            messages.append({"role": "assistant", "content": [{"type": "text", "text": text(turn.answer)}]})
+        messages.append(_user_message(text(self.user), self.images))
         return messages
 
     def followed_by(self, answer: str, user: str, images: Sequence[Any] = ()) -> Prompt:
