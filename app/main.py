@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtCore import QBuffer, QIODevice, QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
 from app.main_window import MainWindow
+from models.safe_files import UserFileError, write_atomic
 
 ORGANIZATION = "DiffusionDesk"
 APPLICATION = "Diffusion Desk"
@@ -29,16 +29,15 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def save_png(widget: MainWindow, path: str) -> None:
-    """Written beside the target and renamed, so a failed write never leaves a half PNG."""
-    target = Path(path)
-    handle, temporary = tempfile.mkstemp(suffix=".png", dir=target.parent or ".")
-    os.close(handle)
+    """The window as PNG, written atomically (models.safe_files.write_atomic): a failure never leaves a half PNG."""
+    buffer = QBuffer()
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    if not widget.grab().save(buffer, "PNG"):
+        raise OSError(f"could not encode the window as PNG for {path}")
     try:
-        if not widget.grab().save(temporary, "PNG"):
-            raise OSError(f"could not write {target}")
-        os.replace(temporary, target)
-    finally:
-        Path(temporary).unlink(missing_ok=True)
+        write_atomic(path, bytes(buffer.data().data()))
+    except UserFileError as error:
+        raise OSError(str(error)) from error
 
 
 def main(argv: list[str] | None = None) -> int:

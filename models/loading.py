@@ -11,7 +11,9 @@ from typing import Any
 
 import torch
 
+from models.safe_files import UserFileError, read_user_file
 from models.settings import SamplerSettings, defaults_from_generation_config
+from models.validation import InputError, Limits, check_device, check_model_source
 
 DEMO_MODEL = Path(__file__).resolve().parent.parent / "resources" / "demo-model"
 SUPPORTED_MODEL_TYPE = "diffusion_gemma"
@@ -53,9 +55,12 @@ class LoadedModel:
 
 
 def pick_device(requested: str | None = None) -> torch.device:
-    """CUDA when present, else Apple's MPS, else the CPU; `requested` overrides."""
+    """CUDA when present, else Apple's MPS, else the CPU; `requested` (cpu, cuda, cuda:N, mps) overrides."""
     if requested:
-        return torch.device(requested)
+        try:
+            return torch.device(check_device(requested))
+        except InputError as error:
+            raise LoadError(str(error)) from error
     if torch.cuda.is_available():
         return torch.device("cuda")
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
@@ -74,8 +79,12 @@ def pick_dtype(device: torch.device, requested: str | None = None) -> torch.dtyp
     return torch.bfloat16 if device.type == "cuda" else torch.float32
 
 
-def resolve_checkpoint(source: str | os.PathLike | None, progress: Progress | None = None) -> Path:
-    """The local folder holding the checkpoint: the folder itself, or the hub id's snapshot in the HF cache."""
+def resolve_checkpoint(source: str | os.PathLike | None, progress: Progress | None = None,
+                       allow_download: bool = True) -> Path:
+    """The local folder holding the checkpoint: the folder itself, or the hub id's snapshot in the HF cache.
+
+    `allow_download=False` (a model named by a session file) reads the HF cache only and never contacts the hub.
+    """
     if source is None or str(source) == "":
         return DEMO_MODEL
     path = Path(source).expanduser()
@@ -84,46 +93,99 @@ def resolve_checkpoint(source: str | os.PathLike | None, progress: Progress | No
             raise LoadError(f"{path} is a file; choose the checkpoint's folder (the one with config.json)")
         return path
     text = str(source)
-    if text.count("/") != 1 or text.startswith((".", "/", "~")):
-        raise LoadError(f"no checkpoint folder at {text}, and it is not a hub id (like google/diffusiongemma-...)")
+    try:
+        check_model_source(text)  # a hub id is validated before any hub call
+    except InputError as error:
+        raise LoadError(str(error)) from error
     from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError
+    from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError
 
     if progress:
         progress(0.02, f"Looking for {text} in the Hugging Face cache")
     try:
-        return Path(snapshot_download(text, allow_patterns=_HUB_FILES))
+        return Path(snapshot_download(text, allow_patterns=_HUB_FILES, local_files_only=not allow_download))
     except LocalEntryNotFoundError as error:
-        offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}
-        why = ("HF_HUB_OFFLINE is set" if offline else "it could not be downloaded (no connection to the hub?)")
+        why = _why_not_downloaded(error, allow_download)
         raise LoadError(f"{text} is not in the local Hugging Face cache and {why}") from error
-    except RepositoryNotFoundError as error:
+    except (RepositoryNotFoundError, GatedRepoError) as error:
         raise LoadError(f"{text} was not found on the hub (or needs `huggingface-cli login`)") from error
     except (HfHubHTTPError, OSError) as error:
-        raise LoadError(f"could not download {text}: {error}") from error
+        raise LoadError(f"could not download {text}: {_first_line(error)}") from error
+
+
+def _why_not_downloaded(error: BaseException, allow_download: bool) -> str:
+    """Why a hub id missing from the cache was not fetched, from what the hub library saw (its cause chain)."""
+    from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled, RepositoryNotFoundError
+
+    if not allow_download:
+        return ("downloads are off for a model named by a session file; open it once with --model (or Model > "
+                "Open hub id...) to download it")
+    cause = error.__cause__ or error.__context__
+    if isinstance(cause, RepositoryNotFoundError):
+        return "the hub has no such repository (or it needs `huggingface-cli login`)"
+    response = getattr(cause, "response", None)
+    status = getattr(response, "status_code", None)
+    if isinstance(cause, HfHubHTTPError) and status is not None:
+        what = "no such repository or file" if status == 404 else _first_line(cause)
+        return f"the hub answered HTTP {status} ({what})"
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}
+    if offline or isinstance(cause, OfflineModeIsEnabled):
+        return "HF_HUB_OFFLINE is set"
+    if cause is not None:
+        return f"it could not be downloaded (no connection to the hub: {_first_line(cause)})"
+    return "it could not be downloaded"
+
+
+def _read_json(file: Path, what: str) -> Any:
+    try:
+        return json.loads(read_user_file(file, Limits().max_config_bytes, what).decode("utf-8"))
+    except UserFileError as error:
+        raise LoadError(str(error)) from error
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise LoadError(f"{file} is not readable JSON ({error})") from error
 
 
 def check_checkpoint(path: Path) -> dict[str, Any]:
-    """Refuse anything that is not a DiffusionGemma checkpoint with safetensors weights; return its config."""
+    """Refuse anything that is not a DiffusionGemma checkpoint with safetensors weights only; return its config.
+
+    A sharded checkpoint's `model.safetensors.index.json` is read: every shard it names must be a `.safetensors`
+    file in the folder, or transformers would open (unpickle) a `.bin` shard it lists.
+    """
     config_file = path / "config.json"
-    if not config_file.is_file():
+    if not config_file.exists():
         raise LoadError(f"{path} has no config.json; it is not a model checkpoint folder")
-    try:
-        config = json.loads(config_file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise LoadError(f"{config_file} is not readable JSON ({error})") from error
+    config = _read_json(config_file, "config.json")
     model_type = config.get("model_type") if isinstance(config, dict) else None
     if model_type != SUPPORTED_MODEL_TYPE:
         raise LoadError(f"{path.name} is a {model_type or 'unknown'!s} checkpoint; Diffusion Desk opens "
                         f"{SUPPORTED_MODEL_TYPE} (DiffusionGemma) checkpoints only")
-    if not any(path.glob("*.safetensors")) and not (path / "model.safetensors.index.json").is_file():
+    index_file = path / "model.safetensors.index.json"
+    if index_file.exists():
+        _check_shards(path, _read_json(index_file, "safetensors index"))
+    elif not (path / "model.safetensors").is_file():
         pickled = sorted(p.name for p in path.iterdir() if p.suffix in {".bin", ".pt", ".pth", ".ckpt"})
         if pickled:
             raise LoadError(f"{path.name} has only pickled weights ({', '.join(pickled)}); Diffusion Desk loads "
                             "safetensors only, because unpickling a file can run arbitrary code. Convert it "
                             "to safetensors first")
-        raise LoadError(f"{path.name} has no model weights (*.safetensors)")
+        raise LoadError(f"{path.name} has no model weights (model.safetensors or model.safetensors.index.json)")
     return config
+
+
+def _check_shards(path: Path, index: Any) -> None:
+    weight_map = index.get("weight_map") if isinstance(index, dict) else None
+    if not isinstance(weight_map, dict) or not weight_map:
+        raise LoadError(f"{path.name}/model.safetensors.index.json has no weight_map; the checkpoint is damaged")
+    for shard in sorted({str(name) for name in weight_map.values()}):
+        if not shard.endswith(".safetensors"):
+            raise LoadError(f"{path.name}/model.safetensors.index.json lists the weight shard {shard!r}, which is "
+                            "not a .safetensors file; Diffusion Desk loads safetensors only, because unpickling a "
+                            "file can run arbitrary code")
+        if Path(shard).name != shard or shard.startswith("."):
+            raise LoadError(f"{path.name}/model.safetensors.index.json lists the weight shard {shard!r} outside "
+                            "the checkpoint folder; the checkpoint is damaged or hostile")
+        if not (path / shard).is_file():
+            raise LoadError(f"{path.name} is missing the weight shard {shard} that its index lists")
 
 
 def load_checkpoint(
@@ -133,8 +195,13 @@ def load_checkpoint(
     dtype: str | None = None,
     progress: Progress | None = None,
     cancel: Any = None,
+    allow_download: bool = True,
 ) -> LoadedModel:
-    """Load model and processor; `progress(fraction, message)` is called between stages, where `cancel` is checked."""
+    """Load model and processor; `progress(fraction, message)` is called between stages, where `cancel` is checked.
+
+    `allow_download=False` never contacts the hub (use it for a model named by a session file): a hub id must
+    already be in the local Hugging Face cache.
+    """
     from transformers import DiffusionGemmaForBlockDiffusion
     from transformers.utils import logging as hf_logging
 
@@ -149,11 +216,11 @@ def load_checkpoint(
             progress(fraction, message)
 
     stage(0.0, "Resolving checkpoint")
-    path = resolve_checkpoint(source, progress)
+    target = pick_device(device)  # a bad device or dtype is refused before anything is read
+    torch_dtype = pick_dtype(target, dtype)
+    path = resolve_checkpoint(source, progress, allow_download)
     stage(0.1, "Checking checkpoint")
     check_checkpoint(path)
-    target = pick_device(device)
-    torch_dtype = pick_dtype(target, dtype)
     stage(0.15, "Loading processor")
     try:
         processor = load_processor(path)

@@ -6,7 +6,6 @@ import base64
 import io
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ import numpy as np
 from models.generator import Generation
 from models.images import ImageError, load_image_bytes
 from models.prompts import Prompt, Turn
+from models.safe_files import UserFileError, write_atomic
 from models.settings import SamplerSettings, SettingsError
 
 FORMAT = "diffusion-desk-session"
@@ -59,22 +59,12 @@ def session_to_dict(generation: Generation, model: str) -> dict[str, Any]:
 
 
 def save_session(path: str | os.PathLike, generation: Generation, model: str) -> None:
-    """Write to a temporary file beside the target, then rename: the old file survives any failure."""
-    target = Path(path)
+    """Written atomically (models.safe_files.write_atomic): the old file survives any failure."""
     text = json.dumps(session_to_dict(generation, model), indent=1)
     try:
-        handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
-    except OSError as error:
-        raise SessionError(f"cannot write {target}: {error.strerror or error}") from error
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, target)
-    except OSError as error:
-        Path(temporary).unlink(missing_ok=True)
-        raise SessionError(f"cannot write {target}: {error.strerror or error}") from error
+        write_atomic(path, text.encode("utf-8"))
+    except UserFileError as error:
+        raise SessionError(str(error)) from error
 
 
 def load_session(path: str | os.PathLike) -> tuple[Generation, str]:
