@@ -47,8 +47,16 @@ POLL_SECONDS = 0.05  # how often a run being read checks its cancel token
 class RemoteGenerator:
     """A connection to a server's engine. Use as a context manager, or call `close()`."""
 
-    def __init__(self, url: str, token: str | None = None, *, token_file: str | Path | None = None,
-                 cafile: str | Path | None = None, cache_dir: Path | None = None, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        token: str | None = None,
+        *,
+        token_file: str | Path | None = None,
+        cafile: str | Path | None = None,
+        cache_dir: Path | None = None,
+        timeout: float = 30.0,
+    ) -> None:
         self.url = url
         ws_url, self._http_base, address = endpoints(url)
         self._token = token_from(token, token_file)
@@ -58,9 +66,16 @@ class RemoteGenerator:
         self._active: _Run | None = None
         self._processor: Any = None
         try:
+            # Entered as a context manager, as websockets asks; close() leaves it.
             self._socket: ClientConnection = connect(
-                ws_url, ssl=self._ssl, additional_headers={"Authorization": f"Bearer {self._token}"},
-                compression=None, max_size=MAX_FRAME_BYTES, open_timeout=timeout, close_timeout=2)
+                ws_url,
+                ssl=self._ssl,
+                additional_headers={"Authorization": f"Bearer {self._token}"},
+                compression=None,
+                max_size=MAX_FRAME_BYTES,
+                open_timeout=timeout,
+                close_timeout=2,
+            ).__enter__()
         except InvalidStatus as error:
             raise refused_message(error.response.status_code, error.response.body or b"") from error
         except (OSError, InvalidURI, InvalidHandshake, TimeoutError) as error:
@@ -83,17 +98,33 @@ class RemoteGenerator:
 
     # ------------------------------------------------------------------------------------------ the Generator API
 
-    def generate(self, prompt: Prompt, settings: SamplerSettings, cancel: CancelToken | None = None,
-                 image_budget: int | None = None) -> Iterator[Event]:
+    def generate(
+        self,
+        prompt: Prompt,
+        settings: SamplerSettings,
+        cancel: CancelToken | None = None,
+        image_budget: int | None = None,
+    ) -> Iterator[Event]:
         return self._start(generate_command(prompt, settings, image_budget), cancel)
 
-    def rewrite(self, generation: Generation, span: tuple[int, int], locks: Iterable[int] = (),
-                settings: SamplerSettings | None = None, cancel: CancelToken | None = None) -> Iterator[Event]:
+    def rewrite(
+        self,
+        generation: Generation,
+        span: tuple[int, int],
+        locks: Iterable[int] = (),
+        settings: SamplerSettings | None = None,
+        cancel: CancelToken | None = None,
+    ) -> Iterator[Event]:
         """As `Generator.rewrite`: an impossible edit raises EditError here, at the call."""
         return self._start(rewrite_command(generation, span, locks, settings), cancel)
 
-    def fill_around(self, generation: Generation, locks: Iterable[int], settings: SamplerSettings | None = None,
-                    cancel: CancelToken | None = None) -> Iterator[Event]:
+    def fill_around(
+        self,
+        generation: Generation,
+        locks: Iterable[int],
+        settings: SamplerSettings | None = None,
+        cancel: CancelToken | None = None,
+    ) -> Iterator[Event]:
         return self._start(fill_around_command(generation, locks, settings), cancel)
 
     def from_text(self, prompt: Prompt, text: str, settings: SamplerSettings) -> Generation:
@@ -159,16 +190,18 @@ class RemoteGenerator:
         try:
             self._socket.send(encode_frame(header))
         except ConnectionClosed as error:
-            raise closed_message(error.rcvd.code if error.rcvd else None,
-                                 error.rcvd.reason if error.rcvd else "") from error
+            raise closed_message(
+                error.rcvd.code if error.rcvd else None, error.rcvd.reason if error.rcvd else ""
+            ) from error
 
     def _receive(self, timeout: float | None = None) -> dict[str, Any]:
         """The next frame's header; TimeoutError when `timeout` passes first."""
         try:
             data = self._socket.recv(timeout=timeout)
         except ConnectionClosed as error:
-            raise closed_message(error.rcvd.code if error.rcvd else None,
-                                 error.rcvd.reason if error.rcvd else "") from error
+            raise closed_message(
+                error.rcvd.code if error.rcvd else None, error.rcvd.reason if error.rcvd else ""
+            ) from error
         if isinstance(data, str):
             raise RemoteError("malformed", "the server sent a text frame; this client speaks binary frames only")
         try:
@@ -233,4 +266,3 @@ class _Run:
         self.done = True
         if self.client._active is self:
             self.client._active = None
-

@@ -49,16 +49,38 @@ class ModelInfo:
     @classmethod
     def from_message(cls, info: Any, address: str) -> ModelInfo:
         try:
-            values = {name: info[name] for name in ("protocol", "server", "name", "source", "device", "dtype",
-                                                      "memory", "canvas_length", "vocab_size", "allow_model_switch",
-                                                      "max_frame_bytes", "busy")}
-            ok = (isinstance(values["canvas_length"], int) and values["canvas_length"] > 0
-                  and isinstance(values["vocab_size"], int) and values["vocab_size"] > 0)
+            values = {
+                name: info[name]
+                for name in (
+                    "protocol",
+                    "server",
+                    "name",
+                    "source",
+                    "device",
+                    "dtype",
+                    "memory",
+                    "canvas_length",
+                    "vocab_size",
+                    "allow_model_switch",
+                    "max_frame_bytes",
+                    "busy",
+                )
+            }
+            ok = (
+                isinstance(values["canvas_length"], int)
+                and values["canvas_length"] > 0
+                and isinstance(values["vocab_size"], int)
+                and values["vocab_size"] > 0
+            )
             if not ok:
                 raise ValueError("canvas_length and vocab_size must be positive whole numbers")
-            return cls(address=address, defaults=SamplerSettings.from_dict(info["defaults"]),
-                       image_budgets=tuple(int(b) for b in info["image_budgets"]),
-                       files=tuple(dict(entry) for entry in info["files"]), **values)
+            return cls(
+                address=address,
+                defaults=SamplerSettings.from_dict(info["defaults"]),
+                image_budgets=tuple(int(b) for b in info["image_budgets"]),
+                files=tuple(dict(entry) for entry in info["files"]),
+                **values,
+            )
         except (KeyError, TypeError, ValueError, SettingsError) as error:
             raise RemoteError("malformed", f"the server's model info is not understood ({error})") from error
 
@@ -95,8 +117,11 @@ def endpoints(url: str) -> tuple[str, str, str]:
         raise RemoteError("address", f"{url!r} has a bad port number") from error
     host = f"[{parsed.hostname}]" if ":" in parsed.hostname else parsed.hostname
     netloc = f"{host}:{port}"
-    return (f"{'wss' if secure else 'ws'}://{netloc}{ENGINE_PATH}", f"{'https' if secure else 'http'}://{netloc}",
-            netloc)
+    return (
+        f"{'wss' if secure else 'ws'}://{netloc}{ENGINE_PATH}",
+        f"{'https' if secure else 'http'}://{netloc}",
+        netloc,
+    )
 
 
 def ssl_context(url: str, cafile: str | Path | None = None) -> ssl.SSLContext | None:
@@ -131,22 +156,28 @@ def check_hello(header: dict[str, Any], address: str) -> ModelInfo:
     if header.get("type") != "hello":
         raise RemoteError("malformed", f"the server answered hello with {header.get('type')!r}")
     if header.get("protocol") != PROTOCOL_VERSION:
-        raise RemoteError("version", version_mismatch(header.get("protocol"), we_are="client"))
+        raise RemoteError("version", version_mismatch(header.get("protocol"), PROTOCOL_VERSION, we_are="client"))
     return ModelInfo.from_message(header.get("info"), address)
 
 
 def generate_command(prompt: Prompt, settings: SamplerSettings, image_budget: int | None) -> dict[str, Any]:
-    return {"type": "generate", "prompt": prompt_message(prompt), "settings": settings.to_dict(),
-            "image_budget": image_budget}
+    return {
+        "type": "generate",
+        "prompt": prompt_message(prompt),
+        "settings": settings.to_dict(),
+        "image_budget": image_budget,
+    }
 
 
-def rewrite_command(generation: Generation, span: tuple[int, int], locks: Iterable[int],
-                    settings: SamplerSettings | None) -> dict[str, Any]:
+def rewrite_command(
+    generation: Generation, span: tuple[int, int], locks: Iterable[int], settings: SamplerSettings | None
+) -> dict[str, Any]:
     return {"type": "rewrite", "span": [int(span[0]), int(span[1])], **_edit(generation, locks, settings)}
 
 
-def fill_around_command(generation: Generation, locks: Iterable[int],
-                        settings: SamplerSettings | None) -> dict[str, Any]:
+def fill_around_command(
+    generation: Generation, locks: Iterable[int], settings: SamplerSettings | None
+) -> dict[str, Any]:
     return {"type": "fill_around", **_edit(generation, locks, settings)}
 
 
@@ -155,8 +186,11 @@ def from_text_command(prompt: Prompt, text: str, settings: SamplerSettings) -> d
 
 
 def _edit(generation: Generation, locks: Iterable[int], settings: SamplerSettings | None) -> dict[str, Any]:
-    return {"generation": generation_message(generation.prompt, generation.token_ids, generation.settings),
-            "locks": sorted(int(i) for i in locks), "settings": settings.to_dict() if settings else None}
+    return {
+        "generation": generation_message(generation.prompt, generation.token_ids, generation.settings),
+        "locks": sorted(int(i) for i in locks),
+        "settings": settings.to_dict() if settings else None,
+    }
 
 
 def generation_from_reply(header: dict[str, Any], prompt: Prompt) -> Generation:
@@ -208,4 +242,5 @@ def closed_message(code: int | None, reason: str) -> RemoteError:
     if code == 1009:
         return RemoteError("too_large", "the connection was closed: a message was over the size limit")
     detail = f" (code {code}{': ' + reason if reason else ''})" if code else ""
-    return RemoteError("connection", f"the connection to the server was lost{detail}")
+    how = "closed" if code in (1000, 1001) else "lost"
+    return RemoteError("connection", f"the connection to the server was {how}{detail}")

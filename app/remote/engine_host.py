@@ -39,8 +39,14 @@ class NotAllowed(PermissionError):
 
 
 class EngineHost:
-    def __init__(self, loaded: LoadedModel, *, allow_model_switch: bool = False, device: str | None = None,
-                 dtype: str | None = None) -> None:
+    def __init__(
+        self,
+        loaded: LoadedModel,
+        *,
+        allow_model_switch: bool = False,
+        device: str | None = None,
+        dtype: str | None = None,
+    ) -> None:
         self.allow_model_switch = allow_model_switch
         self._load_options = {"device": device, "dtype": dtype}
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine")
@@ -54,9 +60,11 @@ class EngineHost:
         self.loaded = loaded
         self.generator = Generator(loaded)
         self.files = manifest(Path(loaded.path))
-        self.limits = ModelLimits(canvas_length=loaded.canvas_length,
-                                  vocab_size=int(loaded.model.config.text_config.vocab_size),
-                                  defaults=loaded.defaults)
+        self.limits = ModelLimits(
+            canvas_length=loaded.canvas_length,
+            vocab_size=int(loaded.model.config.text_config.vocab_size),
+            defaults=loaded.defaults,
+        )
 
     @property
     def busy(self) -> bool:
@@ -66,18 +74,31 @@ class EngineHost:
         """What a client shows and needs: the model, where it runs, its shape, defaults and tokenizer files."""
         loaded = self.loaded
         return {
-            "protocol": PROTOCOL_VERSION, "server": f"diffusion-desk {_version()}",
-            "name": loaded.name, "source": loaded.source, "device": str(loaded.device),
-            "dtype": str(loaded.dtype).removeprefix("torch."), "memory": memory_in_use(loaded.device),
-            "canvas_length": self.limits.canvas_length, "vocab_size": self.limits.vocab_size,
-            "defaults": loaded.defaults.to_dict(), "image_budgets": list(IMAGE_TOKEN_BUDGETS),
-            "allow_model_switch": self.allow_model_switch, "max_frame_bytes": MAX_FRAME_BYTES,
-            "busy": self.busy, "waiting": self._waiting, "files": self.files,
+            "protocol": PROTOCOL_VERSION,
+            "server": f"diffusion-desk {_version()}",
+            "name": loaded.name,
+            "source": loaded.source,
+            "device": str(loaded.device),
+            "dtype": str(loaded.dtype).removeprefix("torch."),
+            "memory": memory_in_use(loaded.device),
+            "canvas_length": self.limits.canvas_length,
+            "vocab_size": self.limits.vocab_size,
+            "defaults": loaded.defaults.to_dict(),
+            "image_budgets": list(IMAGE_TOKEN_BUDGETS),
+            "allow_model_switch": self.allow_model_switch,
+            "max_frame_bytes": MAX_FRAME_BYTES,
+            "busy": self.busy,
+            "waiting": self._waiting,
+            "files": self.files,
         }
 
-    async def stream(self, events: Iterator[Event], cancel: threading.Event,
-                     transform: Callable[[Event], Any] = lambda event: event,
-                     on_queued: Callable[[int], Awaitable[None]] | None = None) -> AsyncIterator[Any]:
+    async def stream(
+        self,
+        events: Iterator[Event],
+        cancel: threading.Event,
+        transform: Callable[[Event], Any] = lambda event: event,
+        on_queued: Callable[[int], Awaitable[None]] | None = None,
+    ) -> AsyncIterator[Any]:
         """`transform(event)` for every event of a run, computed on the worker thread; waits its turn first.
 
         Leaving the iteration early (or being cancelled) cancels the run. Use it under `contextlib.aclosing`.
@@ -117,8 +138,14 @@ class EngineHost:
                 abandoned.set()
                 cancel.set()
 
-    def _work(self, events: Iterator[Event], abandoned: threading.Event, credits: threading.Semaphore,
-              transform: Callable[[Event], Any], deliver: Callable[[str, Any], None]) -> None:
+    def _work(
+        self,
+        events: Iterator[Event],
+        abandoned: threading.Event,
+        credits: threading.Semaphore,
+        transform: Callable[[Event], Any],
+        deliver: Callable[[str, Any], None],
+    ) -> None:
         cancelled = False
         try:
             for event in events:
@@ -196,8 +223,10 @@ def _cached_hub_snapshot(source: str) -> Path:
     try:
         return Path(snapshot_download(source, local_files_only=True))
     except (LocalEntryNotFoundError, OSError, ValueError) as error:
-        raise LoadError(f"{source} is not in the server's Hugging Face cache; a client cannot make the server "
-                        f"download (its operator can: main.py serve --model {source})") from error
+        raise LoadError(
+            f"{source} is not in the server's Hugging Face cache; a client cannot make the server "
+            f"download (its operator can: main.py serve --model {source})"
+        ) from error
 
 
 def _version() -> str:

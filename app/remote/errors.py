@@ -13,6 +13,7 @@ from models.editing import EditError
 from models.images import ImageError
 from models.loading import LoadError
 from models.settings import SettingsError
+from models.validation import InputError
 
 
 class RemoteError(RuntimeError):
@@ -23,10 +24,16 @@ class RemoteError(RuntimeError):
         self.code = code
 
 
-# Most specific first: EditError, ImageError, SettingsError and RequestError are all ValueErrors.
+# Most specific first: EditError, ImageError, SettingsError, InputError and RequestError are all ValueErrors.
 _CODES: tuple[tuple[type[Exception], str], ...] = (
-    (SettingsError, "settings"), (EditError, "edit"), (ImageError, "image"), (LoadError, "load"),
-    (RequestError, "invalid"), (ServerBusy, "busy"), (NotAllowed, "not_allowed"),
+    (SettingsError, "settings"),
+    (EditError, "edit"),
+    (ImageError, "image"),
+    (LoadError, "load"),
+    (InputError, "input"),
+    (RequestError, "invalid"),
+    (ServerBusy, "busy"),
+    (NotAllowed, "not_allowed"),
 )
 REQUEST_ERRORS = tuple(cls for cls, _ in _CODES)
 
@@ -41,6 +48,6 @@ def code_of(error: BaseException) -> str:
 
 def exception_for(code: str, message: str) -> Exception:
     """What the client raises for an error message: the engine's exception where there is one."""
-    local = {"settings": SettingsError, "edit": EditError, "image": ImageError, "load": LoadError}
+    local = {"settings": SettingsError, "edit": EditError, "image": ImageError, "load": LoadError, "input": InputError}
     cls = local.get(code)
     return cls(message) if cls is not None else RemoteError(code, message)

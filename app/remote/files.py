@@ -18,8 +18,15 @@ from pathlib import Path
 from typing import Any
 
 SERVED_FILES = (
-    "config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
-    "tokenizer.model", "chat_template.jinja", "chat_template.json", "processor_config.json",
+    "config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "tokenizer.model",
+    "chat_template.jinja",
+    "chat_template.json",
+    "processor_config.json",
     "preprocessor_config.json",
 )
 MAX_FILE_BYTES = 64 * 2**20
@@ -44,8 +51,14 @@ def default_cache_dir() -> Path:
     return Path(base) / "diffusion-desk" / "remote-files"
 
 
-def fetch_files(base_url: str, token: str, entries: list[dict[str, Any]], cache_dir: str | Path | None = None,
-                ssl_context: ssl.SSLContext | None = None, timeout: float = 60.0) -> Path:
+def fetch_files(
+    base_url: str,
+    token: str,
+    entries: list[dict[str, Any]],
+    cache_dir: str | Path | None = None,
+    ssl_context: ssl.SSLContext | None = None,
+    timeout: float = 60.0,
+) -> Path:
     """A local folder holding the listed files: from the cache when their hashes match, else downloaded."""
     _check_entries(entries)
     digest = _sha256("".join(f"{e['name']}:{e['sha256']}\n" for e in entries).encode())
@@ -73,9 +86,14 @@ def _check_entries(entries: Any) -> None:
     if not isinstance(entries, list) or not entries:
         raise FileFetchError("the server lists no tokenizer files")
     for entry in entries:
-        ok = (isinstance(entry, dict) and entry.get("name") in SERVED_FILES and isinstance(entry.get("size"), int)
-              and 0 <= entry["size"] <= MAX_FILE_BYTES and isinstance(entry.get("sha256"), str)
-              and len(entry["sha256"]) == 64)
+        ok = (
+            isinstance(entry, dict)
+            and entry.get("name") in SERVED_FILES
+            and isinstance(entry.get("size"), int)
+            and 0 <= entry["size"] <= MAX_FILE_BYTES
+            and isinstance(entry.get("sha256"), str)
+            and len(entry["sha256"]) == 64
+        )
         if not ok:
             raise FileFetchError(f"the server lists a file this client will not fetch: {entry!r}")
 

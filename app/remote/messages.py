@@ -3,7 +3,8 @@
 The server validates each command in one function (`validate_generate`, `validate_rewrite`, ...) with the checks the
 command line makes on its arguments: settings through `SamplerSettings.with_values` from the model's defaults,
 images through `load_image_bytes`, spans and locks through the engine's own edit planning (which raises EditError).
-A bad command raises RequestError (or the engine's SettingsError, ImageError, EditError), whose message is sent back.
+Prompt texts go through the shared checks of models/validation.py. A bad command raises RequestError (or the
+engine's SettingsError, ImageError, EditError, InputError), whose message is sent back.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from models.images import load_image_bytes
 from models.processing import IMAGE_TOKEN_BUDGETS
 from models.prompts import Prompt, Turn
 from models.settings import SamplerSettings, SettingsError
+from models.validation import check_prompt_texts, check_text
 
 MAX_IMAGES = 16  # per prompt, history included: each image is decoded (up to 40 megapixels) before it is scaled
 MAX_TOKENS = 32768  # the longest generation a command may carry or ask for (max_new_tokens' own limit)
@@ -74,16 +76,22 @@ def png_bytes(image: Any) -> bytes:
 
 def prompt_message(prompt: Prompt) -> dict[str, Any]:
     return {
-        "user": prompt.user, "system": prompt.system, "think": prompt.think,
+        "user": prompt.user,
+        "system": prompt.system,
+        "think": prompt.think,
         "images": [png_bytes(image) for image in prompt.images],
-        "history": [{"user": t.user, "answer": t.answer, "images": [png_bytes(i) for i in t.images]}
-                    for t in prompt.history],
+        "history": [
+            {"user": t.user, "answer": t.answer, "images": [png_bytes(i) for i in t.images]} for t in prompt.history
+        ],
     }
 
 
 def generation_message(prompt: Prompt, token_ids: np.ndarray, settings: SamplerSettings) -> dict[str, Any]:
-    return {"prompt": prompt_message(prompt), "token_ids": np.asarray(token_ids, dtype=np.int64),
-            "settings": settings.to_dict()}
+    return {
+        "prompt": prompt_message(prompt),
+        "token_ids": np.asarray(token_ids, dtype=np.int64),
+        "settings": settings.to_dict(),
+    }
 
 
 # ---------------------------------------------------------------------------------------------- server side
@@ -94,8 +102,9 @@ def validate_generate(message: dict[str, Any], limits: ModelLimits) -> GenerateR
     budget = message.get("image_budget")
     if budget is not None and (not _is_int(budget) or budget not in IMAGE_TOKEN_BUDGETS):
         raise RequestError(f"image_budget must be one of {', '.join(map(str, IMAGE_TOKEN_BUDGETS))}, got {budget!r}")
-    return GenerateRequest(prompt=_prompt(message.get("prompt")), settings=_settings(message, limits, "settings"),
-                           image_budget=budget)
+    return GenerateRequest(
+        prompt=_prompt(message.get("prompt")), settings=_settings(message, limits, "settings"), image_budget=budget
+    )
 
 
 def validate_rewrite(message: dict[str, Any], limits: ModelLimits) -> EditRequest:
@@ -113,11 +122,10 @@ def validate_fill_around(message: dict[str, Any], limits: ModelLimits) -> EditRe
 
 def validate_from_text(message: dict[str, Any], limits: ModelLimits) -> FromTextRequest:
     """`from_text`: a prompt, any text and settings; the reply is the text laid into canvases."""
-    text = message.get("text")
-    if not isinstance(text, str):
-        raise RequestError("text must be a string")
-    return FromTextRequest(prompt=_prompt(message.get("prompt")), text=text,
-                           settings=_settings(message, limits, "settings"))
+    text = check_text(message.get("text"), "the text")
+    return FromTextRequest(
+        prompt=_prompt(message.get("prompt")), text=text, settings=_settings(message, limits, "settings")
+    )
 
 
 def validate_load_model(message: dict[str, Any]) -> str:
@@ -139,9 +147,14 @@ def _edit(message: dict[str, Any], limits: ModelLimits, span: tuple[int, int] | 
     if span is not None and not 0 <= span[0] < span[1] <= len(ids):  # as the command line checks --span
         raise RequestError(f"span {span[0]}:{span[1]} is outside the generated text (0:{len(ids)})")
     settings = _settings(message, limits, "settings") if message.get("settings") is not None else None
-    return EditRequest(prompt=_prompt(generation.get("prompt")), token_ids=ids,
-                       generation_settings=_settings(generation, limits, "settings"),
-                       locks=tuple(int(i) for i in locks), settings=settings, span=span)
+    return EditRequest(
+        prompt=_prompt(generation.get("prompt")),
+        token_ids=ids,
+        generation_settings=_settings(generation, limits, "settings"),
+        locks=tuple(int(i) for i in locks),
+        settings=settings,
+        span=span,
+    )
 
 
 def _token_ids(value: Any, limits: ModelLimits) -> np.ndarray:
@@ -186,8 +199,11 @@ def _prompt(value: Any) -> Prompt:
         if not isinstance(turn.get("user"), str) or not isinstance(turn.get("answer"), str):
             raise RequestError(f"history turn {index} needs user and answer as strings")
         turns.append(Turn(turn["user"], turn["answer"], _images(turn.get("images", []), f"history turn {index}")))
-    return Prompt(user=user, system=system, think=think, images=_images(value.get("images", []), "prompt"),
-                  history=tuple(turns))
+    prompt = Prompt(
+        user=user, system=system, think=think, images=_images(value.get("images", []), "prompt"), history=tuple(turns)
+    )
+    check_prompt_texts(prompt)  # the shared layer (models/validation.py): valid text, within the character cap
+    return prompt
 
 
 def _images(value: Any, where: str) -> tuple[Any, ...]:

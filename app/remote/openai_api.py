@@ -32,13 +32,20 @@ from models.images import ImageError, load_image_bytes
 from models.processing import IMAGE_TOKEN_BUDGETS
 from models.prompts import Prompt, Turn, split_reply
 from models.settings import SamplerSettings, SettingsError
+from models.validation import InputError, check_prompt_texts
 
 if TYPE_CHECKING:
     from app.remote.engine_host import EngineHost
 
-_EXTRA_SETTINGS = {"steps": "max_denoising_steps", "entropy_bound": "entropy_bound", "t_min": "t_min",
-                   "t_max": "t_max", "max_tokens": "max_new_tokens", "max_completion_tokens": "max_new_tokens",
-                   "seed": "seed"}
+_EXTRA_SETTINGS = {
+    "steps": "max_denoising_steps",
+    "entropy_bound": "entropy_bound",
+    "t_min": "t_min",
+    "t_max": "t_max",
+    "max_tokens": "max_new_tokens",
+    "max_completion_tokens": "max_new_tokens",
+    "seed": "seed",
+}
 
 
 class ModelNotServed(RequestError):
@@ -50,11 +57,17 @@ def openai_routes(host: EngineHost) -> list[Route]:
         return await _chat_completions(host, request)
 
     async def models(request: Request) -> Response:
-        return JSONResponse({"object": "list", "data": [
-            {"id": host.loaded.name, "object": "model", "created": 0, "owned_by": "diffusion-desk"}]})
+        return JSONResponse(
+            {
+                "object": "list",
+                "data": [{"id": host.loaded.name, "object": "model", "created": 0, "owned_by": "diffusion-desk"}],
+            }
+        )
 
-    return [Route("/v1/chat/completions", chat_completions, methods=["POST"]),
-            Route("/v1/models", models, methods=["GET"])]
+    return [
+        Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+        Route("/v1/models", models, methods=["GET"]),
+    ]
 
 
 def _error(status: int, message: str, kind: str = "invalid_request_error", code: str = "invalid") -> JSONResponse:
@@ -68,11 +81,12 @@ async def _chat_completions(host: EngineHost, request: Request) -> Response:
         return _error(400, "the request body is not JSON")
     try:
         # Off the loop: images are decoded here.
-        prompt, settings, budget, stream = await asyncio.to_thread(validate_chat, body, host.loaded.name,
-                                                                   host.limits.defaults)
+        prompt, settings, budget, stream = await asyncio.to_thread(
+            validate_chat, body, host.loaded.name, host.limits.defaults
+        )
     except ModelNotServed as error:
         return _error(404, str(error), code="model_not_found")
-    except (RequestError, SettingsError, ImageError) as error:
+    except (RequestError, SettingsError, ImageError, InputError) as error:
         return _error(400, str(error))
     cancel = threading.Event()
     events = host.generator.generate(prompt, settings, cancel, image_budget=budget)
@@ -93,9 +107,10 @@ async def _chat_completions(host: EngineHost, request: Request) -> Response:
     return JSONResponse(reply.completion(result))
 
 
-def validate_chat(body: Any, model_name: str, defaults: SamplerSettings
-                  ) -> tuple[Prompt, SamplerSettings, int | None, bool]:
-    """(prompt, settings, image budget, stream) of a chat completion request, or RequestError/SettingsError."""
+def validate_chat(
+    body: Any, model_name: str, defaults: SamplerSettings
+) -> tuple[Prompt, SamplerSettings, int | None, bool]:
+    """(prompt, settings, image budget, stream) of a chat completion request; RequestError, SettingsError, ..."""
     if not isinstance(body, dict):
         raise RequestError("the request body must be a JSON object")
     if body.get("model") not in (None, "", model_name):
@@ -109,7 +124,9 @@ def validate_chat(body: Any, model_name: str, defaults: SamplerSettings
         raise RequestError(f"image_budget must be one of {', '.join(map(str, IMAGE_TOKEN_BUDGETS))}")
     changes = {name: body[key] for key, name in _EXTRA_SETTINGS.items() if body.get(key) is not None}
     settings = defaults.with_values(**changes)
-    return _prompt(body.get("messages"), think), settings, budget, stream
+    prompt = _prompt(body.get("messages"), think)
+    check_prompt_texts(prompt)
+    return prompt, settings, budget, stream
 
 
 def _prompt(messages: Any, think: bool) -> Prompt:
@@ -130,8 +147,10 @@ def _prompt(messages: Any, think: bool) -> Prompt:
         elif role == "assistant" and len(turns) == len(answers) + 1 and not images:
             answers.append(text)
         else:
-            raise RequestError(f"messages[{index}]: expected system messages first, then user and assistant "
-                               "turns in turn, ending with a user message")
+            raise RequestError(
+                f"messages[{index}]: expected system messages first, then user and assistant "
+                "turns in turn, ending with a user message"
+            )
     if images_seen > MAX_IMAGES:
         raise RequestError(f"a request may carry at most {MAX_IMAGES} images, got {images_seen}")
     if len(turns) != len(answers) + 1:
@@ -154,8 +173,10 @@ def _content(content: Any, index: int) -> tuple[str, tuple[Any, ...]]:
         elif kind == "image_url" and isinstance(part.get("image_url"), dict):
             images.append(_data_url_image(part["image_url"].get("url"), f"messages[{index}] image {len(images) + 1}"))
         else:
-            raise RequestError(f"messages[{index}].content has a part this server does not take: {kind!r} "
-                               "(text and image_url are taken)")
+            raise RequestError(
+                f"messages[{index}].content has a part this server does not take: {kind!r} "
+                "(text and image_url are taken)"
+            )
     return "\n".join(texts), tuple(images)
 
 
@@ -181,9 +202,14 @@ class _Reply:
         message: dict[str, Any] = {"role": "assistant", "content": result.answer}
         if result.thought:
             message["reasoning_content"] = result.thought
-        return {"id": self.id, "object": "chat.completion", "created": self.created, "model": self.model,
-                "choices": [{"index": 0, "message": message, "finish_reason": self._finish(result)}],
-                "usage": self._usage(result)}
+        return {
+            "id": self.id,
+            "object": "chat.completion",
+            "created": self.created,
+            "model": self.model,
+            "choices": [{"index": 0, "message": message, "finish_reason": self._finish(result)}],
+            "usage": self._usage(result),
+        }
 
     async def chunks(self, events: Any, cancel: threading.Event) -> AsyncIterator[str]:
         """Server-sent events: the answer's new text as each canvas commits, then the finish reason."""
@@ -201,20 +227,24 @@ class _Reply:
             async with contextlib.aclosing(self.host.stream(events, cancel, answer_so_far)) as items:
                 async for item in items:
                     if isinstance(item, str) and item.startswith(sent) and len(item) > len(sent):
-                        yield self._chunk({"content": item[len(sent):]})
+                        yield self._chunk({"content": item[len(sent) :]})
                         sent = item
                     elif isinstance(item, GenerationResult):
                         if len(item.answer) > len(sent) and item.answer.startswith(sent):
-                            yield self._chunk({"content": item.answer[len(sent):]})
+                            yield self._chunk({"content": item.answer[len(sent) :]})
                         yield self._chunk({}, self._finish(item), self._usage(item))
         except ServerBusy as error:
             yield f"data: {json.dumps({'error': {'message': str(error), 'type': 'server_busy', 'code': 'busy'}})}\n\n"
         yield "data: [DONE]\n\n"
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None, usage: dict | None = None) -> str:
-        chunk: dict[str, Any] = {"id": self.id, "object": "chat.completion.chunk", "created": self.created,
-                                 "model": self.model, "choices": [{"index": 0, "delta": delta,
-                                                                   "finish_reason": finish}]}
+        chunk: dict[str, Any] = {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
         if usage is not None:
             chunk["usage"] = usage
         return f"data: {json.dumps(chunk)}\n\n"

@@ -34,9 +34,15 @@ CANVAS_EVENTS = {"StepSnapshot", "CanvasCommitted"}  # their arrays are canvas-s
 ALLOWED_DTYPES = {"|b1", "|i1", "<i2", "<i4", "<i8", "|u1", "<u2", "<u4", "<u8", "<f2", "<f4", "<f8"}
 # The dtypes the engine documents; a field not listed here is held to ALLOWED_DTYPES only.
 FIELD_DTYPES: dict[str, set[str]] = {
-    "argmax": {"<i8"}, "accepted": {"|b1"}, "entropy": {"<f4"}, "locked": {"|b1"}, "editable": {"|b1"},
-    "token_ids": {"<i8"}, "prompt_ids": {"<i8"},
-    "top_ids": {"<i4", "<i8"}, "top_probs": {"<f4"},
+    "argmax": {"<i8"},
+    "accepted": {"|b1"},
+    "entropy": {"<f4"},
+    "locked": {"|b1"},
+    "editable": {"|b1"},
+    "token_ids": {"<i8"},
+    "prompt_ids": {"<i8"},
+    "top_ids": {"<i8"},
+    "top_probs": {"<f4"},
 }
 MAX_ARRAY_DIMS = 2
 
@@ -69,14 +75,13 @@ def decode_frame(data: bytes, limit: int = MAX_FRAME_BYTES) -> dict[str, Any]:
     if length > MAX_HEADER_BYTES or _PREFIX.size + length > len(data):
         raise ProtocolError(f"frame header length {length} does not fit the frame ({len(data)} bytes)")
     try:
-        header = json.loads(bytes(data[_PREFIX.size:_PREFIX.size + length]).decode("utf-8"))
+        header = json.loads(bytes(data[_PREFIX.size : _PREFIX.size + length]).decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ProtocolError(f"frame header is not UTF-8 JSON ({error})") from error
     if not isinstance(header, dict) or not isinstance(header.get("type"), str):
         raise ProtocolError("frame header must be a JSON object with a string 'type'")
     sizes = header.pop("buffers", [])
-    if not isinstance(sizes, list) or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0
-                                              for n in sizes):
+    if not isinstance(sizes, list) or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in sizes):
         raise ProtocolError("frame header 'buffers' must be a list of byte counts")
     start = _PREFIX.size + length
     if start + sum(sizes) != len(data):
@@ -84,7 +89,7 @@ def decode_frame(data: bytes, limit: int = MAX_FRAME_BYTES) -> dict[str, Any]:
     view = memoryview(data)
     buffers, used = [], [False] * len(sizes)
     for size in sizes:
-        buffers.append(view[start:start + size])
+        buffers.append(view[start : start + size])
         start += size
     decoded = _decode_value(header, buffers, used)
     if not all(used):
@@ -149,8 +154,11 @@ def _array(spec: dict[str, Any], buffer: memoryview) -> np.ndarray:
     dtype, shape = spec["dtype"], spec["shape"]
     if dtype not in ALLOWED_DTYPES:
         raise ProtocolError(f"array dtype {dtype!r} is not allowed (plain little-endian numbers only)")
-    if (not isinstance(shape, list) or len(shape) > MAX_ARRAY_DIMS
-            or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape)):
+    if (
+        not isinstance(shape, list)
+        or len(shape) > MAX_ARRAY_DIMS
+        or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape)
+    ):
         raise ProtocolError(f"array shape {shape!r} is not a list of at most {MAX_ARRAY_DIMS} sizes")
     expected = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
     if expected != len(buffer):
@@ -187,8 +195,11 @@ def decode_event(header: dict[str, Any], canvas_length: int) -> Event:
     unknown = set(values) - set(declared)
     if unknown:
         raise ProtocolError(f"{name} has unknown field(s) {', '.join(sorted(unknown))}: client and server differ")
-    missing = [n for n, f in declared.items() if n not in values and f.default is dataclasses.MISSING
-               and f.default_factory is dataclasses.MISSING]
+    missing = [
+        n
+        for n, f in declared.items()
+        if n not in values and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
     if missing:
         raise ProtocolError(f"{name} lacks field(s) {', '.join(missing)}")
     hints = _hints(cls)
@@ -268,5 +279,7 @@ def error_header(code: str, message: str, request_id: int | None = None) -> dict
 
 def version_mismatch(theirs: Any, ours: int = PROTOCOL_VERSION, *, we_are: str = "server") -> str:
     other = "client" if we_are == "server" else "server"
-    return (f"protocol version mismatch: the {other} speaks version {theirs!r}, this {we_are} speaks version "
-            f"{ours}; use a Diffusion Desk of the same protocol version on both sides")
+    return (
+        f"protocol version mismatch: the {other} speaks version {theirs!r}, this {we_are} speaks version "
+        f"{ours}; use a Diffusion Desk of the same protocol version on both sides"
+    )

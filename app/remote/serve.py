@@ -24,17 +24,25 @@ class ServeError(Exception):
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="diffusion-desk serve", description="Serve the engine to remote windows, "
-                                     "the command line and OpenAI-compatible clients")
+    parser = argparse.ArgumentParser(
+        prog="diffusion-desk serve",
+        description="Serve the engine to remote windows, the command line and OpenAI-compatible clients",
+    )
     parser.add_argument("--model", help="checkpoint folder or hub id (default: the shipped demo model)")
     parser.add_argument("--host", default=DEFAULT_HOST, help="address to listen on (default: 127.0.0.1 only)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (default: 8765; 0 picks a free one)")
-    parser.add_argument("--token-file", help="file holding the bearer token; made with a new random token if "
-                        "missing (default: ~/.config/diffusion-desk/server-token)")
+    parser.add_argument(
+        "--token-file",
+        help="file holding the bearer token; made with a new random token if "
+        "missing (default: ~/.config/diffusion-desk/server-token)",
+    )
     parser.add_argument("--certfile", help="TLS certificate (PEM); with --keyfile the server speaks https/wss")
     parser.add_argument("--keyfile", help="TLS private key (PEM)")
-    parser.add_argument("--allow-model-switch", action="store_true",
-                        help="let clients open another checkpoint (local folders and hub ids already cached here)")
+    parser.add_argument(
+        "--allow-model-switch",
+        action="store_true",
+        help="let clients open another checkpoint (local folders and hub ids already cached here)",
+    )
     parser.add_argument("--device", help="cuda, mps or cpu (default: the best available)")
     parser.add_argument("--dtype", help="bf16, fp16 or fp32 (default: bf16 on CUDA, fp32 elsewhere)")
     return parser
@@ -52,8 +60,10 @@ def is_loopback(host: str) -> bool:
 def check_options(args: argparse.Namespace) -> None:
     """Refuse what would be unsafe or cannot work, before the slow model load."""
     if not is_loopback(args.host) and not args.token_file:
-        raise ServeError(f"refusing to listen on {args.host} without --token-file: name the token file clients "
-                         "will present (or keep the default 127.0.0.1 and reach it through an SSH tunnel)")
+        raise ServeError(
+            f"refusing to listen on {args.host} without --token-file: name the token file clients "
+            "will present (or keep the default 127.0.0.1 and reach it through an SSH tunnel)"
+        )
     if not 0 <= args.port <= 65535:
         raise ServeError(f"--port must be 0 to 65535, got {args.port}")
     if bool(args.certfile) != bool(args.keyfile):
@@ -74,15 +84,23 @@ def listen(host: str, port: int) -> socket.socket:
         raise ServeError(f"cannot listen on {host}:{port}: {error.strerror or error}") from error
 
 
-def uvicorn_server(app: Any, certfile: str | None = None, keyfile: str | None = None,
-                   log_level: str = "warning") -> Any:
+def uvicorn_server(
+    app: Any, certfile: str | None = None, keyfile: str | None = None, log_level: str = "warning"
+) -> Any:
     import uvicorn
 
     from app.remote.protocol import MAX_FRAME_BYTES
 
     # Frames over MAX_FRAME_BYTES get a clear error from the app; twice that is cut by the WebSocket layer (1009).
-    config = uvicorn.Config(app, ws_max_size=2 * MAX_FRAME_BYTES, ws_per_message_deflate=False,
-                            ssl_certfile=certfile, ssl_keyfile=keyfile, log_level=log_level, lifespan="on")
+    config = uvicorn.Config(
+        app,
+        ws_max_size=2 * MAX_FRAME_BYTES,
+        ws_per_message_deflate=False,
+        ssl_certfile=certfile,
+        ssl_keyfile=keyfile,
+        log_level=log_level,
+        lifespan="on",
+    )
     return uvicorn.Server(config)
 
 
@@ -122,8 +140,11 @@ def _serve(args: argparse.Namespace) -> int:
         shown = f"[{bound_host}]" if ":" in bound_host else bound_host
         print(f"serving {loaded.name} on {loaded.device} at {scheme}://{shown}:{port}", flush=True)
         if not is_loopback(args.host) and not args.certfile:
-            print("warning: no TLS (--certfile/--keyfile): the token and the text travel in clear text",
-                  file=sys.stderr, flush=True)
+            print(
+                "warning: no TLS (--certfile/--keyfile): the token and the text travel in clear text",
+                file=sys.stderr,
+                flush=True,
+            )
         uvicorn_server(build_app(host, token), args.certfile, args.keyfile).run(sockets=[sock])
     finally:
         sock.close()
@@ -136,8 +157,9 @@ class ServerThread:
     def __init__(self, app: Any, sock: socket.socket, certfile: str | None = None, keyfile: str | None = None) -> None:
         self.sock = sock
         self.server = uvicorn_server(app, certfile, keyfile, log_level="error")
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, name="remote-server",
-                                       daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [sock]}, name="remote-server", daemon=True
+        )
 
     @property
     def port(self) -> int:

@@ -58,10 +58,16 @@ class TokenAuth:
             header = dict(scope.get("headers") or []).get(b"authorization", b"").decode("latin-1")
             presented = bearer(header)
             if not token_matches(presented, self.token):
-                why = ("no bearer token: send 'Authorization: Bearer <token>' with the token from the server's token "
-                       "file" if presented is None else "wrong token: it does not match the server's token file")
-                response = JSONResponse({"error": {"message": why, "type": "unauthorized", "code": "unauthorized"}},
-                                        status_code=401, headers={"WWW-Authenticate": "Bearer"})
+                why = (
+                    "no bearer token: send 'Authorization: Bearer <token>' with the token from the server's token file"
+                    if presented is None
+                    else "wrong token: it does not match the server's token file"
+                )
+                response = JSONResponse(
+                    {"error": {"message": why, "type": "unauthorized", "code": "unauthorized"}},
+                    status_code=401,
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
                 if scope["type"] == "http":
                     await response(scope, receive, send)
                 else:
@@ -79,8 +85,9 @@ def build_app(host: EngineHost, token: str) -> Starlette:
         name = request.path_params["name"]
         entry = next((e for e in host.files if e["name"] == name), None)
         if entry is None:
-            return JSONResponse({"error": {"message": f"no servable file named {name!r}", "code": "not_found"}},
-                                status_code=404)
+            return JSONResponse(
+                {"error": {"message": f"no servable file named {name!r}", "code": "not_found"}}, status_code=404
+            )
         return FileResponse(Path(host.loaded.path) / name, headers={"X-Content-SHA256": entry["sha256"]})
 
     @contextlib.asynccontextmanager
@@ -88,8 +95,11 @@ def build_app(host: EngineHost, token: str) -> Starlette:
         yield
         host.close()
 
-    routes = [WebSocketRoute("/v1/engine", engine_socket), Route("/v1/files/{name}", tokenizer_file),
-              *openai_routes(host)]
+    routes = [
+        WebSocketRoute("/v1/engine", engine_socket),
+        Route("/v1/files/{name}", tokenizer_file),
+        *openai_routes(host),
+    ]
     app = Starlette(routes=routes, lifespan=lifespan, max_body_size=MAX_FRAME_BYTES)
     app.add_middleware(TokenAuth, token=token)
     return app
@@ -110,9 +120,16 @@ class Connection:
         self.greeted = False
         self.run: _Run | None = None
         self._send_lock = asyncio.Lock()
-        self._handlers = {"hello": self._hello, "info": self._info, "generate": self._start_run,
-                          "rewrite": self._start_run, "fill_around": self._start_run, "from_text": self._from_text,
-                          "cancel": self._cancel, "load_model": self._load_model}
+        self._handlers = {
+            "hello": self._hello,
+            "info": self._info,
+            "generate": self._start_run,
+            "rewrite": self._start_run,
+            "fill_around": self._start_run,
+            "from_text": self._from_text,
+            "cancel": self._cancel,
+            "load_model": self._load_model,
+        }
 
     async def serve(self) -> None:
         try:
@@ -136,12 +153,16 @@ class Connection:
     async def _on_frame(self, data: bytes | None, text: str | None) -> bool:
         """Handle one frame; False ends the connection."""
         if data is None:
-            await self._error("malformed", "frames must be binary protocol frames (docs/remote-protocol.md), "
-                              f"got a text frame of {len(text or '')} characters")
+            await self._error(
+                "malformed",
+                "frames must be binary protocol frames (docs/remote-protocol.md), "
+                f"got a text frame of {len(text or '')} characters",
+            )
             return True
         if len(data) > MAX_FRAME_BYTES:
-            await self._error("too_large", f"frame of {len(data)} bytes is over the server's limit of "
-                              f"{MAX_FRAME_BYTES} bytes")
+            await self._error(
+                "too_large", f"frame of {len(data)} bytes is over the server's limit of {MAX_FRAME_BYTES} bytes"
+            )
             return True
         try:
             header = decode_frame(data)
@@ -154,8 +175,11 @@ class Connection:
             return True
         handler = self._handlers.get(kind)
         if handler is None:
-            await self._error("unknown_command", f"unknown command {kind!r}; this server knows "
-                              f"{', '.join(self._handlers)}", request_id)
+            await self._error(
+                "unknown_command",
+                f"unknown command {kind!r}; this server knows {', '.join(self._handlers)}",
+                request_id,
+            )
             return True
         if not self.greeted and kind != "hello":
             await self._error("no_hello", "send hello (with the protocol version) before any command", request_id)
@@ -181,8 +205,11 @@ class Connection:
             await self._error("malformed", f"{kind} needs a request id")
             return True
         if self.run is not None:
-            await self._error("busy", f"this connection already runs request {self.run.request_id}; cancel it or "
-                              "wait for its result", request_id)
+            await self._error(
+                "busy",
+                f"this connection already runs request {self.run.request_id}; cancel it or wait for its result",
+                request_id,
+            )
             return True
         cancel = threading.Event()
         try:
@@ -237,16 +264,24 @@ class Connection:
     async def _from_text(self, kind: str, request_id: int | None, header: dict[str, Any]) -> bool:
         try:
             request = await asyncio.to_thread(messages.validate_from_text, header, self.host.limits)
-            generation = await self.host.call(self.host.generator.from_text, request.prompt, request.text,
-                                              request.settings)
+            generation = await self.host.call(
+                self.host.generator.from_text, request.prompt, request.text, request.settings
+            )
             if len(generation.token_ids) > messages.MAX_TOKENS:
-                raise messages.RequestError(f"the text is {len(generation.token_ids)} tokens laid into canvases; "
-                                            f"at most {messages.MAX_TOKENS}")
+                raise messages.RequestError(
+                    f"the text is {len(generation.token_ids)} tokens laid into canvases; at most {messages.MAX_TOKENS}"
+                )
         except REQUEST_ERRORS as error:
             await self._error(code_of(error), str(error), request_id)
             return True
-        await self._send({"type": "generation", "id": request_id, "token_ids": generation.token_ids,
-                          "settings": generation.settings.to_dict()})
+        await self._send(
+            {
+                "type": "generation",
+                "id": request_id,
+                "token_ids": generation.token_ids,
+                "settings": generation.settings.to_dict(),
+            }
+        )
         return True
 
     async def _load_model(self, kind: str, request_id: int | None, header: dict[str, Any]) -> bool:

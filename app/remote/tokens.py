@@ -54,8 +54,10 @@ def read_token(path: str | os.PathLike, *, check_private: bool = False) -> str:
         if check_private and os.name == "posix":
             mode = file.stat().st_mode
             if mode & (stat.S_IRWXG | stat.S_IRWXO):
-                raise TokenError(f"token file {file} can be read by other users (mode {stat.S_IMODE(mode):04o}); "
-                                 f"run `chmod 600 {file}`")
+                raise TokenError(
+                    f"token file {file} can be read by other users (mode {stat.S_IMODE(mode):04o}); "
+                    f"run `chmod 600 {file}`"
+                )
         text = file.read_text(encoding="ascii")
     except FileNotFoundError as error:
         raise TokenError(f"no token file at {file}") from error
