@@ -1,32 +1,74 @@
-"""Command line: `generate` and `rewrite` on the same engine as the window, with no Qt imported."""
+"""Command line: `generate` and `rewrite` on the same engine as the window, with no Qt imported.
+
+Every refusal is one line on stderr, `diffusion-desk: <why>`, and exit status 2: argparse's own errors too
+(`_Parser.error`), and every known error of the engine (`error_line` maps them; the remote server can reuse it).
+A failed `--save` comes after the answer is printed, then says the answer was not saved, exit status 2.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 from models.events import CanvasCommitted, GenerationResult, StepSnapshot
+from models.safe_files import UserFileError, check_save_target, check_user_file
 from models.settings import SamplerSettings, SettingsError
+from models.validation import InputError, Limits, check_device, check_model_source, check_text
 
-
-def _user_errors() -> tuple[type[Exception], ...]:
-    # Imported here, not at the top: the engine imports torch, and `--help` should not wait for it.
-    from models.editing import EditError
-    from models.images import ImageError
-    from models.loading import LoadError
-    from models.sessions import SessionError
-
-    return (LoadError, ImageError, SessionError, EditError, SettingsError)
+EXIT_BAD_INPUT = 2
+_MEMORY_WORDS = ("out of memory", "not enough memory", "tried to allocate", "can't allocate memory")
 
 
 class CliError(Exception):
     """Bad input: printed as one line, exit status 2."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors as one line (CliError) instead of the usage text and exit."""
+
+    def error(self, message: str) -> NoReturn:
+        raise CliError(f"{self.prog}: {message} (see --help)")
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    # Imported here, not at the top: the engine imports torch, and `--help` should not wait for it.
+    from models.editing import EditError
+    from models.images import ImageError
+    from models.loading import LoadError
+    from models.sessions import SessionError
+
+    return (CliError, InputError, UserFileError, LoadError, ImageError, SessionError, EditError, SettingsError)
+
+
+def error_line(error: BaseException) -> str | None:
+    """The one line a user sees for a known error (bad input, no memory), or None for a bug (let it raise)."""
+    if isinstance(error, _user_errors()):
+        return str(error)
+    text = str(error)
+    if isinstance(error, MemoryError) or (isinstance(error, RuntimeError) and
+                                          any(word in text.lower() for word in _MEMORY_WORDS)):
+        first = text.strip().splitlines()[0] if text.strip() else type(error).__name__
+        return (f"not enough memory for this run ({first}); try a shorter prompt, a smaller --max-new-tokens "
+                "or --image-budget, or a smaller model")
+    return None
+
+
+def one_line(text: str) -> str:
+    """`text` as one printable line: line breaks and control characters escaped, undecodable bytes as \\xNN."""
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return re.sub(r"[\x00-\x1f\x7f]", lambda m: m[0].encode("unicode_escape").decode("ascii"), text.strip())
+
+
+def _fail(message: str) -> int:
+    print(f"diffusion-desk: {one_line(message)}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="diffusion-desk", description="Diffusion Desk command line")
+    parser = _Parser(prog="diffusion-desk", description="Diffusion Desk command line")
     commands = parser.add_subparsers(dest="command", required=True)
 
     def common(sub: argparse.ArgumentParser) -> None:
@@ -105,7 +147,7 @@ def _run(events: Any, want_json: bool) -> tuple[GenerationResult, list[list[dict
 
 def _report(result: GenerationResult, steps: list[list[dict[str, Any]]], want_json: bool) -> None:
     if want_json:
-        print(json.dumps({
+        _print(json.dumps({
             "token_ids": result.token_ids.tolist(),
             "text": result.answer,
             "thought": result.thought,
@@ -120,8 +162,38 @@ def _report(result: GenerationResult, steps: list[list[dict[str, Any]]], want_js
         }))
     else:
         if result.thought:
-            print(f"[thought] {result.thought}\n")
-        print(result.answer)
+            _print(f"[thought] {result.thought}\n")
+        _print(result.answer)
+
+
+def _print(text: str) -> None:
+    try:
+        print(text)
+    except UnicodeEncodeError:  # a terminal that cannot show every character still gets the answer
+        encoding = sys.stdout.encoding or "ascii"
+        print(text.encode(encoding, "backslashreplace").decode(encoding))
+
+
+def _check_early(args: argparse.Namespace) -> None:
+    """What can be refused before the slow model load: text, device, model name, save path."""
+    for option in ("prompt", "system"):
+        value = getattr(args, option, None)
+        if value is not None:
+            check_text(value, f"--{option}")
+    check_device(args.device)
+    check_model_source(getattr(args, "model", None))
+    if args.save:
+        check_save_target(args.save)
+
+
+def _save(path: str, generation: Any, model: str) -> None:
+    """Save after the answer is printed; a failure says so (the answer is on screen, not lost)."""
+    from models.sessions import SessionError, save_session
+
+    try:
+        save_session(path, generation, model)
+    except SessionError as error:
+        raise CliError(f"the answer above was not saved: {error}") from error
 
 
 def _generate(args: argparse.Namespace) -> None:
@@ -129,44 +201,61 @@ def _generate(args: argparse.Namespace) -> None:
     from models.images import load_image_file
     from models.loading import load_checkpoint
     from models.prompts import Prompt
-    from models.sessions import save_session
+    from models.validation import check_prompt_texts
 
+    _check_early(args)
     images = tuple(load_image_file(path) for path in args.image)  # check images before the slow model load
+    prompt = Prompt(user=args.prompt, system=args.system, think=args.think, images=images)
+    limits = Limits.from_env()
+    check_prompt_texts(prompt, limits)
     loaded = load_checkpoint(args.model, device=args.device, dtype=args.dtype)
     settings = _settings(args, loaded.defaults)
-    prompt = Prompt(user=args.prompt, system=args.system, think=args.think, images=images)
     generator = Generator(loaded)
     result, steps = _run(generator.generate(prompt, settings, image_budget=args.image_budget), args.json)
-    if args.save:
-        save_session(args.save, Generation(prompt, result.token_ids, settings), args.model or "")
     _report(result, steps, args.json)
+    if args.save:
+        _save(args.save, Generation(prompt, result.token_ids, settings), args.model or "")
 
 
 def _rewrite(args: argparse.Namespace) -> None:
     from models.generator import Generator
     from models.loading import load_checkpoint
-    from models.sessions import load_session, save_session
+    from models.sessions import load_session
 
+    _check_early(args)
     span, locks = _span(args.span), _locks(args.lock)
+    check_user_file(args.session, Limits.from_env().max_session_bytes, "session")  # no FIFO, device or folder
     generation, model = load_session(args.session)
     length = len(generation.token_ids)
     if not 0 <= span[0] < span[1] <= length:  # checked here too so a bad span fails before the slow load
         raise CliError(f"--span {span[0]}:{span[1]} is outside the session's generated text (0:{length})")
-    loaded = load_checkpoint(model or None, device=args.device, dtype=args.dtype)
+    # A session file is not trusted to make us download anything: its model must be a folder or already cached.
+    loaded = load_checkpoint(model or None, device=args.device, dtype=args.dtype, allow_download=False)
     settings = _settings(args, generation.settings)
     generator = Generator(loaded)
     locks = sorted(set(locks) | generation.locks)  # the session's own locks hold too
     result, steps = _run(generator.rewrite(generation, span, locks, settings), args.json)
-    if args.save:
-        save_session(args.save, generation.with_ids(result.token_ids), model)
     _report(result, steps, args.json)
+    if args.save:
+        _save(args.save, generation.with_ids(result.token_ids), model)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    """Run the command line; 0 on success, 2 (and one line on stderr) for any bad input."""
+    try:
+        args = _parser().parse_args(argv)
+    except CliError as error:
+        return _fail(str(error))
+    except SystemExit as done:  # --help and --version print and exit 0
+        return done.code if isinstance(done.code, int) else 0
     try:
         (_generate if args.command == "generate" else _rewrite)(args)
-    except (CliError, *_user_errors()) as error:
-        print(f"diffusion-desk: {error}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        print("diffusion-desk: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:
+        line = error_line(error)
+        if line is None:
+            raise  # a bug, not bad input: its traceback is what a report needs
+        return _fail(line)
     return 0

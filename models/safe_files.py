@@ -66,10 +66,10 @@ def check_user_file(path: str | os.PathLike, max_bytes: int, what: str) -> Path:
 
 def _check_stat(file: Path, info: os.stat_result, max_bytes: int, what: str) -> None:
     if not stat.S_ISREG(info.st_mode):
-        raise UserFileError(f"{file} is {describe_kind(info.st_mode)}, not a {what} file")
+        raise UserFileError(f"{file} is {describe_kind(info.st_mode)}, not a regular file ({what} expected)")
     if info.st_size > max_bytes:
         raise UserFileError(
-            f"{file} is too large for a {what} file ({_size_text(info.st_size)}; the limit is {_size_text(max_bytes)})"
+            f"{file} is too large ({_size_text(info.st_size)}; the limit for {what} files is {_size_text(max_bytes)})"
         )
 
 
@@ -100,8 +100,27 @@ def read_user_file(path: str | os.PathLike, max_bytes: int, what: str) -> bytes:
         os.close(handle)
     data = b"".join(chunks)
     if len(data) > max_bytes:
-        raise UserFileError(f"{file} is too large for a {what} file (the limit is {_size_text(max_bytes)})")
+        raise UserFileError(f"{file} is too large (the limit for {what} files is {_size_text(max_bytes)})")
     return data
+
+
+def check_save_target(path: str | os.PathLike) -> None:
+    """Cheap early check that `write_atomic(path, ...)` can work: its folder exists and it is no folder or device.
+
+    Lets a caller refuse a bad save path before long work (a generation) rather than after it.
+    """
+    requested = Path(path)
+    target = Path(os.path.realpath(requested)) if requested.is_symlink() else requested
+    try:
+        info = target.stat()
+    except FileNotFoundError:
+        info = None
+    except OSError as error:
+        raise UserFileError(f"cannot save to {requested}: {error.strerror or error}") from error
+    if info is not None and not stat.S_ISREG(info.st_mode):
+        raise UserFileError(f"cannot save to {requested}: it is {describe_kind(info.st_mode)}")
+    if not target.parent.is_dir():
+        raise UserFileError(f"cannot save to {requested}: the folder {target.parent} does not exist")
 
 
 def write_atomic(path: str | os.PathLike, data: bytes) -> None:
