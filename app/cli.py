@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 from typing import Any, NoReturn
@@ -224,7 +225,8 @@ def _rewrite(args: argparse.Namespace) -> None:
 
     _check_early(args)
     span, locks = _span(args.span), _locks(args.lock)
-    check_user_file(args.session, Limits.from_env().max_session_bytes, "session")  # no FIFO, device or folder
+    if os.path.lexists(args.session):  # a missing file is load_session's to report ("no session file at ...")
+        check_user_file(args.session, Limits.from_env().max_session_bytes, "session")  # no FIFO, device, folder
     generation, model = load_session(args.session)
     length = len(generation.token_ids)
     if not 0 <= span[0] < span[1] <= length:  # checked here too so a bad span fails before the slow load

@@ -104,19 +104,24 @@ def read_user_file(path: str | os.PathLike, max_bytes: int, what: str) -> bytes:
     return data
 
 
+def _follow(requested: Path, verb: str) -> tuple[Path, os.stat_result | None]:
+    """(the file a save writes: a symlink's target, else the path itself; its stat, or None when it is new)."""
+    target = Path(os.path.realpath(requested)) if os.path.islink(requested) else requested
+    try:
+        return target, target.stat()
+    except FileNotFoundError:
+        return target, None
+    except OSError as error:
+        raise UserFileError(f"{verb} {requested}: {_reason(error)}") from error
+
+
 def check_save_target(path: str | os.PathLike) -> None:
     """Cheap early check that `write_atomic(path, ...)` can work: its folder exists and it is no folder or device.
 
     Lets a caller refuse a bad save path before long work (a generation) rather than after it.
     """
     requested = Path(path)
-    target = Path(os.path.realpath(requested)) if requested.is_symlink() else requested
-    try:
-        info = target.stat()
-    except FileNotFoundError:
-        info = None
-    except OSError as error:
-        raise UserFileError(f"cannot save to {requested}: {error.strerror or error}") from error
+    target, info = _follow(requested, "cannot save to")
     if info is not None and not stat.S_ISREG(info.st_mode):
         raise UserFileError(f"cannot save to {requested}: it is {describe_kind(info.st_mode)}")
     if not target.parent.is_dir():
@@ -130,16 +135,10 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> None:
     usual permissions (0666 less the umask).
     """
     requested = Path(path)
-    target = Path(os.path.realpath(requested)) if requested.is_symlink() else requested
+    target, info = _follow(requested, "could not save")
     folder = target.parent
     mode: int | None = None
-    try:
-        info = target.stat()
-    except FileNotFoundError:
-        pass
-    except OSError as error:
-        raise UserFileError(f"could not save {requested}: {error.strerror or error}") from error
-    else:
+    if info is not None:
         if not stat.S_ISREG(info.st_mode):
             raise UserFileError(f"could not save {requested}: it is {describe_kind(info.st_mode)}")
         mode = stat.S_IMODE(info.st_mode)
@@ -192,10 +191,10 @@ def _fsync_folder(folder: Path) -> None:
 
 def _reason(error: OSError) -> str:
     if error.errno == errno.ENOSPC:
-        return "the disk is full (no space left on device)"
+        return "No space left on device (the disk is full)"
     if error.errno == errno.ENAMETOOLONG:
-        return "the file name is too long for this file system"
-    return (error.strerror or str(error)).lower()
+        return "File name too long for this file system"
+    return error.strerror or str(error)
 
 
 def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:

@@ -9,8 +9,19 @@ os.environ["HF_HUB_OFFLINE"] = "1"  # tests never touch the network
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import pytest  # noqa: E402
+from hypothesis import HealthCheck  # noqa: E402
+from hypothesis import settings as hypothesis_settings  # noqa: E402
 
 from models.tiny_checkpoint import build_checkpoint  # noqa: E402
+
+# Hypothesis profiles: "ci" (what the suite runs: fixed examples, so a run is repeatable) and "thorough" (by hand:
+# HYPOTHESIS_PROFILE=thorough ./scripts/test.sh tests/test_hardening_fuzz.py; fresh random examples, 20x as many).
+hypothesis_settings.register_profile("ci", derandomize=True, deadline=None,
+                                     suppress_health_check=[HealthCheck.function_scoped_fixture])
+hypothesis_settings.register_profile("thorough", deadline=None, max_examples=2000,
+                                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+if os.environ.get("HYPOTHESIS_PROFILE"):
+    hypothesis_settings.load_profile(os.environ["HYPOTHESIS_PROFILE"])
 
 
 @pytest.fixture(scope="session")
