@@ -196,15 +196,22 @@ def load_checkpoint(
     progress: Progress | None = None,
     cancel: Any = None,
     allow_download: bool = True,
+    max_gpu_memory: int | str | None = None,
+    max_cpu_memory: int | str | None = None,
+    offload_folder: str | os.PathLike | None = None,
+    device_map: str | dict[str, Any] | None = None,
 ) -> LoadedModel:
     """Load model and processor; `progress(fraction, message)` is called between stages, where `cancel` is checked.
 
     `allow_download=False` never contacts the hub (use it for a model named by a session file): a hub id must
     already be in the local Hugging Face cache.
+    Offload (accelerate's, see models/placement.py): `max_gpu_memory` / `max_cpu_memory` cap the weights kept on
+    the GPU / in RAM ("20GiB" or bytes); the rest of the layers go to RAM, then to `offload_folder` on disk.
     """
     from transformers import DiffusionGemmaForBlockDiffusion
     from transformers.utils import logging as hf_logging
 
+    from models.placement import check_runnable, execution_device, placement_kwargs
     from models.processing import load_processor
 
     hf_logging.disable_progress_bar()  # progress goes through `progress`; a console bar would litter the CLI/app
@@ -220,7 +227,9 @@ def load_checkpoint(
     torch_dtype = pick_dtype(target, dtype)
     path = resolve_checkpoint(source, progress, allow_download)
     stage(0.1, "Checking checkpoint")
-    check_checkpoint(path)
+    check_runnable(check_checkpoint(path), target)  # an FP8/NVFP4 build this device cannot run: refused here
+    placement = placement_kwargs(target, path, torch_dtype, device_map=device_map, max_gpu_memory=max_gpu_memory,
+                                 max_cpu_memory=max_cpu_memory, offload_folder=offload_folder)
     stage(0.15, "Loading processor")
     try:
         processor = load_processor(path)
@@ -231,6 +240,7 @@ def load_checkpoint(
     if target.type == "cuda":
         # Straight onto the GPU (no host copy of the weights); with several GPUs accelerate spreads the layers.
         kwargs["device_map"] = "auto" if torch.cuda.device_count() > 1 else str(target)
+    kwargs.update(placement)  # offload: accelerate's device map under the memory caps
     try:
         model = DiffusionGemmaForBlockDiffusion.from_pretrained(path, **kwargs)
     except Exception as error:  # noqa: BLE001 - any library failure here (safetensors, shapes, quantizers) is the checkpoint's
@@ -242,7 +252,7 @@ def load_checkpoint(
     stage(1.0, "Ready")
     return LoadedModel(
         model=model, processor=processor, source=str(source) if source else "demo", path=path,
-        device=next(model.parameters()).device, dtype=torch_dtype,
+        device=execution_device(model), dtype=torch_dtype,
         defaults=defaults_from_generation_config(model.generation_config),
     )
 
