@@ -49,7 +49,7 @@ def test_figures_are_centred_in_their_colour_and_told_apart_by_covered_area(shap
 
 
 def test_held_out_prompts_never_reach_training():
-    for task in ("extreme", "sort"):
+    for task in ("extreme", "sort", "rewrite"):
         train = {user for user, _ in _take(task, 0, "train", 400)}
         held = {user for user, _ in _take(task, 0, "eval", 40)}
         assert not train & held
@@ -67,6 +67,121 @@ def test_answers_are_right():
             givens = [None if ch == "_" else int(ch) for ch in example.user.split(":\n")[1].replace("\n", "")]
             assert data.latin_solutions(givens) == [tuple(cells)]  # unique, so exact match is fair
     assert len(data.LATIN_SQUARES) == 576
+
+
+def _passage_of(user: str) -> tuple[str, str, int, int]:
+    """(instruction, text, start, end) read back from a rewrite prompt's user turn."""
+    instruction, rest = user.split("\n\nPassage:\n", 1)
+    passage, context = rest.split("\n\nIt sits in this text (… marks cuts):\n…", 1)
+    before, after = context[:-1].split("[PASSAGE]")
+    return instruction, before + passage + after, len(before), len(before) + len(passage)
+
+
+def test_rewrite_examples_are_what_ctrl_k_sends_with_right_answers():
+    """Each prompt is rewrite_prompt's over the whole answer text; the answer agrees with the evaluation's own
+    implementation of the instructions (written apart from the training's)."""
+    from models.prompts import Prompt
+    from models.rewriting import REWRITE_SYSTEM, rewrite_prompt
+    from models.training.independent import rewritten
+    from models.training.rewrites import REWRITE_INSTRUCTIONS, REWRITE_KINDS
+
+    seen_kinds, seen_shapes = set(), set()
+    for example in itertools.islice(data.examples("rewrite", 0), 300):
+        instruction, text, start, end = _passage_of(example.user)
+        assert example.system == REWRITE_SYSTEM
+        assert rewrite_prompt(instruction, text, start, end) == Prompt(user=example.user, system=example.system)
+        passage = text[start:end]
+        # A passage is whole numbers of a list or whole rows of a square: it starts and ends on a digit, at a boundary.
+        assert passage[0].isdigit() and passage[-1].isdigit()
+        assert start == 0 or text[start - 1] in " \n"
+        assert end == len(text) or text[end] in " \n"
+        words = instruction.split()
+        old, new = (words[1], words[3]) if words[0] == "Replace" else ("", "")
+        assert example.answer == rewritten(example.kind, passage, old, new), example.user
+        assert instruction in REWRITE_INSTRUCTIONS or example.kind == "replace"
+        seen_kinds.add(example.kind)
+        seen_shapes.add("list" if " " in passage else f"rows:{passage.count(chr(10)) + 1}")
+    assert seen_kinds == set(REWRITE_KINDS)
+    assert seen_shapes == {"list", "rows:1", "rows:2", "rows:3", "rows:4"}
+
+
+def test_rewrite_instructions_on_lists_and_rows():
+    from models.training.rewrites import apply_instruction
+
+    assert apply_instruction("Reverse", "2 4 7") == "7 4 2"
+    assert apply_instruction("Sort descending", "2 4 7") == "7 4 2"
+    assert apply_instruction("Sort ascending", "3412\n2143") == "1234\n1234"
+    assert apply_instruction("Reverse", "3412\n2143") == "2143\n3412"  # each row, not the order of rows
+    assert apply_instruction("Replace 3 with 7", "3 1 3") == "7 1 7"
+    assert apply_instruction("Replace 5 with 0", "3412") == "3412"
+    assert apply_instruction("Double each number", "4 5 9") == "8 10 18"
+    assert apply_instruction("Double each number", "3412") == "6824"
+    with pytest.raises(ValueError):
+        apply_instruction("Shuffle", "1 2")
+
+
+def test_demo_tokenizer_keeps_every_cell_and_digit_one_token():
+    """Runs of blanks must not merge ("__"), or a puzzle's cells would sit at other offsets than the answer's."""
+    from models.tiny_checkpoint import build_tokenizer
+
+    tokenizer = build_tokenizer(640, data.tokenizer_corpus(0))
+    puzzle = "Complete the Latin square:\n1___\n__4_\n____\n_3_1"
+    pieces = tokenizer.convert_ids_to_tokens(tokenizer(puzzle, add_special_tokens=False)["input_ids"])
+    assert pieces[-19:] == list(puzzle[-19:])
+    assert tokenizer.convert_ids_to_tokens(tokenizer("Double each number", add_special_tokens=False)["input_ids"]) \
+        == ["Double", "\u2581each", "\u2581number"]
+
+
+@pytest.mark.parametrize("task,kind", [("extreme", None), ("sort", None), ("latin", "puzzle"), ("shape", "both"),
+                                       ("rewrite", "replace"), ("rewrite", "double")])
+def test_independent_cases_are_seeded(task, kind):
+    from models.training.independent import independent_cases
+
+    def key(cases):
+        return [(c.prompt, c.answer) if not c.prompt.images else (c.answer, c.prompt.images[0].tobytes())
+                for c in cases]
+
+    assert key(independent_cases(task, kind, 4, 0)) == key(independent_cases(task, kind, 4, 0))
+    assert key(independent_cases(task, kind, 4, 0)) != key(independent_cases(task, kind, 4, 1))
+
+
+def test_independent_cases_have_right_answers():
+    from models.training.independent import independent_cases
+
+    for case in independent_cases("sort", None, 30, 0):
+        values = [int(v) for v in case.prompt.user.split()[1:]]
+        assert 3 <= len(values) <= 7 and case.answer == " ".join(map(str, sorted(values)))
+    for case in independent_cases("extreme", None, 30, 0):
+        word, _, rest = case.prompt.user.partition(" of ")
+        values = [int(v) for v in rest.rstrip("?").split()]
+        assert case.answer == str(max(values) if word == "Largest" else min(values))
+    blanks = set()
+    for case in independent_cases("latin", "puzzle", 30, 0):
+        grid = case.prompt.user.split(":\n")[1]
+        givens = [None if ch == "_" else int(ch) for ch in grid.replace("\n", "")]
+        blanks.add(givens.count(None))
+        assert data.latin_solutions(givens) == [tuple(data.parse_latin(case.answer))]  # the one completion
+    assert min(blanks) >= 4 and max(blanks) <= 11 and len(blanks) > 4
+    for case in independent_cases("rewrite", "descending", 20, 0):
+        instruction, text, start, end = _passage_of(case.prompt.user)
+        assert instruction == "Sort descending"
+        lines = text[start:end].split("\n")
+        assert case.answer == "\n".join(" ".join(sorted(line.split(), reverse=True)) if " " in line
+                                        else "".join(sorted(line, reverse=True)) for line in lines)
+
+
+@pytest.mark.parametrize("shape", data.SHAPES)
+def test_independent_pictures_match_the_training_figures(shape):
+    """Drawn by other code, the figure still covers (nearly) the same pixels as the training's."""
+    import random
+
+    import numpy as np
+
+    from models.training.independent import draw_figure
+
+    ours = np.asarray(draw_figure(np.random.default_rng(0), shape, "blue")).astype(int)
+    theirs = np.asarray(data.draw_shape(shape, "blue", random.Random(0))).astype(int)
+    assert ((ours[..., 2] > 150) != (theirs[..., 2] > 150)).mean() < 0.01
 
 
 @pytest.fixture(scope="module")
@@ -178,15 +293,17 @@ def test_training_is_reproducible_from_its_seed(tmp_path):
 
 
 def test_evaluation_runs_on_a_tiny_checkpoint(vision_checkpoint):
-    from models.training.evaluate import SUITES, evaluate
+    from models.training.evaluate import SOURCES, SUITES, evaluate
 
     printed = io.StringIO()
     report = evaluate(Path(vision_checkpoint), per_task=1, locks=1, out=printed, max_denoising_steps=3)
-    assert set(report["tasks"]) == {name for name, _, _ in SUITES}
-    assert all(task["total"] == 1 for task in report["tasks"].values())
+    assert list(report["tasks"]) == [name for name, _, _ in SUITES]
+    assert all(task[source]["total"] == 1 for task in report["tasks"].values() for source in SOURCES)
     assert 1 <= report["mean_steps"] <= 3
-    assert 0.0 <= report["lock_consistency"] <= 1.0
-    assert "exact match" in printed.getvalue() and "locked cell" in printed.getvalue()
+    assert report["lock_trials"]["trials"] == 1 and 0.0 <= report["lock_consistency"] <= 1.0
+    text = printed.getvalue()
+    assert "independent" in text and "locked cell" in text
+    assert text.rstrip().splitlines()[-1].startswith('| rewrite: "Double each number" |')  # README's table ends it
 
 
 def test_demo_prompts_name_shipped_images():

@@ -5,6 +5,9 @@ Each task makes the app's features meaningful:
 - `sort`: "Sort 7 2 9 4" -> "2 4 7 9". Every answer token depends on the whole prompt.
 - `latin`: a 4x4 Latin square, from scratch or completed from givens. Its cells constrain one another across the
   canvas, so a locked cell should change the rest: the task behind the lock evaluation.
+- `rewrite`: Ctrl+K's prompt (`models.rewriting.rewrite_prompt`) asking to reverse, sort, replace a digit in or
+  double a passage of a number list or of a Latin square (see `models.training.rewrites`); the answer is the
+  rewritten passage, which the app puts in the selection's place.
 - `shape`: a drawn figure (centred, one size); the answer is its colour, its shape or both, so a dropped image
   changes the answer.
 
@@ -22,9 +25,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from PIL import Image, ImageDraw
 
-TEXT_TASKS: tuple[str, ...] = ("extreme", "sort", "latin")
+from models.training.rewrites import rewrite_case
+
+TEXT_TASKS: tuple[str, ...] = ("extreme", "sort", "latin", "rewrite")
 IMAGE_TASKS: tuple[str, ...] = ("shape",)
 COLOURS: dict[str, tuple[int, int, int]] = {
     "red": (220, 30, 30), "green": (30, 170, 50), "blue": (30, 70, 220),
@@ -47,7 +53,8 @@ class Example:
     user: str  # the user's text
     answer: str  # the reply, without the end-of-turn
     image: Any = None  # a PIL image for image tasks
-    kind: str = ""  # sub-kind for reporting: "largest", "colour", "free", ...
+    kind: str = ""  # sub-kind for reporting: "largest", "colour", "free", "reverse", ...
+    system: str = ""  # the system prompt (rewrites send one)
 
 
 def held_out(prompt: str) -> bool:
@@ -87,6 +94,7 @@ def _latin_squares() -> list[tuple[tuple[int, ...], ...]]:
 
 LATIN_SQUARES = _latin_squares()
 _LATIN_CELLS = [sum(square, ()) for square in LATIN_SQUARES]
+_LATIN_ARRAY = np.array(_LATIN_CELLS, dtype=np.int8)  # (576, 16): one vectorised test per puzzle step
 
 
 def latin_text(cells: list[int | None] | tuple[int, ...]) -> str:
@@ -110,13 +118,19 @@ def is_latin(cells: list[int]) -> bool:
 
 
 def latin_solutions(givens: list[int | None]) -> list[tuple[int, ...]]:
-    return [cells for cells in _LATIN_CELLS if all(g is None or g == v for g, v in zip(givens, cells, strict=True))]
+    """Every square that agrees with the givens (None: a blank), in LATIN_SQUARES order."""
+    wanted = np.array([0 if g is None else g for g in givens], dtype=np.int8)
+    fits = ((_LATIN_ARRAY == wanted) | (wanted == 0)).all(axis=1)
+    return [_LATIN_CELLS[i] for i in np.flatnonzero(fits)]
+
+
+FREE_LATIN_SHARE = 0.4  # squares from scratch: what "fill around a locked cell" asks for, with the lock given
 
 
 def latin_example(rng: random.Random) -> Example:
-    """A third of the time a square from scratch (any answer is right); else a puzzle with one solution."""
+    """Sometimes a square from scratch (any answer is right); else a puzzle with one solution."""
     cells = list(sum(rng.choice(LATIN_SQUARES), ()))
-    if rng.random() < 1 / 3:
+    if rng.random() < FREE_LATIN_SHARE:
         return Example("latin", FREE_LATIN_PROMPT, latin_text(cells), kind="free")
     givens: list[int | None] = list(cells)
     order = list(range(16))
@@ -182,7 +196,13 @@ def shape_example(rng: random.Random, question: str | None = None) -> Example:
                    kind=question)
 
 
-MAKERS = {"extreme": extreme_example, "sort": sort_example, "latin": latin_example, "shape": shape_example}
+def rewrite_example(rng: random.Random) -> Example:
+    system, user, answer, kind = rewrite_case(rng, latin_text(sum(rng.choice(LATIN_SQUARES), ())))
+    return Example("rewrite", user, answer, kind=kind, system=system)
+
+
+MAKERS = {"extreme": extreme_example, "sort": sort_example, "latin": latin_example, "rewrite": rewrite_example,
+          "shape": shape_example}
 
 
 def examples(task: str, seed: int, split: str = "train") -> Iterator[Example]:
@@ -197,7 +217,11 @@ def examples(task: str, seed: int, split: str = "train") -> Iterator[Example]:
 
 def tokenizer_corpus(seed: int = 0, per_task: int = 300) -> str:
     """Text the demo tokenizer is trained on: the built-in corpus plus task prompts and answers, so task words
-    (colours, shapes, "Largest") become single tokens."""
+    (colours, shapes, "Largest", the rewrite prompt's words) become single tokens.
+
+    Latin grids are left out: the trainer would merge runs of blanks ("__"), and a puzzle's cells would no longer
+    sit at the same offsets in the prompt as in the answer.
+    """
     from models.tiny_checkpoint import CORPUS
 
     lines = [CORPUS]
@@ -205,5 +229,8 @@ def tokenizer_corpus(seed: int = 0, per_task: int = 300) -> str:
         stream = examples(task, seed, "train")
         for _ in range(per_task if task in TEXT_TASKS else per_task // 3):
             example = next(stream)
-            lines.append(f"{example.user}\n{example.answer}")
+            if task == "latin":
+                lines.append(example.user.split("\n")[0])
+            else:
+                lines.append(f"{example.system}\n{example.user}\n{example.answer}".strip())
     return "\n".join(lines)

@@ -1,11 +1,12 @@
-"""Evaluate a checkpoint on held-out prompts with the real sampler (the engine's Generator).
+"""Evaluate a checkpoint with the real sampler (the engine's Generator), on two independent sources of prompts.
 
-    python -m models.training.evaluate [--checkpoint resources/demo-model] [--per-task 50] [--locks 30]
+    python -m models.training.evaluate [--checkpoint resources/demo-model] [--per-task 50] [--locks 50]
 
-Prints exact-match accuracy per task, mean denoising steps per canvas, how often the adaptive stop fired, and, for
-the Latin square, how often an answer re-denoised around a locked cell (set to a different digit) is a Latin square
-that keeps the lock. Text prompts come from the evaluation split (training never yields them); images are drawn
-from the evaluation seed, so none was seen in training.
+For each task: exact match on the held-out split of the training generator (prompts training never yields; images
+from the evaluation seed) and on prompts drawn independently of the training code (`models.training.independent`),
+mean denoising steps per canvas and how often the adaptive stop fired. Then lock consistency: a Latin square the
+model writes, one cell set to another digit and locked, the rest filled around it (`Generator.fill_around`): is
+the result a Latin square that keeps the lock? The last lines are the Markdown table README shows.
 """
 
 from __future__ import annotations
@@ -23,25 +24,24 @@ from models.events import GenerationResult
 from models.generator import Generation, Generator
 from models.loading import load_checkpoint
 from models.prompts import Prompt
-from models.training.data import (
-    FREE_LATIN_PROMPT,
-    Example,
-    examples,
-    is_latin,
-    latin_text,
-    parse_latin,
-    shape_example,
-)
+from models.training.data import FREE_LATIN_PROMPT, examples, is_latin, latin_text, parse_latin, shape_example
+from models.training.independent import Case, independent_cases
 
-#: (report name, task, kind filter): the shape task is scored per question so colour and shape are apart.
+#: (report name, task, kind): the shape task is scored per question, rewrites per instruction.
 SUITES: tuple[tuple[str, str, str | None], ...] = (
-    ("largest/smallest", "extreme", None),
-    ("sort", "sort", None),
-    ("latin square (puzzle)", "latin", "puzzle"),
+    ("largest / smallest of 3-7 digits", "extreme", None),
+    ("sort 3-7 digits", "sort", None),
+    ("complete a Latin square (4-11 blanks)", "latin", "puzzle"),
     ("image: colour", "shape", "colour"),
     ("image: shape", "shape", "shape"),
-    ("image: colour and shape", "shape", "both"),
+    ('image: colour and shape ("A red circle.")', "shape", "both"),
+    ('rewrite: "Reverse"', "rewrite", "reverse"),
+    ('rewrite: "Sort ascending"', "rewrite", "ascending"),
+    ('rewrite: "Sort descending"', "rewrite", "descending"),
+    ('rewrite: "Replace 3 with 7" (any digits)', "rewrite", "replace"),
+    ('rewrite: "Double each number"', "rewrite", "double"),
 )
+SOURCES = ("held-out", "independent")
 
 
 @dataclass
@@ -57,12 +57,8 @@ class Tally:
         self.total += 1
         self.steps.extend(result.canvas_steps)
         self.stops.extend(result.adaptive_stops)
-        if not ok and len(self.failures) < 3:
+        if not ok and len(self.failures) < 2:
             self.failures.append(shown)
-
-    @property
-    def accuracy(self) -> float:
-        return self.correct / self.total if self.total else 0.0
 
 
 def run(generator: Generator, prompt: Prompt, settings: Any) -> GenerationResult:
@@ -74,19 +70,21 @@ def run(generator: Generator, prompt: Prompt, settings: Any) -> GenerationResult
     return result
 
 
-def held_out_examples(task: str, kind: str | None, count: int, seed: int) -> list[Example]:
+def held_out_cases(task: str, kind: str | None, count: int, seed: int) -> list[Case]:
+    """Cases from the training generator's evaluation split (distinct prompts), or its images from an eval seed."""
     if task == "shape":
         rng = random.Random(f"shape:{seed}:eval:{kind}")
-        return [shape_example(rng, kind) for _ in range(count)]
-    chosen: list[Example] = []
+        made = [shape_example(rng, kind) for _ in range(count)]
+        return [Case(Prompt(user=e.user, images=(e.image,)), e.answer) for e in made]
+    chosen: list[Case] = []
     seen: set[str] = set()
     for example in examples(task, seed, "eval"):
         if (kind is None or example.kind == kind) and example.user not in seen:
             seen.add(example.user)
-            chosen.append(example)
+            chosen.append(Case(Prompt(user=example.user, system=example.system), example.answer))
             if len(chosen) == count:
-                break
-    return chosen
+                return chosen
+    raise AssertionError("unreachable: the example stream is endless")
 
 
 def lock_trials(generator: Generator, settings: Any, count: int, seed: int) -> tuple[int, int, int]:
@@ -121,34 +119,55 @@ def lock_trials(generator: Generator, settings: Any, count: int, seed: int) -> t
     return consistent, count, own
 
 
-def evaluate(checkpoint: str | Path | None, per_task: int = 50, locks: int = 30, seed: int = 0,
+def _score(generator: Generator, cases: list[Case], settings: Any, seed: int, tally: Tally) -> None:
+    for index, case in enumerate(cases):
+        result = run(generator, case.prompt, settings.with_values(seed=seed * 100_000 + index))
+        tally.add(result.answer.strip() == case.answer, result,
+                  f"{case.prompt.user[-60:]!r} -> {result.answer!r} (want {case.answer!r})")
+
+
+def markdown_table(report: dict[str, Any]) -> str:
+    """README's table: one row per task, both prompt sources, steps per canvas and adaptive-stop rate."""
+    rows = ["| task | held-out split | independent prompts | steps per canvas | adaptive stop |",
+            "| --- | --- | --- | --- | --- |"]
+    for name, task in report["tasks"].items():
+        held, fresh = task["held-out"], task["independent"]
+        rows.append(f"| {name} | {100 * held['accuracy']:.0f}% | {100 * fresh['accuracy']:.0f}% | "
+                    f"{task['mean_steps']:.1f} | {100 * task['adaptive_stop_rate']:.0f}% |")
+    return "\n".join(rows)
+
+
+def evaluate(checkpoint: str | Path | None, per_task: int = 50, locks: int = 50, seed: int = 0,
              out: Any = sys.stdout, **setting_overrides: Any) -> dict[str, Any]:
     """Print and return the numbers; `setting_overrides` change the checkpoint's sampler defaults (tests)."""
     loaded = load_checkpoint(checkpoint, device="cpu", dtype="fp32")
     generator = Generator(loaded)
     settings = loaded.defaults.with_values(max_new_tokens=loaded.canvas_length, seed=seed, **setting_overrides)
-    report: dict[str, Any] = {"checkpoint": str(loaded.path), "tasks": {}}
+    report: dict[str, Any] = {"checkpoint": str(loaded.path), "per_task": per_task, "seed": seed, "tasks": {}}
     all_steps: list[int] = []
     all_stops: list[bool] = []
     start = time.perf_counter()
-    print(f"checkpoint {loaded.path}  ({per_task} held-out prompts per task, sampler defaults, seed {seed})", file=out)
+    print(f"checkpoint {loaded.path}  ({per_task} prompts per task and source, sampler defaults, seed {seed})",
+          file=out)
     for name, task, kind in SUITES:
-        tally = Tally()
-        for index, example in enumerate(held_out_examples(task, kind, per_task, seed)):
-            images = (example.image,) if example.image is not None else ()
-            result = run(generator, Prompt(user=example.user, images=images),
-                         settings.with_values(seed=seed * 100_000 + index))
-            tally.add(result.answer.strip() == example.answer, result,
-                      f"{example.user!r} -> {result.answer!r} (want {example.answer!r})")
-        all_steps += tally.steps
-        all_stops += tally.stops
-        mean_steps = sum(tally.steps) / max(1, len(tally.steps))
-        stop_rate = sum(tally.stops) / max(1, len(tally.stops))
-        report["tasks"][name] = {"accuracy": tally.accuracy, "correct": tally.correct, "total": tally.total,
-                                 "mean_steps": mean_steps, "adaptive_stop_rate": stop_rate}
-        print(f"  {name:26s} exact match {tally.correct:3d}/{tally.total:<3d} = {100 * tally.accuracy:5.1f}%   "
-              f"steps/canvas {mean_steps:5.1f}   adaptive stop {100 * stop_rate:5.1f}%", file=out)
-        for failure in tally.failures:
+        tallies = {"held-out": Tally(), "independent": Tally()}
+        _score(generator, held_out_cases(task, kind, per_task, seed), settings, seed, tallies["held-out"])
+        _score(generator, independent_cases(task, kind, per_task, seed), settings, seed + 1, tallies["independent"])
+        steps = [s for t in tallies.values() for s in t.steps]
+        stops = [s for t in tallies.values() for s in t.stops]
+        all_steps += steps
+        all_stops += stops
+        entry: dict[str, Any] = {"mean_steps": sum(steps) / max(1, len(steps)),
+                                 "adaptive_stop_rate": sum(stops) / max(1, len(stops))}
+        for source, tally in tallies.items():
+            entry[source] = {"correct": tally.correct, "total": tally.total,
+                             "accuracy": tally.correct / max(1, tally.total)}
+        report["tasks"][name] = entry
+        held, fresh = tallies["held-out"], tallies["independent"]
+        print(f"  {name:44s} held-out {held.correct:3d}/{held.total:<3d} independent {fresh.correct:3d}/"
+              f"{fresh.total:<3d} steps/canvas {entry['mean_steps']:5.1f}  adaptive stop "
+              f"{100 * entry['adaptive_stop_rate']:5.1f}%", file=out)
+        for failure in held.failures + fresh.failures:
             print(f"      miss: {failure}", file=out)
     report["mean_steps"] = sum(all_steps) / max(1, len(all_steps))
     report["adaptive_stop_rate"] = sum(all_stops) / max(1, len(all_stops))
@@ -158,19 +177,20 @@ def evaluate(checkpoint: str | Path | None, per_task: int = 50, locks: int = 30,
     if locks:
         consistent, trials, own = lock_trials(generator, settings, locks, seed)
         report["lock_consistency"] = consistent / trials
+        report["lock_trials"] = {"consistent": consistent, "trials": trials, "own_valid_squares": own}
         print(f"  latin square with a locked cell (set to another digit, fill around): {consistent}/{trials} = "
               f"{100 * consistent / trials:.1f}% consistent with the lock ({own} started from the model's own "
               f"valid square)", file=out)
     report["seconds"] = time.perf_counter() - start
-    print(f"  evaluated in {report['seconds']:.0f} s", file=out)
+    print(f"  evaluated in {report['seconds']:.0f} s\n\n{markdown_table(report)}", file=out)
     return report
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Evaluate a checkpoint on the demo tasks with the real sampler.")
     parser.add_argument("--checkpoint", default=None, help="checkpoint folder (default: the shipped demo model)")
-    parser.add_argument("--per-task", type=int, default=50)
-    parser.add_argument("--locks", type=int, default=30)
+    parser.add_argument("--per-task", type=int, default=50, help="prompts per task and per source")
+    parser.add_argument("--locks", type=int, default=50, help="lock-consistency trials")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers here")
     args = parser.parse_args(argv)

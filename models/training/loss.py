@@ -51,9 +51,9 @@ def collate(examples: list[Example], processor: Any, canvas_length: int, end_id:
     encoded = []
     for example in examples:
         images = (example.image,) if example.image is not None else ()
+        prompt = Prompt(user=example.user, system=example.system, images=images)
         encoded.append(processor.apply_chat_template(
-            Prompt(user=example.user, images=images).messages(), add_generation_prompt=True, tokenize=True,
-            return_dict=True, return_tensors="pt",
+            prompt.messages(), add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt",
         ))
     length = max(item["input_ids"].shape[1] for item in encoded)
     batch_size = len(examples)
