@@ -31,7 +31,8 @@ class _Parser(argparse.ArgumentParser):
     """argparse with its errors as one line (CliError) instead of the usage text and exit."""
 
     def error(self, message: str) -> NoReturn:
-        raise CliError(f"{self.prog}: {message} (see --help)")
+        command = self.prog.removeprefix("diffusion-desk").strip()  # "generate" for a subcommand's parser
+        raise CliError(f"{command + ': ' if command else ''}{message} (see --help)")
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:

@@ -91,7 +91,7 @@ def test_a_real_checkpoint_loads_with_no_unpickler(text_checkpoint, no_unpicklin
 
 
 UNPICKLERS = re.compile(r"\bpickle\.(load|loads|Unpickler)\b|^\s*(import|from) (pickle|dill|joblib|shelve)\b|"
-                        r"\btorch\.load\(|\b(np|numpy)\.load\(|\btorch\.jit\.load\(|\bmarshal\.loads?\(|"
+                        r"\btorch\.load\(|\b(np|numpy)\.load\((?![^)]*allow_pickle\s*=\s*False)|\btorch\.jit\.load\(|\bmarshal\.loads?\(|"
                         r"allow_pickle\s*=\s*True|weights_only\s*=\s*False")
 
 
@@ -108,7 +108,8 @@ def test_no_code_in_the_project_calls_an_unpickler():
 def test_the_unpickler_scan_sees_an_unpickler():
     assert all(UNPICKLERS.search(line) for line in ("x = pickle.loads(data)", "import pickle", "torch.load(f)",
                                                      "np.load(path)", "np.load(p, allow_pickle=True)"))
-    assert not UNPICKLERS.search("read_array(buffer, allow_pickle=False)")
+    assert not any(UNPICKLERS.search(line) for line in ("read_array(buffer, allow_pickle=False)",
+                                                        "np.load(path, allow_pickle=False)"))
 
 
 @pytest.mark.parametrize(("device", "message"), [
