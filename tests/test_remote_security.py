@@ -125,7 +125,9 @@ def test_oversized_frames_are_refused(served, loaded_text):
     with pytest.raises(ConnectionClosed) as closed:
         socket.send(b"\x00" * (2 * MAX_FRAME_BYTES + 1))  # beyond what the WebSocket layer reads at all
         socket.recv(timeout=20)
-    assert closed.value.rcvd.code == 1009  # "message too big"
+    # "message too big"; or, when the server cut the stream while this client was still sending its 32 MiB, the
+    # close frame is lost in the reset and the connection simply ends.
+    assert closed.value.rcvd is None or closed.value.rcvd.code == 1009
     still_serves(served, loaded_text)
 
 

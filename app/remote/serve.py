@@ -145,7 +145,11 @@ def _serve(args: argparse.Namespace) -> int:
                 file=sys.stderr,
                 flush=True,
             )
-        uvicorn_server(build_app(host, token), args.certfile, args.keyfile).run(sockets=[sock])
+        try:
+            uvicorn_server(build_app(host, token), args.certfile, args.keyfile).run(sockets=[sock])
+        except KeyboardInterrupt:
+            pass  # uvicorn shut down cleanly on Ctrl+C, then raised it again for us; no traceback for that
+        print("server stopped", flush=True)
     finally:
         sock.close()
     return 0

@@ -39,7 +39,7 @@ from app.remote.protocol import (
     version_mismatch,
 )
 from app.remote.tokens import bearer, token_matches
-from models.events import Event
+from models.events import Event, GenerationResult
 from models.generator import Generation
 
 log = logging.getLogger("diffusion_desk.remote")
@@ -110,6 +110,7 @@ class _Run:
     request_id: int
     cancel: threading.Event
     task: asyncio.Task | None = None
+    result_sent: bool = False  # the client has its GenerationResult; the task is only winding down
 
 
 class Connection:
@@ -204,6 +205,10 @@ class Connection:
         if request_id is None:
             await self._error("malformed", f"{kind} needs a request id")
             return True
+        if self.run is not None and self.run.result_sent and self.run.task is not None:
+            # The client read the result and asked again before the old run's task had quite ended.
+            with contextlib.suppress(Exception):
+                await self.run.task
         if self.run is not None:
             await self._error(
                 "busy",
@@ -240,10 +245,11 @@ class Connection:
 
         try:
             await self._send({"type": "started", "id": run.request_id})
-            frames = self.host.stream(events, run.cancel, partial(encode_event, run.request_id), queued)
+            frames = self.host.stream(events, run.cancel, partial(_encoded, run.request_id), queued)
             async with contextlib.aclosing(frames):
-                async for frame in frames:
+                async for frame, is_result in frames:
                     await self._send_bytes(frame)
+                    run.result_sent = is_result
         except ServerBusy as error:
             await self._error("busy", str(error), run.request_id)
         except (WebSocketDisconnect, WebSocketDisconnected, OSError):
@@ -304,3 +310,8 @@ class Connection:
     async def _send_bytes(self, frame: bytes) -> None:
         async with self._send_lock:
             await self.websocket.send_bytes(frame)
+
+
+def _encoded(request_id: int, event: Event) -> tuple[bytes, bool]:
+    """An event's frame (made on the engine's worker thread), and whether it is the run's result."""
+    return encode_event(request_id, event), isinstance(event, GenerationResult)
