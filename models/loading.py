@@ -87,16 +87,16 @@ def resolve_checkpoint(source: str | os.PathLike | None, progress: Progress | No
     """
     if source is None or str(source) == "":
         return DEMO_MODEL
+    text = str(source)
+    try:
+        check_model_source(text)  # an existing path or a valid hub id, checked before any hub call
+    except InputError as error:
+        raise LoadError(str(error)) from error
     path = Path(source).expanduser()
     if path.exists():
         if not path.is_dir():
             raise LoadError(f"{path} is a file; choose the checkpoint's folder (the one with config.json)")
         return path
-    text = str(source)
-    try:
-        check_model_source(text)  # a hub id is validated before any hub call
-    except InputError as error:
-        raise LoadError(str(error)) from error
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError
 

@@ -60,6 +60,8 @@ def check_user_file(path: str | os.PathLike, max_bytes: int, what: str) -> Path:
         raise UserFileError(f"{file} does not exist") from error
     except OSError as error:
         raise UserFileError(f"{file} cannot be read ({error.strerror or error})") from error
+    except ValueError as error:  # a NUL character: no file can have that name
+        raise UserFileError(f"{str(file)!r} is not a valid file name ({error})") from error
     _check_stat(file, info, max_bytes, what)
     return file
 
@@ -113,6 +115,8 @@ def _follow(requested: Path, verb: str) -> tuple[Path, os.stat_result | None]:
         return target, None
     except OSError as error:
         raise UserFileError(f"{verb} {requested}: {_reason(error)}") from error
+    except ValueError as error:  # a NUL character: no file can have that name
+        raise UserFileError(f"{verb} {str(requested)!r}: not a valid file name ({error})") from error
 
 
 def check_save_target(path: str | os.PathLike) -> None:

@@ -72,7 +72,7 @@ class SamplerSettings:
             value = getattr(self, spec.name)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise SettingsError(f"{spec.name} must be a number, got {value!r}")
-            if spec.kind is int and int(value) != value:
+            if spec.kind is int and (not math.isfinite(value) or int(value) != value):  # int(inf) would raise
                 raise SettingsError(f"{spec.name} must be a whole number from {spec.minimum:g} to {spec.maximum:g}")
             if not math.isfinite(value) or not spec.minimum <= value <= spec.maximum:
                 raise SettingsError(

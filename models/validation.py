@@ -36,7 +36,7 @@ ESCAPE_MARK = "\u2060"
 
 # C0 controls but tab, newline and carriage return; DEL and the C1 controls; surrogates (never valid in text).
 _FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
-_DEVICE = re.compile(r"(cpu|mps|cuda)(?::(\d{1,3}))?")
+_DEVICE = re.compile(r"(cpu|mps|cuda(?::(\d{1,3}))?)")
 
 
 class InputError(ValueError):
@@ -185,7 +185,7 @@ def check_device(name: str | None) -> str | None:
         raise InputError(f"unknown device {name!r}; use cpu, cuda, cuda:N or mps")
     import torch
 
-    kind, index = match.group(1), match.group(2)
+    kind, index = match.group(1).split(":")[0], match.group(2)
     if kind == "cuda":
         if not torch.cuda.is_available():
             raise InputError(
@@ -222,6 +222,8 @@ def check_model_source(source: str | os.PathLike | None) -> None:
     if source is None or str(source) == "":
         return
     text = str(source)
+    if "\x00" in text:
+        raise InputError(f"{text!r} is neither a checkpoint folder nor a hub id (it contains a NUL character)")
     if Path(text).expanduser().exists():
         return
     if not is_hub_id(text):
