@@ -14,6 +14,7 @@ import re
 import sys
 from typing import Any, NoReturn
 
+from app.remote.cli_remote import ServerOptionError, add_server_options, check_server_options, connect_server
 from models.events import CanvasCommitted, GenerationResult, StepSnapshot
 from models.safe_files import UserFileError, check_save_target, check_user_file
 from models.settings import SamplerSettings, SettingsError
@@ -37,12 +38,14 @@ class _Parser(argparse.ArgumentParser):
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     # Imported here, not at the top: the engine imports torch, and `--help` should not wait for it.
+    from app.remote.errors import RemoteError
     from models.editing import EditError
     from models.images import ImageError
     from models.loading import LoadError
     from models.sessions import SessionError
 
-    return (CliError, InputError, UserFileError, LoadError, ImageError, SessionError, EditError, SettingsError)
+    return (CliError, InputError, UserFileError, LoadError, ImageError, SessionError, EditError, SettingsError,
+            ServerOptionError, RemoteError)
 
 
 def error_line(error: BaseException) -> str | None:
@@ -81,6 +84,7 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--dtype", help="bf16, fp16 or fp32 (default: bf16 on CUDA, fp32 elsewhere)")
         sub.add_argument("--compile", action="store_true",
                          help="static KV cache and torch.compile (GPU; the first run compiles)")
+        add_server_options(sub)
 
     gen = commands.add_parser("generate", help="generate an answer to a prompt")
     gen.add_argument("--model", help="checkpoint folder or hub id (default: the shipped demo model)")
@@ -178,6 +182,7 @@ def _print(text: str) -> None:
 
 def _check_early(args: argparse.Namespace) -> None:
     """What can be refused before the slow model load: text, device, model name, save path."""
+    check_server_options(args)
     for option in ("prompt", "system"):
         value = getattr(args, option, None)
         if value is not None:
@@ -210,13 +215,16 @@ def _generate(args: argparse.Namespace) -> None:
     prompt = Prompt(user=args.prompt, system=args.system, think=args.think, images=images)
     limits = Limits.from_env()
     check_prompt_texts(prompt, limits)
-    loaded = load_checkpoint(args.model, device=args.device, dtype=args.dtype)
-    settings = _settings(args, loaded.defaults)
-    generator = Generator(loaded)
+    if args.server:  # the same run on a server's engine (app/remote)
+        generator, defaults, model = connect_server(args)
+    else:
+        loaded = load_checkpoint(args.model, device=args.device, dtype=args.dtype)
+        generator, defaults, model = Generator(loaded), loaded.defaults, args.model or ""
+    settings = _settings(args, defaults)
     result, steps = _run(generator.generate(prompt, settings, image_budget=args.image_budget), args.json)
     _report(result, steps, args.json)
     if args.save:
-        _save(args.save, Generation(prompt, result.token_ids, settings), args.model or "")
+        _save(args.save, Generation(prompt, result.token_ids, settings), model)
 
 
 def _rewrite(args: argparse.Namespace) -> None:
@@ -232,10 +240,13 @@ def _rewrite(args: argparse.Namespace) -> None:
     length = len(generation.token_ids)
     if not 0 <= span[0] < span[1] <= length:  # checked here too so a bad span fails before the slow load
         raise CliError(f"--span {span[0]}:{span[1]} is outside the session's generated text (0:{length})")
-    # A session file is not trusted to make us download anything: its model must be a folder or already cached.
-    loaded = load_checkpoint(model or None, device=args.device, dtype=args.dtype, allow_download=False)
+    if args.server:  # the same run on a server's engine (app/remote)
+        generator = connect_server(args)[0]
+    else:
+        # A session file is not trusted to make us download anything: its model must be a folder or already cached.
+        loaded = load_checkpoint(model or None, device=args.device, dtype=args.dtype, allow_download=False)
+        generator = Generator(loaded)
     settings = _settings(args, generation.settings)
-    generator = Generator(loaded)
     locks = sorted(set(locks) | generation.locks)  # the session's own locks hold too
     result, steps = _run(generator.rewrite(generation, span, locks, settings), args.json)
     _report(result, steps, args.json)

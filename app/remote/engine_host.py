@@ -17,25 +17,19 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from app.remote.errors import NotAllowed, ServerBusy
 from app.remote.files import manifest
 from app.remote.messages import ModelLimits
 from app.remote.protocol import MAX_FRAME_BYTES, PROTOCOL_VERSION
 from app.status import memory_in_use
 from models.events import Event, GenerationResult
 from models.generator import Generator
-from models.loading import LoadedModel, LoadError, load_checkpoint
+from models.loading import LoadedModel, LoadError, load_checkpoint, resolve_checkpoint
 from models.processing import IMAGE_TOKEN_BUDGETS
+from models.validation import is_hub_id
 
 MAX_IN_FLIGHT = 64  # events the worker may get ahead of a slow client
 MAX_WAITING = 8  # runs that may wait for the engine; more are told the server is busy
-
-
-class ServerBusy(RuntimeError):
-    """The engine's queue is full (or a model switch waits for a free engine)."""
-
-
-class NotAllowed(PermissionError):
-    """The server's operator did not allow this (a model switch without --allow-model-switch)."""
 
 
 class EngineHost:
@@ -205,10 +199,15 @@ class EngineHost:
         return self.info()
 
     def _load(self, source: str) -> LoadedModel:
-        path = Path(source).expanduser()
-        if not path.exists():
-            path = _cached_hub_snapshot(source)
-        loaded = load_checkpoint(path, **self._load_options)
+        """A local folder, the demo, or a hub id already in this machine's cache: a client never makes it download."""
+        try:
+            path = resolve_checkpoint(source, allow_download=False)
+        except LoadError as error:
+            if Path(source).expanduser().exists() or not is_hub_id(source):
+                raise
+            raise LoadError(f"{source} is not in the server's Hugging Face cache; a client cannot make the server "
+                            f"download (its operator can: main.py serve --model {source})") from error
+        loaded = load_checkpoint(path, allow_download=False, **self._load_options)
         loaded.source = source
         return loaded
 
@@ -227,22 +226,6 @@ def _start_cpu_thread_pool() -> None:
 
     x = torch.ones(64, 64)
     x @ x
-
-
-def _cached_hub_snapshot(source: str) -> Path:
-    """A hub id's folder in the server's Hugging Face cache; a client never makes the server download."""
-    if source.count("/") != 1 or source.startswith((".", "/", "~")):
-        raise LoadError(f"no checkpoint folder at {source} on the server, and it is not a hub id")
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import LocalEntryNotFoundError
-
-    try:
-        return Path(snapshot_download(source, local_files_only=True))
-    except (LocalEntryNotFoundError, OSError, ValueError) as error:
-        raise LoadError(
-            f"{source} is not in the server's Hugging Face cache; a client cannot make the server "
-            f"download (its operator can: main.py serve --model {source})"
-        ) from error
 
 
 def _version() -> str:

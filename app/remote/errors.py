@@ -7,13 +7,20 @@ RemoteError for the rest.
 
 from __future__ import annotations
 
-from app.remote.engine_host import NotAllowed, ServerBusy
 from app.remote.messages import RequestError
 from models.editing import EditError
 from models.images import ImageError
 from models.loading import LoadError
 from models.settings import SettingsError
 from models.validation import InputError
+
+
+class ServerBusy(RuntimeError):
+    """The engine's queue is full (or a model switch waits for a free engine)."""
+
+
+class NotAllowed(PermissionError):
+    """The server's operator did not allow this (a model switch without --allow-model-switch)."""
 
 
 class RemoteError(RuntimeError):

@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from app.remote.engine_host import ServerBusy
+from app.remote.errors import ServerBusy
 from app.remote.messages import MAX_IMAGES, RequestError
 from models.events import CanvasCommitted, Event, GenerationResult
 from models.images import ImageError, load_image_bytes

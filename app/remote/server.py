@@ -25,8 +25,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketDisconnected
 
 from app.remote import messages
-from app.remote.engine_host import EngineHost, ServerBusy
-from app.remote.errors import REQUEST_ERRORS, code_of
+from app.remote.engine_host import EngineHost
+from app.remote.errors import REQUEST_ERRORS, ServerBusy, code_of
 from app.remote.openai_api import openai_routes
 from app.remote.protocol import (
     MAX_FRAME_BYTES,

@@ -1,0 +1,48 @@
+"""The command line's `--server URL --token-file F`: `generate` and `rewrite` run on a server's engine.
+
+app/cli.py keeps its one flow (the same checks, the same JSON); only the engine it runs on changes: the
+`RemoteGenerator` has `Generator`'s methods and yields the same events. Imports nothing heavy until it connects.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from models.settings import SamplerSettings
+
+
+class ServerOptionError(ValueError):
+    """Options that cannot go with --server (or --server without its token file)."""
+
+
+def add_server_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--server", metavar="URL", help="run on a Diffusion Desk server (main.py serve), e.g. http://127.0.0.1:8765"
+    )
+    parser.add_argument("--token-file", metavar="FILE", help="the server's token file (with --server)")
+    parser.add_argument(
+        "--ca-file", metavar="FILE", help="trust this certificate for an https server with a self-signed certificate"
+    )
+
+
+def check_server_options(args: argparse.Namespace) -> None:
+    """With --server: a token file, and no option that picks a local model; without it, no server options."""
+    if getattr(args, "server", None):
+        for option in ("model", "device", "dtype"):
+            if getattr(args, option, None):
+                raise ServerOptionError(f"--{option} cannot be used with --server: the server runs its own model")
+        if not args.token_file:
+            raise ServerOptionError("--server needs --token-file (the server prints the file's path when it starts)")
+        return
+    for option in ("token_file", "ca_file"):
+        if getattr(args, option, None):
+            raise ServerOptionError(f"--{option.replace('_', '-')} is for --server")
+
+
+def connect_server(args: argparse.Namespace) -> tuple[Any, SamplerSettings, str]:
+    """(engine, the served model's sampler defaults, its name for a saved session) of --server."""
+    from app.remote.client import RemoteGenerator
+
+    remote = RemoteGenerator(args.server, token_file=args.token_file, cafile=args.ca_file)
+    return remote, remote.info.defaults, remote.info.source
