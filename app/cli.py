@@ -84,6 +84,13 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--dtype", help="bf16, fp16 or fp32 (default: bf16 on CUDA, fp32 elsewhere)")
         sub.add_argument("--compile", action="store_true",
                          help="static KV cache and torch.compile (GPU; the first run compiles)")
+        sub.add_argument("--plan", action="store_true",
+                         help="print the memory plan (what the checkpoint needs, what fits here) and exit")
+        sub.add_argument("--max-gpu-memory", metavar="SIZE",
+                         help="offload: at most SIZE of weights on the GPU (e.g. 20GiB); other layers go to RAM")
+        sub.add_argument("--max-cpu-memory", metavar="SIZE",
+                         help="offload: at most SIZE of weights in RAM; the rest goes to --offload-folder")
+        sub.add_argument("--offload-folder", metavar="DIR", help="offload: a folder for layers that fit nowhere else")
         add_server_options(sub)
 
     gen = commands.add_parser("generate", help="generate an answer to a prompt")
@@ -180,6 +187,20 @@ def _print(text: str) -> None:
         print(text.encode(encoding, "backslashreplace").decode(encoding))
 
 
+def _load_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The offload options for load_checkpoint (accelerate's; see models/placement.py)."""
+    names = ("max_gpu_memory", "max_cpu_memory", "offload_folder")
+    return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+
+
+def _print_plan(model: str | None, args: argparse.Namespace) -> None:
+    """--plan: what the checkpoint needs against what this machine has; reads no weights."""
+    from models.memory_plan import plan_json, plan_memory
+
+    plan = plan_memory(model, device=args.device, dtype=args.dtype, offload_folder=args.offload_folder)
+    _print(plan_json(plan) if args.json else plan.text())
+
+
 def _check_early(args: argparse.Namespace) -> None:
     """What can be refused before the slow model load: text, device, model name, save path."""
     check_server_options(args)
@@ -211,6 +232,8 @@ def _generate(args: argparse.Namespace) -> None:
     from models.validation import check_prompt_texts
 
     _check_early(args)
+    if args.plan:
+        return _print_plan(args.model, args)
     images = tuple(load_image_file(path) for path in args.image)  # check images before the slow model load
     prompt = Prompt(user=args.prompt, system=args.system, think=args.think, images=images)
     limits = Limits.from_env()
@@ -218,7 +241,7 @@ def _generate(args: argparse.Namespace) -> None:
     if args.server:  # the same run on a server's engine (app/remote)
         generator, defaults, model = connect_server(args)
     else:
-        loaded = load_checkpoint(args.model, device=args.device, dtype=args.dtype)
+        loaded = load_checkpoint(args.model, device=args.device, dtype=args.dtype, **_load_options(args))
         generator, defaults, model = Generator(loaded), loaded.defaults, args.model or ""
     settings = _settings(args, defaults)
     result, steps = _run(generator.generate(prompt, settings, image_budget=args.image_budget), args.json)
@@ -240,11 +263,14 @@ def _rewrite(args: argparse.Namespace) -> None:
     length = len(generation.token_ids)
     if not 0 <= span[0] < span[1] <= length:  # checked here too so a bad span fails before the slow load
         raise CliError(f"--span {span[0]}:{span[1]} is outside the session's generated text (0:{length})")
+    if args.plan:
+        return _print_plan(model or None, args)
     if args.server:  # the same run on a server's engine (app/remote)
         generator = connect_server(args)[0]
     else:
         # A session file is not trusted to make us download anything: its model must be a folder or already cached.
-        loaded = load_checkpoint(model or None, device=args.device, dtype=args.dtype, allow_download=False)
+        loaded = load_checkpoint(model or None, device=args.device, dtype=args.dtype, allow_download=False,
+                                 **_load_options(args))
         generator = Generator(loaded)
     settings = _settings(args, generation.settings)
     locks = sorted(set(locks) | generation.locks)  # the session's own locks hold too
