@@ -187,6 +187,7 @@ def build_plan(
     offload_folder: str | None = None,
 ) -> MemoryPlan:
     """The plan from what is already known: the config, the checkpoint's size and the hardware."""
+    dtype = {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}.get(dtype, dtype)  # pick_dtype's names too
     if dtype is not None and dtype not in DTYPE_BYTES:
         raise LoadError(f"unknown dtype {dtype!r}; use one of bf16, fp16, fp32")
     quantized = size.quantization is not None
