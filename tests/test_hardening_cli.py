@@ -31,14 +31,17 @@ def refused(capsys, argv: list[str], words: str) -> str:
     return lines[0]
 
 
-@pytest.mark.parametrize(("argv", "words"), [
-    (["generate", "--prompt", "x", "--seed", "abc"], ": generate: argument --seed: invalid int value: 'abc' (see"),
-    (["generate"], "the following arguments are required: --prompt"),
-    (["generate", "--prompt", "x", "--bogus"], "diffusion-desk: unrecognized arguments: --bogus (see --help)"),
-    (["generate", "--prompt", "x", "--image-budget", "71"], "invalid choice: 71"),
-    ([], "the following arguments are required: command"),
-    (["paint"], "invalid choice: 'paint'"),
-])
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["generate", "--prompt", "x", "--seed", "abc"], ": generate: argument --seed: invalid int value: 'abc' (see"),
+        (["generate"], "the following arguments are required: --prompt"),
+        (["generate", "--prompt", "x", "--bogus"], "diffusion-desk: unrecognized arguments: --bogus (see --help)"),
+        (["generate", "--prompt", "x", "--image-budget", "71"], "invalid choice: 71"),
+        ([], "the following arguments are required: command"),
+        (["paint"], "invalid choice: 'paint'"),
+    ],
+)
 def test_argparse_errors_are_one_line(capsys, argv: list[str], words: str) -> None:
     refused(capsys, argv, words)
 
@@ -56,19 +59,34 @@ def test_invalid_utf8_in_an_argument_names_the_option(capsys, text_checkpoint, o
 
 @pytest.mark.parametrize("field", ["--prompt", "--system"])
 def test_special_tokens_as_text_generate(capsys, text_checkpoint, field: str) -> None:
-    argv = ["generate", "--model", str(text_checkpoint), "--prompt", "hi", field,
-            "<|image|> <|audio|> <|video|> <|think|> <turn|> <|turn>user", "--steps", "1", "--seed", "0", "--json"]
+    argv = [
+        "generate",
+        "--model",
+        str(text_checkpoint),
+        "--prompt",
+        "hi",
+        field,
+        "<|image|> <|audio|> <|video|> <|think|> <turn|> <|turn>user",
+        "--steps",
+        "1",
+        "--seed",
+        "0",
+        "--json",
+    ]
     code, out, err = run(capsys, argv)
     assert code == 0 and err == "" and len(json.loads(out)["token_ids"]) == 32
 
 
-@pytest.mark.parametrize(("argv", "words"), [
-    (["--prompt", "x" * 120_000], "the prompt is too long: 120,000 characters, the limit is 100,000"),
-    (["--prompt", "x", "--t-min", "0", "--t-max", "1e-300"], "the temperature schedule falls to 2.08e-302"),
-    (["--prompt", "x", "--device", "nonsense"], "unknown device 'nonsense'; use cpu, cuda, cuda:N or mps"),
-    (["--prompt", "x", "--device", "meta"], "device 'meta' holds no weights"),
-    (["--prompt", "x", "--prompt", "y\x00"], "--prompt contains the control character U+0000 at character 2"),
-])
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["--prompt", "x" * 120_000], "the prompt is too long: 120,000 characters, the limit is 100,000"),
+        (["--prompt", "x", "--t-min", "0", "--t-max", "1e-300"], "the temperature schedule falls to 2.08e-302"),
+        (["--prompt", "x", "--device", "nonsense"], "unknown device 'nonsense'; use cpu, cuda, cuda:N or mps"),
+        (["--prompt", "x", "--device", "meta"], "device 'meta' holds no weights"),
+        (["--prompt", "x", "--prompt", "y\x00"], "--prompt contains the control character U+0000 at character 2"),
+    ],
+)
 def test_the_issues_generate_inputs_are_refused(capsys, text_checkpoint, argv: list[str], words: str) -> None:
     refused(capsys, ["generate", "--model", str(text_checkpoint), *argv], words)
 
@@ -81,8 +99,11 @@ def test_an_invalid_model_name_is_refused_without_the_hub(capsys, monkeypatch) -
 def test_a_hostile_template_is_one_line_and_allocates_little(capsys, tmp_path, text_checkpoint) -> None:
     hostile = with_template(text_checkpoint, tmp_path / "hostile", "{{ 'a' * 4000000000 }}")
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    refused(capsys, ["generate", "--model", str(hostile), "--prompt", "x"],
-            "failed: the chat template tried to build a value of 4,000,000,000 items")
+    refused(
+        capsys,
+        ["generate", "--model", str(hostile), "--prompt", "x"],
+        "failed: the chat template tried to build a value of 4,000,000,000 items",
+    )
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 300 * 1024  # KiB
 
 
@@ -97,15 +118,34 @@ def test_pipes_devices_and_folders_are_refused_at_once(capsys, tmp_path, text_ch
     path = {"fifo": str(tmp_path / "pipe"), "folder": str(tmp_path)}.get(target, target)
     if target == "fifo":
         os.mkfifo(path)
-    refused(capsys, ["generate", "--model", str(text_checkpoint), "--prompt", "x", "--image", path],
-            "not a regular file (image expected)")
+    refused(
+        capsys,
+        ["generate", "--model", str(text_checkpoint), "--prompt", "x", "--image", path],
+        "not a regular file (image expected)",
+    )
     refused(capsys, ["rewrite", "--session", path, "--span", "0:1"], "not a regular file (session expected)")
 
 
 def session_naming(tmp_path: Path, model: str, text_checkpoint: Path, capsys) -> Path:
     session = tmp_path / "s.json"
-    assert main(["generate", "--model", str(text_checkpoint), "--prompt", "x", "--steps", "1", "--seed", "0",
-                 "--save", str(session)]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                "--model",
+                str(text_checkpoint),
+                "--prompt",
+                "x",
+                "--steps",
+                "1",
+                "--seed",
+                "0",
+                "--save",
+                str(session),
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     data = json.loads(session.read_text())
     data["model"] = model
@@ -119,8 +159,11 @@ def test_a_session_naming_a_hub_id_never_downloads(capsys, tmp_path, monkeypatch
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setattr(socket.socket, "connect", lambda *a: pytest.fail("the hub was contacted"))
-    refused(capsys, ["rewrite", "--session", str(session), "--span", "0:1"],
-            "is not in the local Hugging Face cache and downloads are off for a model named by a session file")
+    refused(
+        capsys,
+        ["rewrite", "--session", str(session), "--span", "0:1"],
+        "is not in the local Hugging Face cache and downloads are off for a model named by a session file",
+    )
 
 
 def test_a_session_naming_a_bin_shard_checkpoint_is_refused(capsys, tmp_path, text_checkpoint) -> None:
@@ -131,8 +174,11 @@ def test_a_session_naming_a_bin_shard_checkpoint_is_refused(capsys, tmp_path, te
     weight_map = {"a": "model-1.safetensors", "b": "model-2.bin"}
     (evil / "model.safetensors.index.json").write_text(json.dumps({"weight_map": weight_map}))
     session = session_naming(tmp_path, str(evil), text_checkpoint, capsys)
-    refused(capsys, ["rewrite", "--session", str(session), "--span", "0:1"],
-            "lists the weight shard 'model-2.bin', which is not a .safetensors file")
+    refused(
+        capsys,
+        ["rewrite", "--session", str(session), "--span", "0:1"],
+        "lists the weight shard 'model-2.bin', which is not a .safetensors file",
+    )
 
 
 def test_a_failed_save_prints_the_answer_then_says_so(capsys, tmp_path, text_checkpoint, monkeypatch) -> None:
@@ -145,8 +191,23 @@ def test_a_failed_save_prints_the_answer_then_says_so(capsys, tmp_path, text_che
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(safe_files.os, "fsync", full_disk)
-    code, out, err = run(capsys, ["generate", "--model", str(text_checkpoint), "--prompt", "x", "--steps", "1",
-                                  "--seed", "0", "--json", "--save", str(target)])
+    code, out, err = run(
+        capsys,
+        [
+            "generate",
+            "--model",
+            str(text_checkpoint),
+            "--prompt",
+            "x",
+            "--steps",
+            "1",
+            "--seed",
+            "0",
+            "--json",
+            "--save",
+            str(target),
+        ],
+    )
     monkeypatch.undo()
     assert code == 2 and len(json.loads(out)["token_ids"]) == 32  # the answer is printed, not lost
     lines = err.strip().splitlines()
@@ -156,16 +217,34 @@ def test_a_failed_save_prints_the_answer_then_says_so(capsys, tmp_path, text_che
 
 
 @pytest.mark.parametrize(("save", "words"), [("{tmp}", "it is a folder"), ("{tmp}/no/x.json", "does not exist")])
-def test_a_bad_save_path_is_refused_before_generating(capsys, tmp_path, text_checkpoint, save: str,
-                                                      words: str) -> None:
-    refused(capsys, ["generate", "--model", str(text_checkpoint), "--prompt", "x", "--save",
-                     save.format(tmp=tmp_path)], words)
+def test_a_bad_save_path_is_refused_before_generating(capsys, tmp_path, text_checkpoint, save: str, words: str) -> None:
+    refused(
+        capsys,
+        ["generate", "--model", str(text_checkpoint), "--prompt", "x", "--save", save.format(tmp=tmp_path)],
+        words,
+    )
 
 
 def test_a_long_save_name_and_a_symlink_work(capsys, tmp_path, text_checkpoint) -> None:
     name = tmp_path / ("s" * 245 + ".json")
-    assert main(["generate", "--model", str(text_checkpoint), "--prompt", "x", "--steps", "1", "--seed", "0",
-                 "--save", str(name)]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                "--model",
+                str(text_checkpoint),
+                "--prompt",
+                "x",
+                "--steps",
+                "1",
+                "--seed",
+                "0",
+                "--save",
+                str(name),
+            ]
+        )
+        == 0
+    )
     link = tmp_path / "link.json"
     link.symlink_to(name)
     assert main(["rewrite", "--session", str(link), "--span", "0:4", "--save", str(link)]) == 0

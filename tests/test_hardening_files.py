@@ -94,8 +94,9 @@ def test_saving_onto_a_symlink_writes_its_target(tmp_path: Path) -> None:
     assert real.read_bytes() == b"new"
 
 
-@pytest.mark.parametrize(("code", "words"), [(errno.ENOSPC, "No space left on device"),
-                                              (errno.EROFS, "Read-only file system")])
+@pytest.mark.parametrize(
+    ("code", "words"), [(errno.ENOSPC, "No space left on device"), (errno.EROFS, "Read-only file system")]
+)
 def test_a_failed_write_keeps_the_old_file_and_names_it(tmp_path: Path, monkeypatch, code: int, words: str) -> None:
     target = tmp_path / "keep.json"
     target.write_text("precious")
@@ -135,11 +136,14 @@ def test_a_temporary_left_by_a_killed_save_is_cleaned_on_the_next_save(tmp_path:
     """A real kill: a child process is killed in the middle of a large save into the folder."""
     target = tmp_path / "big.json"
     target.write_text("old")
-    code = ("import os, sys, time\nfrom models import safe_files\nreal = os.fsync\n"
-            "def slow(fd):\n    print('writing', flush=True)\n    time.sleep(60)\n"
-            "safe_files.os.fsync = slow\nsafe_files.write_atomic(sys.argv[1], b'x' * 5_000_000)\n")
-    child = subprocess.Popen([sys.executable, "-c", code, str(target)], cwd=Path(__file__).parent.parent,
-                             stdout=subprocess.PIPE, text=True)
+    code = (
+        "import os, sys, time\nfrom models import safe_files\nreal = os.fsync\n"
+        "def slow(fd):\n    print('writing', flush=True)\n    time.sleep(60)\n"
+        "safe_files.os.fsync = slow\nsafe_files.write_atomic(sys.argv[1], b'x' * 5_000_000)\n"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", code, str(target)], cwd=Path(__file__).parent.parent, stdout=subprocess.PIPE, text=True
+    )
     try:
         assert child.stdout.readline().strip() == "writing"
     finally:

@@ -31,13 +31,57 @@ from models.validation import (
 )
 from tests.hardening_support import fuzz
 
-SPECIALS = ["<|image|>", "<|audio|>", "<|video|>", "<|think|>", "<turn|>", "<|turn>", "<|channel>", "<channel|>",
-            "<bos>", "<eos>", "<pad>", "<mask>", "<|image>", "<image|>", '<|"|>', "<|tool_call>"]
-ODD = ["\x00", "\x01", "\x1b", "\x7f", "\x85", "\x9f", "\udcff", "\udc80", "\ud800", "\udfff", "\u2028", "\u2060",
-       "\u200b", "\ufeff", "\t", "\n", "\r", "\U0010ffff", "\ufffd", "{{", "{%", "}}"]
-TEXT = st.lists(st.one_of(st.text(max_size=12), st.sampled_from(SPECIALS), st.sampled_from(ODD),
-                          st.characters(categories=["Cs", "Cc", "Cf", "Co", "Zl", "Zp"])),
-                max_size=8).map("".join)
+SPECIALS = [
+    "<|image|>",
+    "<|audio|>",
+    "<|video|>",
+    "<|think|>",
+    "<turn|>",
+    "<|turn>",
+    "<|channel>",
+    "<channel|>",
+    "<bos>",
+    "<eos>",
+    "<pad>",
+    "<mask>",
+    "<|image>",
+    "<image|>",
+    '<|"|>',
+    "<|tool_call>",
+]
+ODD = [
+    "\x00",
+    "\x01",
+    "\x1b",
+    "\x7f",
+    "\x85",
+    "\x9f",
+    "\udcff",
+    "\udc80",
+    "\ud800",
+    "\udfff",
+    "\u2028",
+    "\u2060",
+    "\u200b",
+    "\ufeff",
+    "\t",
+    "\n",
+    "\r",
+    "\U0010ffff",
+    "\ufffd",
+    "{{",
+    "{%",
+    "}}",
+]
+TEXT = st.lists(
+    st.one_of(
+        st.text(max_size=12),
+        st.sampled_from(SPECIALS),
+        st.sampled_from(ODD),
+        st.characters(categories=["Cs", "Cc", "Cf", "Co", "Zl", "Zp"]),
+    ),
+    max_size=8,
+).map("".join)
 
 
 @pytest.fixture(scope="module")
@@ -46,15 +90,26 @@ def files(tmp_path_factory, text_checkpoint):
     Image.new("RGB", (24, 16), (200, 30, 30)).save(root / "red.png")
     (root / "text.png").write_text("not an image")
     os.mkfifo(root / "pipe")
-    return {"model": str(text_checkpoint), "root": root,
-            "images": [str(root / "red.png"), str(root / "text.png"), str(root / "pipe"), "/dev/zero", str(root),
-                       str(root / "missing.png")],
-            "saves": [str(root / "out.json"), str(root), str(root / "no" / "x.json"), "/proc/out.json"]}
+    return {
+        "model": str(text_checkpoint),
+        "root": root,
+        "images": [
+            str(root / "red.png"),
+            str(root / "text.png"),
+            str(root / "pipe"),
+            "/dev/zero",
+            str(root),
+            str(root / "missing.png"),
+        ],
+        "saves": [str(root / "out.json"), str(root), str(root / "no" / "x.json"), "/proc/out.json"],
+    }
 
 
 def option_values(files: dict) -> dict[str, st.SearchStrategy[str]]:
-    numbers = st.one_of(st.floats(allow_nan=True, allow_infinity=True, allow_subnormal=True).map(repr),
-                        st.sampled_from(["0", "1e-300", "5e-324", "-0.0", "inf", "nan", "1e308", "x", ""]))
+    numbers = st.one_of(
+        st.floats(allow_nan=True, allow_infinity=True, allow_subnormal=True).map(repr),
+        st.sampled_from(["0", "1e-300", "5e-324", "-0.0", "inf", "nan", "1e308", "x", ""]),
+    )
     return {
         "--system": TEXT,
         "--seed": st.one_of(st.integers(-5, 2**64).map(str), st.sampled_from(["abc", "", "1.5", "٣"])),
@@ -107,16 +162,38 @@ def test_fuzz_the_command_line(capsys, files, data) -> None:
 
 
 @fuzz(15)
-@given(span=st.one_of(st.integers(0, 31).flatmap(lambda a: st.integers(a + 1, 32).map(lambda b: f"{a}:{b}")),
-                      st.tuples(st.integers(-3, 40), st.integers(-3, 40)).map(lambda t: f"{t[0]}:{t[1]}"),
-                      st.sampled_from(["", ":", "1:", "a:b", "1:2:3", "\udcff"])),
-       lock=st.one_of(st.lists(st.integers(-2, 40), max_size=4).map(lambda x: ",".join(map(str, x))),
-                      st.sampled_from(["x", ",,", "1,a"])))
+@given(
+    span=st.one_of(
+        st.integers(0, 31).flatmap(lambda a: st.integers(a + 1, 32).map(lambda b: f"{a}:{b}")),
+        st.tuples(st.integers(-3, 40), st.integers(-3, 40)).map(lambda t: f"{t[0]}:{t[1]}"),
+        st.sampled_from(["", ":", "1:", "a:b", "1:2:3", "\udcff"]),
+    ),
+    lock=st.one_of(
+        st.lists(st.integers(-2, 40), max_size=4).map(lambda x: ",".join(map(str, x))),
+        st.sampled_from(["x", ",,", "1,a"]),
+    ),
+)
 def test_fuzz_rewrite_spans_and_locks(capsys, files, span: str, lock: str) -> None:
     session = files["root"] / "session.json"
     if not session.exists():
-        assert main(["generate", "--model", files["model"], "--prompt", "x", "--steps", "1", "--seed", "0",
-                     "--save", str(session)]) == 0
+        assert (
+            main(
+                [
+                    "generate",
+                    "--model",
+                    files["model"],
+                    "--prompt",
+                    "x",
+                    "--steps",
+                    "1",
+                    "--seed",
+                    "0",
+                    "--save",
+                    str(session),
+                ]
+            )
+            == 0
+        )
         capsys.readouterr()
     argv = ["rewrite", "--session", str(session), "--span", span, "--lock", lock]
     code = main(argv)
@@ -145,16 +222,23 @@ def test_fuzz_prompt_text(loaded_text, user: str, system: str, answer: str, thin
 
 def setting_values(spec) -> st.SearchStrategy:
     edges = [spec.minimum, spec.maximum, 0, -1, 1e-300, 5e-324, -0.0, float("inf"), float("-inf"), float("nan")]
-    return st.one_of(st.floats(allow_nan=True, allow_infinity=True, allow_subnormal=True), st.sampled_from(edges),
-                     st.integers(-(2**70), 2**70), st.sampled_from([None, "1", True, [1]]))
+    return st.one_of(
+        st.floats(allow_nan=True, allow_infinity=True, allow_subnormal=True),
+        st.sampled_from(edges),
+        st.integers(-(2**70), 2**70),
+        st.sampled_from([None, "1", True, [1]]),
+    )
 
 
 @fuzz(150)
 @given(data=st.data())
 def test_fuzz_sampler_settings(data) -> None:
     """Every setting accepted gives finite probabilities at the schedule's first and last steps, in every dtype."""
-    values = {spec.name: data.draw(setting_values(spec), label=spec.name)
-              for spec in SPECS if data.draw(st.booleans(), label=f"set {spec.name}")}
+    values = {
+        spec.name: data.draw(setting_values(spec), label=spec.name)
+        for spec in SPECS
+        if data.draw(st.booleans(), label=f"set {spec.name}")
+    }
     try:
         settings = SamplerSettings(**values).validated()
     except SettingsError as error:
@@ -177,9 +261,19 @@ def encoded(image: Image.Image, format: str) -> bytes:
     return buffer.getvalue()
 
 
-SEEDS = [encoded(Image.new(mode, size, 1), fmt) for mode, size, fmt in
-         [("RGB", (9, 9), "PNG"), ("RGBA", (3, 40), "PNG"), ("L", (16, 4), "JPEG"), ("P", (5, 5), "GIF"),
-          ("RGB", (7, 13), "BMP"), ("RGB", (12, 12), "WEBP"), ("I;16", (8, 8), "PNG"), ("CMYK", (8, 8), "JPEG")]]
+SEEDS = [
+    encoded(Image.new(mode, size, 1), fmt)
+    for mode, size, fmt in [
+        ("RGB", (9, 9), "PNG"),
+        ("RGBA", (3, 40), "PNG"),
+        ("L", (16, 4), "JPEG"),
+        ("P", (5, 5), "GIF"),
+        ("RGB", (7, 13), "BMP"),
+        ("RGB", (12, 12), "WEBP"),
+        ("I;16", (8, 8), "PNG"),
+        ("CMYK", (8, 8), "JPEG"),
+    ]
+]
 
 
 @st.composite
@@ -230,4 +324,3 @@ def test_a_nul_in_a_file_name_is_one_message(capsys, option: str) -> None:
 def test_limits_respect_the_environment(monkeypatch) -> None:
     monkeypatch.setenv("DIFFUSION_DESK_MAX_PROMPT_CHARS", "10")
     assert Limits.from_env().max_prompt_chars == 10
-

@@ -101,8 +101,9 @@ def transformers_warnings():
 
 
 @pytest.mark.parametrize(("width", "height"), [(1, 1), (1, 10000), (2, 5000), (5000, 2), (3, 3), (4, 77)])
-def test_thin_images_reach_the_processor_without_a_warning(loaded_vision, transformers_warnings, width: int,
-                                                           height: int) -> None:
+def test_thin_images_reach_the_processor_without_a_warning(
+    loaded_vision, transformers_warnings, width: int, height: int
+) -> None:
     image = load_image_bytes(png(width, height), "thin.png")
     assert min(image.size) >= MIN_SIDE
     inputs = Generator(loaded_vision).prompt_inputs(Prompt(user="colour?", images=(image,)), image_budget=70)

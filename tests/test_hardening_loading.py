@@ -57,15 +57,21 @@ def sharded(text_checkpoint: Path, target: Path, shards: dict[str, str]) -> Path
 
 def test_a_bin_shard_in_the_index_is_refused_without_unpickling(tmp_path, text_checkpoint, no_unpickling):
     evil = sharded(text_checkpoint, tmp_path / "evil", {"model-00002-of-00002.bin": "cos\nsystem\n(S'echo'\ntR."})
-    with pytest.raises(LoadError, match="lists the weight shard 'model-00002-of-00002.bin', which is not a "
-                                        r"\.safetensors file; Diffusion Desk loads safetensors only"):
+    with pytest.raises(
+        LoadError,
+        match="lists the weight shard 'model-00002-of-00002.bin', which is not a "
+        r"\.safetensors file; Diffusion Desk loads safetensors only",
+    ):
         load_checkpoint(evil)
 
 
-@pytest.mark.parametrize(("shard", "message"), [
-    ("../elsewhere.safetensors", "outside the checkpoint folder"),
-    ("model-00002-of-00002.safetensors", "missing the weight shard model-00002-of-00002.safetensors"),
-])
+@pytest.mark.parametrize(
+    ("shard", "message"),
+    [
+        ("../elsewhere.safetensors", "outside the checkpoint folder"),
+        ("model-00002-of-00002.safetensors", "missing the weight shard model-00002-of-00002.safetensors"),
+    ],
+)
 def test_index_shards_must_be_files_in_the_folder(tmp_path, text_checkpoint, shard: str, message: str):
     folder = sharded(text_checkpoint, tmp_path / "odd", {})
     index = json.loads((folder / "model.safetensors.index.json").read_text())
@@ -90,9 +96,11 @@ def test_a_real_checkpoint_loads_with_no_unpickler(text_checkpoint, no_unpicklin
     assert load_checkpoint(text_checkpoint).model is not None
 
 
-UNPICKLERS = re.compile(r"\bpickle\.(load|loads|Unpickler)\b|^\s*(import|from) (pickle|dill|joblib|shelve)\b|"
-                        r"\btorch\.load\(|\b(np|numpy)\.load\((?![^)]*allow_pickle\s*=\s*False)|\btorch\.jit\.load\(|\bmarshal\.loads?\(|"
-                        r"allow_pickle\s*=\s*True|weights_only\s*=\s*False")
+UNPICKLERS = re.compile(
+    r"\bpickle\.(load|loads|Unpickler)\b|^\s*(import|from) (pickle|dill|joblib|shelve)\b|"
+    r"\btorch\.load\(|\b(np|numpy)\.load\((?![^)]*allow_pickle\s*=\s*False)|\btorch\.jit\.load\(|\bmarshal\.loads?\(|"
+    r"allow_pickle\s*=\s*True|weights_only\s*=\s*False"
+)
 
 
 def test_no_code_in_the_project_calls_an_unpickler():
@@ -106,18 +114,31 @@ def test_no_code_in_the_project_calls_an_unpickler():
 
 
 def test_the_unpickler_scan_sees_an_unpickler():
-    assert all(UNPICKLERS.search(line) for line in ("x = pickle.loads(data)", "import pickle", "torch.load(f)",
-                                                     "np.load(path)", "np.load(p, allow_pickle=True)"))
-    assert not any(UNPICKLERS.search(line) for line in ("read_array(buffer, allow_pickle=False)",
-                                                        "np.load(path, allow_pickle=False)"))
+    assert all(
+        UNPICKLERS.search(line)
+        for line in (
+            "x = pickle.loads(data)",
+            "import pickle",
+            "torch.load(f)",
+            "np.load(path)",
+            "np.load(p, allow_pickle=True)",
+        )
+    )
+    assert not any(
+        UNPICKLERS.search(line)
+        for line in ("read_array(buffer, allow_pickle=False)", "np.load(path, allow_pickle=False)")
+    )
 
 
-@pytest.mark.parametrize(("device", "message"), [
-    ("nonsense", "unknown device 'nonsense'; use cpu, cuda, cuda:N or mps"),
-    ("meta", "device 'meta' holds no weights"),
-    ("cpu:0:1", "unknown device"),
-    ("cuda:99", "cuda:99"),
-])
+@pytest.mark.parametrize(
+    ("device", "message"),
+    [
+        ("nonsense", "unknown device 'nonsense'; use cpu, cuda, cuda:N or mps"),
+        ("meta", "device 'meta' holds no weights"),
+        ("cpu:0:1", "unknown device"),
+        ("cuda:99", "cuda:99"),
+    ],
+)
 def test_bad_devices_are_refused_before_loading(text_checkpoint, device: str, message: str):
     with pytest.raises(LoadError, match=message):
         load_checkpoint(text_checkpoint, device=device)
@@ -148,8 +169,11 @@ def fake_cache(tmp_path: Path, monkeypatch) -> Path:
 
 def test_allow_download_false_never_contacts_the_hub(tmp_path, monkeypatch, no_network):
     fake_cache(tmp_path, monkeypatch)
-    with pytest.raises(LoadError, match="google/not-cached is not in the local Hugging Face cache and downloads "
-                                        "are off for a model named by a session file"):
+    with pytest.raises(
+        LoadError,
+        match="google/not-cached is not in the local Hugging Face cache and downloads "
+        "are off for a model named by a session file",
+    ):
         load_checkpoint("google/not-cached", allow_download=False)
 
 
@@ -169,11 +193,17 @@ def hub_error(status: int):
     return HfHubHTTPError(f"{status} Client Error", response=httpx.Response(status, request=request))
 
 
-@pytest.mark.parametrize(("cause", "words"), [
-    (lambda: hub_error(404), "the hub answered HTTP 404 (no such repository or file)"),
-    (lambda: hub_error(503), "the hub answered HTTP 503"),
-    (lambda: httpx.ConnectError("Name or service not known"), "no connection to the hub: Name or service not known"),
-])
+@pytest.mark.parametrize(
+    ("cause", "words"),
+    [
+        (lambda: hub_error(404), "the hub answered HTTP 404 (no such repository or file)"),
+        (lambda: hub_error(503), "the hub answered HTTP 503"),
+        (
+            lambda: httpx.ConnectError("Name or service not known"),
+            "no connection to the hub: Name or service not known",
+        ),
+    ],
+)
 def test_the_hub_message_says_what_the_hub_said(tmp_path, monkeypatch, cause, words: str):
     from huggingface_hub.errors import LocalEntryNotFoundError
 

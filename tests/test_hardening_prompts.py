@@ -25,17 +25,34 @@ from models.validation import (
     special_token_pattern,
 )
 
-SPECIALS = ["<|image|>", "<|audio|>", "<|video|>", "<|think|>", "<turn|>", "<|turn>", "<bos>", "<eos>", "<pad>",
-            "<|channel>", "<channel|>", "<image|>", "<|image>", '<|"|>']
+SPECIALS = [
+    "<|image|>",
+    "<|audio|>",
+    "<|video|>",
+    "<|think|>",
+    "<turn|>",
+    "<|turn>",
+    "<bos>",
+    "<eos>",
+    "<pad>",
+    "<|channel>",
+    "<channel|>",
+    "<image|>",
+    "<|image>",
+    '<|"|>',
+]
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("a\x00b", "the control character U\\+0000 at character 2; no control characters are allowed but tab"),
-    ("\x1b[31mred", "the control character U\\+001B at character 1"),
-    ("ok\x7f", "the control character U\\+007F at character 3"),
-    ("a\udcffb", "an undecodable byte 0xff .*not valid UTF-8.* at character 2"),
-    ("\ud800", "an unpaired surrogate U\\+D800"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("a\x00b", "the control character U\\+0000 at character 2; no control characters are allowed but tab"),
+        ("\x1b[31mred", "the control character U\\+001B at character 1"),
+        ("ok\x7f", "the control character U\\+007F at character 3"),
+        ("a\udcffb", "an undecodable byte 0xff .*not valid UTF-8.* at character 2"),
+        ("\ud800", "an unpaired surrogate U\\+D800"),
+    ],
+)
 def test_bad_text_is_refused_with_where_and_what(text: str, message: str) -> None:
     with pytest.raises(InputError, match=f"^--prompt contains {message}"):
         check_text(text, "--prompt")
@@ -112,21 +129,28 @@ def with_template(loaded, template: str):
     return Generator(dataclasses.replace(loaded, processor=processor))
 
 
-@pytest.mark.parametrize(("template", "message"), [
-    ("{{ 'a' * 4000000000 }}", "tried to build a value of 4,000,000,000 items"),
-    ("{% set ns = namespace(s='ab') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s }}",
-     "tried to build a value of 4,194,304 items"),
-    ("{{ 'x'|center(4000000000) }}", "from the number 4,000,000,000"),
-    ("{{ '{:>4000000000}'.format('x') }}", "format width of a million or more"),
-    ("{{ messages|tojson(indent=4000000000) }}", "from the number 4,000,000,000"),
-    ("{% for i in range(100000) %}{{ 'a' * 999999 }}{% endfor %}", "more than 32,000,000 characters"),
-    ("{{ ''.__class__.__mro__[1].__subclasses__() }}", "has no attribute|undefined|unsafe"),
-    ("{% if %}", "Expected an expression"),
-    ("{{ raise_exception('this template is broken') }}", "this template is broken"),
-    ("{{ 1 + 'a' }}", "unsupported operand"),
-])
-def test_a_hostile_or_broken_template_is_one_message_and_allocates_little(loaded_text, template: str,
-                                                                         message: str) -> None:
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        ("{{ 'a' * 4000000000 }}", "tried to build a value of 4,000,000,000 items"),
+        (
+            "{% set ns = namespace(s='ab') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}"
+            "{{ ns.s }}",
+            "tried to build a value of 4,194,304 items",
+        ),
+        ("{{ 'x'|center(4000000000) }}", "from the number 4,000,000,000"),
+        ("{{ '{:>4000000000}'.format('x') }}", "format width of a million or more"),
+        ("{{ messages|tojson(indent=4000000000) }}", "from the number 4,000,000,000"),
+        ("{% for i in range(100000) %}{{ 'a' * 999999 }}{% endfor %}", "more than 32,000,000 characters"),
+        ("{{ ''.__class__.__mro__[1].__subclasses__() }}", "has no attribute|undefined|unsafe"),
+        ("{% if %}", "Expected an expression"),
+        ("{{ raise_exception('this template is broken') }}", "this template is broken"),
+        ("{{ 1 + 'a' }}", "unsupported operand"),
+    ],
+)
+def test_a_hostile_or_broken_template_is_one_message_and_allocates_little(
+    loaded_text, template: str, message: str
+) -> None:
     generator = with_template(loaded_text, template)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux: the peak so far
     with pytest.raises(InputError, match=f"^the chat template of .* failed: .*({message})"):
