@@ -4,9 +4,9 @@
     print(plan.text())
     loaded = load_checkpoint(source, **plan.options.load_kwargs())
 
-The plan reads config.json and the safetensors headers (models/checkpoint_size.py), asks torch for free GPU memory
-and psutil for available RAM, and says which of these fits: the GPU as is, the GPU with some layers offloaded to
-CPU RAM (and disk), or a quantized build. Offload itself is accelerate's (`max_memory`, `offload_folder`).
+The plan reads config.json and the safetensors headers (models/checkpoint_size.py), takes free GPU memory and RAM
+from models/hardware.py, and says which of these fits: the GPU as is, the GPU with some layers offloaded to CPU RAM
+(and disk), or a quantized build. Offload itself is accelerate's (models/placement.py).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from models.checkpoint_size import CheckpointSize, checkpoint_size, kv_cache_bytes, step_workspace_bytes
+from models.hardware import Hardware, detect_hardware
 from models.loading import DEMO_MODEL, LoadError, check_checkpoint
 from models.quantization import KNOWN_26B_BUILDS, fp8_note, is_26b_a4b, unsupported_reason
 
@@ -30,16 +31,6 @@ DEFAULT_OFFLOAD_FOLDER = Path.home() / ".cache" / "diffusion-desk" / "offload"
 # Size of a quantized build relative to bf16, from the 26B-A4B builds' headers (27.20 / 51.65 and 18.82 / 51.65).
 _QUANTIZED_RATIO = {"fp8": 0.527, "nvfp4": 0.364}
 _VERDICTS = ("gpu", "cpu", "offload", "offload-disk", "unsupported", "too-big")
-
-
-@dataclass(frozen=True)
-class Hardware:
-    device: str  # "cuda", "mps" or "cpu": where the model would run
-    ram_available: int
-    gpu_name: str | None = None
-    gpu_free: int = 0  # summed over the GPUs when there are several
-    gpu_total: int = 0
-    capability: tuple[int, int] | None = None  # CUDA compute capability (of the first GPU)
 
 
 @dataclass(frozen=True)
@@ -86,56 +77,6 @@ class MemoryPlan:
 def gib(count: float) -> str:
     """A byte count for people: GiB with one decimal, MiB below 1 GiB."""
     return f"{count / GIB:.1f} GiB" if abs(count) >= GIB else f"{count / 2**20:.0f} MiB"
-
-
-def detect_hardware(device: str | None = None) -> Hardware:
-    """Free memory where the model would run: CUDA (torch.cuda.mem_get_info), else MPS, else the CPU."""
-    import torch
-
-    ram = _available_ram()
-    kind = (
-        torch.device(device).type
-        if device
-        else (
-            "cuda"
-            if torch.cuda.is_available()
-            else "mps"
-            if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
-            else "cpu"
-        )
-    )
-    if kind != "cuda" or not torch.cuda.is_available():
-        return Hardware(device=kind, ram_available=ram)
-    indices = (
-        [torch.device(device).index]
-        if device and torch.device(device).index is not None
-        else list(range(torch.cuda.device_count()))
-    )
-    free = total = 0
-    for index in indices:
-        f, t = torch.cuda.mem_get_info(index)
-        free, total = free + f, total + t
-    name = torch.cuda.get_device_name(indices[0])
-    return Hardware(
-        device="cuda",
-        ram_available=ram,
-        gpu_name=name if len(indices) == 1 else f"{len(indices)} x {name}",
-        gpu_free=free,
-        gpu_total=total,
-        capability=tuple(torch.cuda.get_device_capability(indices[0])),
-    )
-
-
-def _available_ram() -> int:
-    try:
-        import psutil  # installed with accelerate
-
-        return int(psutil.virtual_memory().available)
-    except ImportError:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    return 0
 
 
 def resolve_cached(source: str | os.PathLike | None) -> Path:

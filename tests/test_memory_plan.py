@@ -267,7 +267,9 @@ def test_bad_checkpoints_give_one_message(tmp_path, synthetic_26b):
     (broken / "model-00003-of-00011.safetensors").unlink()
     with pytest.raises(LoadError, match="weight shard"):  # the loader's check or the plan's own
         plan_memory(broken, hardware=H100)
-    (broken / "model.safetensors.index.json").unlink()
-    (broken / "model-00001-of-00011.safetensors").write_bytes(b"\xff" * 16)
-    with pytest.raises(LoadError, match="not a readable safetensors file"):
-        plan_memory(broken, hardware=H100)
+    garbled = tmp_path / "garbled"
+    garbled.mkdir()
+    shutil.copy(synthetic_26b / "config.json", garbled)
+    (garbled / "model.safetensors").write_bytes(b"\xff" * 16)  # a header length of 2**64 - 1
+    with pytest.raises(LoadError, match="model.safetensors is not a readable safetensors file"):
+        plan_memory(garbled, hardware=H100)
