@@ -206,7 +206,7 @@ def section_window(args: argparse.Namespace, paths: dict[str, Path], profile: di
         "--steps",
         str(profile["speed_steps"]),
         "--max-new-tokens",
-        "256" if args.device == "cuda" else "32",
+        "1024" if args.device == "cuda" else "32",  # on CUDA four canvases: a stream long enough to measure
         "--timeout",
         str(max(10, int(budget.left()) - 5)),
     ]
@@ -221,7 +221,8 @@ def section_26b(
     from transformers import DiffusionGemmaConfig, DiffusionGemmaForBlockDiffusion
 
     from models.checkpoint_size import CheckpointSize
-    from models.memory_plan import build_plan, detect_hardware
+    from models.hardware import detect_hardware
+    from models.memory_plan import build_plan
 
     if args.device != "cuda":
         return {"status": "skipped", "reason": "needs a CUDA GPU"}
