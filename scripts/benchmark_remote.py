@@ -1,20 +1,22 @@
-"""Remote engine over loopback vs the local engine, interleaved in one process on one checkpoint.
+"""Remote engine over loopback vs the local engine, interleaved in one run on one checkpoint.
 
     .venv/bin/python scripts/benchmark_remote.py [--rounds 5] [--steps 16] [--vocab 8192]
 
 Builds a checkpoint with canvas 256, a real-sized vocabulary slice and a tiny hidden size (so a step is as short as
-it gets and the remote overhead shows as much as it can), serves it on 127.0.0.1 from a server thread in this same
-process, and alternates two runs with the same seed and prompt: the local engine on a worker thread (as the window
-runs it), and the sync client streaming every step of the same run from the server. Each round checks both give the
-same ids; the script prints the median times and the speed ratio (local time / remote time; 1.0 = as fast).
-Server, client and engine share this machine's cores here, which is harder on the remote run than a real
-deployment, where the client is on another machine.
+it gets and the remote overhead shows as much as it can), starts `main.py serve` on it on 127.0.0.1 (its own
+process, as on a GPU machine), and alternates two runs with the same seed and prompt: the local engine on a worker
+thread of this process (as the window runs it), and the sync client streaming every step of the same run from the
+server. Each round checks both give the same ids; the script prints the median times and the speed ratio (local
+time / remote time; 1.0 = as fast). Server, client and engine share this machine's cores here, which is harder on
+the remote run than a real deployment, where the client is on another machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -26,17 +28,15 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.remote.client import RemoteGenerator  # noqa: E402
-from app.remote.engine_host import EngineHost  # noqa: E402
+from app.remote.engine_host import start_cpu_thread_pool  # noqa: E402
 from app.remote.protocol import encode_event  # noqa: E402
-from app.remote.serve import ServerThread, listen  # noqa: E402
-from app.remote.server import build_app  # noqa: E402
 from models.events import StepSnapshot  # noqa: E402
 from models.generator import Generator  # noqa: E402
 from models.loading import load_checkpoint  # noqa: E402
 from models.prompts import Prompt  # noqa: E402
 from models.tiny_checkpoint import build_checkpoint  # noqa: E402
 
-TOKEN = "benchmark-" + "t" * 32
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def main() -> None:
@@ -48,18 +48,19 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory() as folder:
-        path = build_checkpoint(Path(folder) / "bench", hidden_size=64, num_layers=2, vocab_size=args.vocab,
-                                canvas_length=256, vision=False)
-        loaded = load_checkpoint(path)
+    folder = tempfile.TemporaryDirectory()
+    path = build_checkpoint(Path(folder.name) / "bench", hidden_size=64, num_layers=2, vocab_size=args.vocab,
+                            canvas_length=256, vision=False)
+    start_cpu_thread_pool()  # as the server does on its main thread: the local engine runs on a worker thread too
+    loaded = load_checkpoint(path)
     params = sum(p.numel() for p in loaded.model.parameters())
     prompt = Prompt(user="Explain how a text diffusion model writes a paragraph.", system="Be clear.")
     settings = loaded.defaults.with_values(max_new_tokens=256, max_denoising_steps=args.steps, seed=args.seed)
     local_generator = Generator(loaded)
     worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="local-engine")
-    server = ServerThread(build_app(EngineHost(loaded), TOKEN), listen("127.0.0.1", 0)).start()
-    remote = RemoteGenerator(f"http://127.0.0.1:{server.port}", TOKEN)
-
+    token_file = Path(folder.name) / "token"
+    server = subprocess.Popen([sys.executable, "main.py", "serve", "--model", str(path), "--port", "0",
+                               "--token-file", str(token_file)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     snapshots: list[StepSnapshot] = []
 
     def consume(events) -> list[int]:
@@ -78,6 +79,9 @@ def main() -> None:
         return consume(remote.generate(prompt, settings))
 
     try:
+        server.stdout.readline()  # the token file's path
+        url = re.search(r"at (http://\S+)$", server.stdout.readline().strip())[1]
+        remote = RemoteGenerator(url, token_file=token_file)
         print(f"checkpoint: {params / 1e6:.2f}M parameters, hidden 64, canvas 256, vocab {args.vocab}, "
               f"{args.steps} steps, {torch.get_num_threads()} torch threads")
         local(), over_loopback()  # warm-up: first-call costs are not what we measure
@@ -92,10 +96,12 @@ def main() -> None:
                 ids[name] = run()
                 times[name].append(time.perf_counter() - start)
             assert ids["local engine"] == ids["remote, loopback"], "the remote run diverged from the local one"
-    finally:
         remote.close()
-        server.stop()
+    finally:
+        server.terminate()
+        server.wait()
         worker.shutdown()
+        folder.cleanup()
     for name, values in times.items():
         per_step = 1000 * statistics.median(values) / args.steps
         print(f"{name:18s} median {statistics.median(values):6.3f} s  ({per_step:6.1f} ms/step)  "

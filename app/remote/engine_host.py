@@ -44,7 +44,7 @@ class EngineHost:
         self.allow_model_switch = allow_model_switch
         self._load_options = {"device": device, "dtype": dtype}
         if threading.current_thread() is threading.main_thread():
-            _start_cpu_thread_pool()
+            start_cpu_thread_pool()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine")
         self._lock = asyncio.Lock()
         self._waiting = 0
@@ -205,8 +205,10 @@ class EngineHost:
         except LoadError as error:
             if Path(source).expanduser().exists() or not is_hub_id(source):
                 raise
-            raise LoadError(f"{source} is not in the server's Hugging Face cache; a client cannot make the server "
-                            f"download (its operator can: main.py serve --model {source})") from error
+            raise LoadError(
+                f"{source} is not in the server's Hugging Face cache; a client cannot make the server "
+                f"download (its operator can: main.py serve --model {source})"
+            ) from error
         loaded = load_checkpoint(path, allow_download=False, **self._load_options)
         loaded.source = source
         return loaded
@@ -215,7 +217,7 @@ class EngineHost:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 
-def _start_cpu_thread_pool() -> None:
+def start_cpu_thread_pool() -> None:
     """Run one small parallel op on the main thread before the engine's worker thread runs any.
 
     Measured on this project's 2-core machine (torch 2.13 CPU, OpenMP), with the CPU shared: until the main thread

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import math
 import struct
 import types
 import typing
@@ -160,7 +161,7 @@ def _array(spec: dict[str, Any], buffer: memoryview) -> np.ndarray:
         or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape)
     ):
         raise ProtocolError(f"array shape {shape!r} is not a list of at most {MAX_ARRAY_DIMS} sizes")
-    expected = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+    expected = math.prod(shape) * np.dtype(dtype).itemsize
     if expected != len(buffer):
         raise ProtocolError(f"array of dtype {dtype} and shape {shape} needs {expected} bytes, got {len(buffer)}")
     # A copy: the event owns its arrays (writable, like the local engine's), not a view into the frame.
@@ -211,6 +212,11 @@ def decode_event(header: dict[str, Any], canvas_length: int) -> Event:
 
 
 @functools.cache
+def _parts(hint: Any) -> tuple[Any, tuple[Any, ...]]:
+    return typing.get_origin(hint), typing.get_args(hint)
+
+
+@functools.cache
 def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
@@ -228,7 +234,7 @@ def _check_array(event: str, name: str, array: np.ndarray, canvas_length: int) -
 
 def _check(value: Any, hint: Any, where: str) -> Any:
     """`value` if it fits the type hint (ints accepted for floats, lists for tuples), else ProtocolError."""
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    origin, args = _parts(hint)
     if origin in (typing.Union, types.UnionType):
         for arm in args:
             try:
