@@ -1,7 +1,7 @@
 """Fuzzing the edges with hypothesis: command lines, prompt text, sampler settings, image bytes, device and model
 names. Every input ends in success or one clear refusal, never a traceback.
 
-About 520 examples in the suite (fixed, so a run is repeatable); `HYPOTHESIS_PROFILE=thorough` runs 20x as many
+About 575 examples in the suite (fixed, so a run is repeatable); `HYPOTHESIS_PROFILE=thorough` runs 20x as many
 fresh ones. The command line runs in-process (`app.cli.main`) on a tiny checkpoint.
 """
 
