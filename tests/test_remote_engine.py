@@ -189,6 +189,14 @@ def test_a_second_client_waits_its_turn_and_never_interleaves(text_server, loade
     assert_same_events([e for n, e in arrivals if n == "b"], list(local.generate(PROMPT, short)))
 
 
+def test_model_info_in_the_middle_of_a_run_leaves_the_run_alone(remote, loaded_text):
+    settings = settings_for(loaded_text, seed=4, max_denoising_steps=12)  # 24 steps: still going after one
+    run = remote.generate(PROMPT, settings)
+    first = next(run)
+    assert remote.model_info().busy  # the answer came while the run's own events kept arriving
+    assert_same_events([first, *run], list(Generator(loaded_text).generate(PROMPT, settings)))
+
+
 def test_each_event_type_arrives(remote, loaded_text):
     events = list(remote.generate(PROMPT, settings_for(loaded_text, seed=2)))
     kinds = {type(e) for e in events}

@@ -7,6 +7,7 @@ server: starting a run while another is still being read cancels the older one f
 from __future__ import annotations
 
 import itertools
+from collections import deque
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -177,14 +178,15 @@ class RemoteGenerator:
         return self._active
 
     def _request(self, command: dict[str, Any], expected: str) -> dict[str, Any]:
-        if self._active is not None:
-            self._active.close()
+        """Send a command and read to its reply; a run's frames that arrive meanwhile are kept for the run."""
         request_id = next(self._ids)
         self._send({**command, "id": request_id})
         while True:
             header = self._receive()
             if header.get("id") == request_id:
                 return reply_or_raise(header, expected)
+            if self._active is not None and header.get("id") == self._active.request_id:
+                self._active.pending.append(header)
 
     def _send(self, header: dict[str, Any]) -> None:
         try:
@@ -218,6 +220,7 @@ class _Run:
         self.done = False
         self._cancel_sent = False
         self.queued_position = 0  # > 0 while the run waits behind other clients' runs
+        self.pending: deque[dict[str, Any]] = deque()  # frames read while the client waited for another reply
 
     def __iter__(self) -> _Run:
         return self
@@ -226,10 +229,13 @@ class _Run:
         while not self.done:
             if self.token is not None and self.token.is_set():
                 self.cancel()
-            try:
-                header = self.client._receive(POLL_SECONDS if self.token is not None else None)
-            except TimeoutError:
-                continue
+            if self.pending:
+                header = self.pending.popleft()
+            else:
+                try:
+                    header = self.client._receive(POLL_SECONDS if self.token is not None else None)
+                except TimeoutError:
+                    continue
             if header.get("id") != self.request_id:
                 continue
             if header.get("type") == "queued":
