@@ -221,8 +221,9 @@ def start_cpu_thread_pool() -> None:
     """Run one small parallel op on the main thread before the engine's worker thread runs any.
 
     Measured on this project's 2-core machine (torch 2.13 CPU, OpenMP), with the CPU shared: until the main thread
-    had run a parallel op, a 64 -> 128 linear layer took 7-12 ms on a worker thread instead of 0.1 ms, and a
-    2-step run of a tiny checkpoint 0.3-3 s instead of 0.04 s. One op here is enough.
+    had run a parallel op, a 64 -> 128 linear layer on a worker thread took 0.4-12 ms instead of 0.05-0.2 ms (the
+    more other work on the cores, the worse), and a 2-step run of a tiny checkpoint 0.3-3 s instead of 0.04 s.
+    One op here is enough.
     """
     import torch
 
