@@ -181,8 +181,9 @@ class EngineHost:
             self._waiting -= 1
 
     async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """Run a short engine function (tokenizing) on a helper thread, not the loop."""
-        return await asyncio.to_thread(fn, *args)
+        """Run a short engine function (tokenizing) off the loop, on the engine's thread: a fast tokenizer used
+        from two threads at once can fail ("Already borrowed"), so it waits for a run in progress to end."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     async def load_model(self, source: str) -> dict[str, Any]:
         """Switch to another checkpoint, if the operator allowed it; only local folders and cached hub ids."""
@@ -190,12 +191,14 @@ class EngineHost:
             raise NotAllowed("this server does not let clients switch models (start it with --allow-model-switch)")
         if self._lock.locked() or self._waiting:
             raise ServerBusy("the server is generating; switch models when no run is active or waiting")
-        async with self._lock:
+        async with self._lock:  # the old model serves until the new one has loaded, as in the window
             loaded = await asyncio.get_running_loop().run_in_executor(self._executor, self._load, source)
-            old, self.loaded = self.loaded, None
-            del old
             self._use(loaded)
-            gc.collect()
+            gc.collect()  # the old model's last references are gone: free its memory now, not at some later gc
+            if loaded.device.type == "cuda":
+                import torch
+
+                torch.cuda.empty_cache()
         return self.info()
 
     def _load(self, source: str) -> LoadedModel:
