@@ -37,7 +37,6 @@ _VERDICTS = ("gpu", "cpu", "offload", "offload-disk", "unsupported", "too-big")
 class LoadOptions:
     """What a user chose for the load; `load_kwargs()` goes straight to `load_checkpoint`."""
 
-    device: str | None = None
     dtype: str | None = None
     max_gpu_memory: int | None = None  # bytes of weights to keep on the GPU; the rest is offloaded
     max_cpu_memory: int | None = None  # bytes of weights to keep in CPU RAM; the rest goes to disk
