@@ -196,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     import torch
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)
     report = evaluate(args.checkpoint, args.per_task, args.locks, args.seed)
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

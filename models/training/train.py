@@ -7,8 +7,9 @@ defaults in generation_config.json), trained with `models.training.loss.diffusio
 `--save-every` steps into `--work` (so a partial run is usable) and, at the end, swapped into `--out` whole.
 The loss curve is written to `--work`/loss.png. Same seed, same thread count: same weights.
 
-One thread by default: on a shared two-core machine, two threads slowed a step from 0.9 s to 7-19 s whenever
-other processes ran (threads waiting on each other), where one thread kept to 1.2-1.8 s and leaves a core free.
+On a shared two-core machine, two OpenMP threads that spin while they wait for each other slowed a step from 0.9 s
+to 7-19 s whenever other processes ran; with OMP_WAIT_POLICY=PASSIVE (set here unless already set) they sleep
+instead, and a step under the same load took 1-2 s (one thread: 2-4 s).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import random
 import shutil
 import sys
@@ -23,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # read when torch loads OpenMP: import torch after this
 
 import torch
 
@@ -94,7 +98,7 @@ def learning_rate(step: int, steps: int, peak: float, warmup: int = 100) -> floa
 
 
 def train(out: Path, work: Path, steps: int, seed: int, text_batch: int = 32, image_batch: int = 16,
-          peak_lr: float = 2e-3, save_every: int = 250, threads: int = 1, quiet: bool = False,
+          peak_lr: float = 2e-3, save_every: int = 250, threads: int = 2, quiet: bool = False,
           architecture: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train from scratch; return a summary (final losses, seconds, steps)."""
     from tqdm import tqdm
@@ -167,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="periodic checkpoints, history.json and loss.png")
     parser.add_argument("--steps", type=int, default=6000)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--save-every", type=int, default=200)
     args = parser.parse_args(argv)
     summary = train(args.out, args.work, args.steps, args.seed, save_every=args.save_every, threads=args.threads)
