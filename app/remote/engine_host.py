@@ -143,18 +143,18 @@ class EngineHost:
         transform: Callable[[Event], Any],
         deliver: Callable[[str, Any], None],
     ) -> None:
-        cancelled = False
+        counted = False
         try:
             for event in events:
-                if isinstance(event, GenerationResult):
-                    cancelled = event.cancelled
                 item = transform(event)
                 while not credits.acquire(timeout=0.05):
                     if abandoned.is_set():
                         break
                 if abandoned.is_set():
-                    cancelled = True
                     return
+                if isinstance(event, GenerationResult):  # counted before the client can see it
+                    counted = True
+                    self._count(event.cancelled)
                 deliver("item", item)
         except BaseException as error:  # noqa: BLE001 - handed to the loop, which reports it to the client
             deliver("error", error)
@@ -162,11 +162,15 @@ class EngineHost:
             close = getattr(events, "close", None)
             if close is not None:
                 close()  # on this thread: the engine's inference_mode context is thread-local
-            if cancelled:
-                self.runs_cancelled += 1
-            else:
-                self.runs_finished += 1
+            if not counted:
+                self._count(abandoned.is_set())
             deliver("end", None)
+
+    def _count(self, cancelled: bool) -> None:
+        if cancelled:
+            self.runs_cancelled += 1
+        else:
+            self.runs_finished += 1
 
     async def _acquire(self, on_queued: Callable[[int], Awaitable[None]] | None) -> None:
         if self._lock.locked() or self._waiting:
