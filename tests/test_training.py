@@ -14,6 +14,16 @@ from models.training import data
 from models.training.loss import answer_canvas, collate, corrupt, diffusion_loss, encode_prompt
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models gain nothing from a second thread, and on a loaded machine two threads spin-wait on each other
+    (a 12-step loop here took 16 s with two threads, 4 s with one)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _take(task: str, seed: int, split: str = "train", n: int = 20) -> list[tuple[str, str]]:
     return [(e.user, e.answer) for e in itertools.islice(data.examples(task, seed, split), n)]
 
@@ -265,7 +275,7 @@ def _train_tiny(folder: Path, seed: int) -> dict:
     architecture = dict(DEMO_ARCHITECTURE, hidden_size=32, num_layers=1, heads=2, kv_heads=1, vision_hidden_size=16,
                         vision_layers=1, canvas_length=32, generation_defaults={"max_new_tokens": 32})
     return train(folder / "model", folder / "work", steps=3, seed=seed, text_batch=2, image_batch=1, save_every=2,
-                 quiet=True, architecture=architecture)
+                 threads=1, quiet=True, architecture=architecture)
 
 
 def test_train_writes_a_loadable_checkpoint_and_a_loss_curve(tmp_path):

@@ -18,6 +18,7 @@ new in its exact pixels, not in its layout (see `draw_shape`).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import random
@@ -215,6 +216,7 @@ def examples(task: str, seed: int, split: str = "train") -> Iterator[Example]:
             yield example
 
 
+@functools.lru_cache(maxsize=4)  # a pure function of its arguments; tests train several tiny models from one seed
 def tokenizer_corpus(seed: int = 0, per_task: int = 300) -> str:
     """Text the demo tokenizer is trained on: the built-in corpus plus task prompts and answers, so task words
     (colours, shapes, "Largest", the rewrite prompt's words) become single tokens.
