@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from models.editing import lay_into_canvases
+from models.events import StepSnapshot
 
 END_OF_TURN = "<turn|>"
 _BYTE_TOKEN = re.compile(r"<0x([0-9A-Fa-f]{2})>")
@@ -159,18 +160,41 @@ class TokenText:
 
 @dataclass(frozen=True, eq=False)
 class Document:
-    """Generated ids (whole canvases, end-padded) and the token indices the user locked. Edits return a new one."""
+    """Generated ids (whole canvases, end-padded) and the token indices the user locked. Edits return a new one.
+
+    `entropy` is each token's entropy when the model committed it (NaN where unknown: typed, opened or rewritten
+    text), so the document itself can be shown coloured by how sure the model was.
+    """
 
     ids: np.ndarray
     canvas_length: int
     tokenizer: Any = dataclasses.field(repr=False)
     locks: frozenset[int] = frozenset()
+    entropy: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         ids = np.array(self.ids, dtype=np.int64)
         ids.setflags(write=False)
         object.__setattr__(self, "ids", ids)
         object.__setattr__(self, "locks", frozenset(int(i) for i in self.locks if 0 <= int(i) < len(ids)))
+        entropy = np.full(len(ids), np.nan, dtype=np.float32)
+        if self.entropy is not None:
+            given = np.asarray(self.entropy, dtype=np.float32)[: len(ids)]
+            entropy[: len(given)] = given
+        entropy.setflags(write=False)
+        object.__setattr__(self, "entropy", entropy)
+
+    def same_as(self, other: Document | None) -> bool:
+        """Same ids, locks and entropies (documents compare by identity otherwise)."""
+        return (other is not None and np.array_equal(self.ids, other.ids) and self.locks == other.locks
+                and np.array_equal(self.entropy, other.entropy, equal_nan=True))
+
+    @classmethod
+    def from_text(cls, text: str, canvas_length: int, tokenizer: Any) -> Document:
+        """Any text laid out as a generation (end-of-turn, then padding to whole canvases), for the model to edit."""
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
+        laid = lay_into_canvases(ids, canvas_length, end_of_turn_id(tokenizer), tokenizer.pad_token_id)
+        return cls(laid, canvas_length, tokenizer)
 
     @cached_property
     def token_text(self) -> TokenText:
@@ -184,16 +208,21 @@ class Document:
     def visible_count(self) -> int:
         return self.token_text.visible_count
 
-    def with_ids(self, ids: Sequence[int] | np.ndarray) -> Document:
+    def with_ids(self, ids: Sequence[int] | np.ndarray, entropy: np.ndarray | None = None) -> Document:
         """Other ids at the same indices (a rewrite's result); locks stay where they are."""
-        return dataclasses.replace(self, ids=ids)
+        return dataclasses.replace(self, ids=ids, entropy=entropy)
 
-    def with_canvas(self, canvas_index: int, canvas_ids: np.ndarray) -> Document:
+    def with_canvas(self, canvas_index: int, canvas_ids: np.ndarray, canvas_entropy: np.ndarray | None = None
+                    ) -> Document:
         """This document with one canvas replaced, e.g. by a StepSnapshot's argmax for a live preview."""
-        ids = self.ids.copy()
+        ids, entropy = self.ids.copy(), self.entropy.copy()
         start = canvas_index * self.canvas_length
         ids[start : start + self.canvas_length] = canvas_ids
-        return dataclasses.replace(self, ids=ids)
+        entropy[start : start + self.canvas_length] = np.nan if canvas_entropy is None else canvas_entropy
+        return dataclasses.replace(self, ids=ids, entropy=entropy)
+
+    def with_locks(self, locks: Collection[int]) -> Document:
+        return dataclasses.replace(self, locks=frozenset(locks))
 
     def with_locks_toggled(self, span: tuple[int, int]) -> Document:
         """Unlock [start, end) when all of it is locked, else lock all of it."""
@@ -239,7 +268,8 @@ class Document:
             end_of_turn_id(self.tokenizer),
             self.tokenizer.pad_token_id,
         )
-        return dataclasses.replace(self, ids=ids, locks=locks)
+        entropy = np.concatenate([self.entropy[:start], np.full(len(typed), np.nan, np.float32), self.entropy[end:n]])
+        return dataclasses.replace(self, ids=ids, locks=locks, entropy=entropy)
 
 
 @dataclass(frozen=True)
@@ -281,10 +311,13 @@ def diff_hunks(old: Document, new_ids: Sequence[int] | np.ndarray) -> list[Hunk]
     ]
 
 
-def apply_hunks(old: Document, new_ids: Sequence[int] | np.ndarray, accepted: Collection[int]) -> Document:
-    """old with the accepted hunks (indices into diff_hunks' list) taken from new_ids; locks follow their tokens."""
-    new = old.with_ids(new_ids)
+def apply_hunks(old: Document, new_ids: Sequence[int] | np.ndarray, accepted: Collection[int],
+                new_entropy: np.ndarray | None = None) -> Document:
+    """old with the accepted hunks (indices into diff_hunks' list) taken from new_ids; locks and entropies follow
+    their tokens."""
+    new = old.with_ids(new_ids, new_entropy)
     merged: list[int] = []
+    entropy: list[np.ndarray] = []
     locks: set[int] = set()
     hunk = 0
     for tag, i1, i2, j1, j2 in _opcodes(old.token_text, old.ids, new.token_text, new.ids):
@@ -292,8 +325,25 @@ def apply_hunks(old: Document, new_ids: Sequence[int] | np.ndarray, accepted: Co
         hunk += tag != "equal"
         if take_new:
             merged += [int(i) for i in new.ids[j1:j2]]
+            entropy.append(new.entropy[j1:j2])
             continue
         locks |= {len(merged) + i - i1 for i in old.locks if i1 <= i < i2}
         merged += [int(i) for i in old.ids[i1:i2]]
+        entropy.append(old.entropy[i1:i2])
     ids = lay_into_canvases(merged, old.canvas_length, end_of_turn_id(old.tokenizer), old.tokenizer.pad_token_id)
-    return dataclasses.replace(old, ids=ids, locks=locks)
+    return dataclasses.replace(old, ids=ids, locks=locks, entropy=np.concatenate(entropy) if entropy else None)
+
+
+def canvas_snapshot(doc: Document, canvas: int) -> StepSnapshot:
+    """One canvas of the document drawn as a settled step: its ids, locks and the entropy each token had when it
+    was committed (NaN: unknown). step_index -1 marks it as the document, not a recorded step."""
+    length = doc.canvas_length
+    window = slice(canvas * length, (canvas + 1) * length)
+    ids, entropy = doc.ids[window], doc.entropy[window]
+    locked = np.zeros(length, dtype=bool)
+    locked[[i - canvas * length for i in doc.locks if window.start <= i < window.stop]] = True
+    known = entropy[~np.isnan(entropy)]
+    return StepSnapshot(canvas_index=canvas, step_index=-1, argmax=ids, accepted=np.ones(length, dtype=bool),
+                        entropy=entropy, locked=locked, editable=np.ones(length, dtype=bool),
+                        mean_entropy=float(known.mean()) if known.size else float("nan"), num_accepted=length,
+                        temperature=float("nan"), elapsed=0.0)

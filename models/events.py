@@ -22,6 +22,8 @@ class StepSnapshot:
     num_accepted: int
     temperature: float
     elapsed: float  # seconds since the generation started
+    top_ids: np.ndarray | None = None  # (canvas_length, k) int64: the k likeliest tokens per position, best first
+    top_probs: np.ndarray | None = None  # (canvas_length, k) float32: their probabilities under the scaled logits
 
 
 @dataclass(frozen=True)

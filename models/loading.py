@@ -16,6 +16,7 @@ from models.settings import SamplerSettings, defaults_from_generation_config
 from models.validation import InputError, Limits, check_device, check_model_source
 
 DEMO_MODEL = Path(__file__).resolve().parent.parent / "resources" / "demo-model"
+DEMO_SOURCE = "demo"  # the source a LoadedModel (and a session) gives the shipped model
 SUPPORTED_MODEL_TYPE = "diffusion_gemma"
 # Only what a checkpoint needs; never pickled weights (*.bin, *.pt) or code.
 _HUB_FILES = ["*.json", "*.safetensors", "*.jinja", "*.model", "*.txt"]
@@ -44,6 +45,10 @@ class LoadedModel:
     @property
     def name(self) -> str:
         return "demo model" if self.path == DEMO_MODEL else self.source
+
+    @property
+    def vocab_size(self) -> int:
+        return int(self.model.config.text_config.vocab_size)
 
     @property
     def canvas_length(self) -> int:
@@ -85,8 +90,8 @@ def resolve_checkpoint(source: str | os.PathLike | None, progress: Progress | No
 
     `allow_download=False` (a model named by a session file) reads the HF cache only and never contacts the hub.
     """
-    if source is None or str(source) == "":
-        return DEMO_MODEL
+    if source is None or str(source) == "" or (str(source) == DEMO_SOURCE and not Path(DEMO_SOURCE).exists()):
+        return DEMO_MODEL  # "demo" is how a session names the shipped model
     text = str(source)
     try:
         check_model_source(text)  # an existing path or a valid hub id, checked before any hub call
@@ -111,6 +116,15 @@ def resolve_checkpoint(source: str | os.PathLike | None, progress: Progress | No
         raise LoadError(f"{text} was not found on the hub (or needs `huggingface-cli login`)") from error
     except (HfHubHTTPError, OSError) as error:
         raise LoadError(f"could not download {text}: {_first_line(error)}") from error
+
+
+def locally_available(source: str | None) -> bool:
+    """Whether a model can be loaded without the network: the demo, a checkpoint folder, or a cached hub id."""
+    try:
+        resolve_checkpoint(source, allow_download=False)
+    except LoadError:
+        return False
+    return True
 
 
 def _why_not_downloaded(error: BaseException, allow_download: bool) -> str:
@@ -251,7 +265,7 @@ def load_checkpoint(
     model.eval()
     stage(1.0, "Ready")
     return LoadedModel(
-        model=model, processor=processor, source=str(source) if source else "demo", path=path,
+        model=model, processor=processor, source=str(source) if source else DEMO_SOURCE, path=path,
         device=execution_device(model), dtype=torch_dtype,
         defaults=defaults_from_generation_config(model.generation_config),
     )

@@ -31,6 +31,11 @@ class GenerationRecord:
         elif isinstance(event, GenerationResult):
             self.result = event
 
+    def copy(self) -> GenerationRecord:
+        """A copy that further events to this record do not reach (snapshots themselves are immutable)."""
+        canvases = {i: CanvasRecord(list(r.steps), r.committed) for i, r in self.canvases.items()}
+        return GenerationRecord(self.canvas_length, canvases, self.result)
+
     @property
     def canvas_indices(self) -> list[int]:
         return sorted(self.canvases)
