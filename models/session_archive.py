@@ -1,0 +1,167 @@
+"""Writing a workspace as a session file (format version 2): a zip of one JSON manifest, PNG images and arrays.
+
+The layout is described in docs/session-format.md. Arrays are plain .npy entries (read back with pickling off);
+images are PNG (lossless). The file is written whole to a temporary file and renamed, so a failure never leaves a
+half-written session and the previous file stays intact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import zipfile
+from typing import Any
+
+import numpy as np
+
+from models.conversation import TurnNode
+from models.document import Document
+from models.events import GenerationResult
+from models.prompts import Prompt
+from models.runs import Run
+from models.step_arrays import stack_steps
+from models.vocabulary import RecordedTokenizer, record_tokens
+from models.workspace import Workspace
+
+FORMAT = "diffusion-desk-session"
+VERSION = 2
+SUFFIX = ".ddsession"
+MANIFEST = "session.json"
+
+
+class SessionError(ValueError):
+    """A session file cannot be read or written; the message says why."""
+
+
+class _Writer:
+    def __init__(self) -> None:
+        self.buffer = io.BytesIO()
+        self.zip = zipfile.ZipFile(self.buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6)
+        self.images: dict[int, str] = {}  # id(PIL image) -> its entry: one image shared by turns and runs is kept once
+        self.ids: set[int] = set()  # every token id the session uses, for its token table
+
+    def array(self, name: str, array: np.ndarray) -> str:
+        out = io.BytesIO()
+        np.lib.format.write_array(out, np.ascontiguousarray(array), allow_pickle=False)
+        self.zip.writestr(name, out.getvalue())
+        return name
+
+    def token_array(self, name: str, ids: np.ndarray) -> str:
+        self.ids.update(np.unique(ids).tolist())
+        return self.array(name, np.asarray(ids, dtype="<i4"))
+
+    def image(self, image: Any) -> str:
+        name = self.images.get(id(image))
+        if name is None:
+            out = io.BytesIO()
+            image.save(out, format="PNG")
+            data = out.getvalue()
+            name = f"images/{hashlib.sha256(data).hexdigest()[:20]}.png"
+            if name not in self.zip.namelist():
+                self.zip.writestr(name, data, compress_type=zipfile.ZIP_STORED)  # PNG is compressed already
+            self.images[id(image)] = name
+        return name
+
+    def prompt(self, prompt: Prompt) -> dict[str, Any]:
+        return {"user": prompt.user, "system": prompt.system, "think": prompt.think,
+                "images": [self.image(i) for i in prompt.images],
+                "history": [{"user": t.user, "answer": t.answer, "images": [self.image(i) for i in t.images]}
+                            for t in prompt.history]}
+
+    def document(self, where: str, doc: Document) -> dict[str, Any]:
+        return {"ids": self.token_array(f"{where}/ids.npy", doc.ids), "locks": sorted(doc.locks),
+                "entropy": self.array(f"{where}/entropy.npy", doc.entropy.astype("<f4"))}
+
+    def turn(self, node: TurnNode) -> dict[str, Any]:
+        return {"id": node.id, "parent": node.parent, "user": node.user, "system": node.system, "think": node.think,
+                "images": [self.image(i) for i in node.images], "active_child": node.active_child,
+                "source": node.source,
+                "document": self.document(f"turns/{node.id}", node.document) if node.document is not None else None}
+
+    def result(self, where: str, result: GenerationResult) -> dict[str, Any]:
+        return {"prompt_ids": self.token_array(f"{where}/prompt_ids.npy", result.prompt_ids),
+                "token_ids": self.token_array(f"{where}/token_ids.npy", result.token_ids),
+                "text": result.text, "thought": result.thought, "answer": result.answer,
+                "canvas_steps": list(result.canvas_steps), "adaptive_stops": list(result.adaptive_stops),
+                "seconds": result.seconds, "tokens_per_forward": result.tokens_per_forward,
+                "tokens_per_second": result.tokens_per_second,
+                "parallel_tokens_per_second": result.parallel_tokens_per_second, "cancelled": result.cancelled,
+                "span": list(result.span) if result.span else None}
+
+    def run(self, run: Run) -> dict[str, Any]:
+        where = f"runs/{run.id}"
+        canvases = []
+        for canvas in run.canvas_indices:
+            record = run.record.canvases[canvas]
+            entry: dict[str, Any] = {"index": canvas, "steps": len(record.steps), "arrays": {}, "committed": None}
+            if record.steps:
+                for name, array in stack_steps(record.steps).items():
+                    if name in ("argmax", "top_ids"):
+                        self.ids.update(np.unique(array).tolist())
+                    entry["arrays"][name] = self.array(f"{where}/canvas-{canvas}/{name}.npy", array)
+            if record.committed is not None:
+                c = record.committed
+                entry["committed"] = {"token_ids": self.token_array(f"{where}/canvas-{canvas}/committed.npy",
+                                                                    c.token_ids),
+                                      "steps": c.steps, "adaptive_stop": c.adaptive_stop}
+            canvases.append(entry)
+        optional = {}
+        for name in ("base_ids", "proposal_ids"):
+            value = getattr(run, name)
+            if value is not None:
+                optional[name] = self.token_array(f"{where}/{name}.npy", value)
+        if run.proposal_entropy is not None:
+            optional["proposal_entropy"] = self.array(f"{where}/proposal_entropy.npy",
+                                                      np.asarray(run.proposal_entropy, dtype="<f4"))
+        return {"id": run.id, "kind": run.kind.value, "turn": run.turn, "prompt": self.prompt(run.prompt),
+                "settings": run.settings.to_dict(), "canvas_length": run.canvas_length,
+                "span": list(run.span) if run.span else None, "locks": sorted(run.locks),
+                "instruction": run.instruction,
+                "rewrite_chars": list(run.rewrite_chars) if run.rewrite_chars else None,
+                "fate": run.fate.value, "accepted_hunks": list(run.accepted_hunks), "error": run.error,
+                "started": run.started, "canvases": canvases,
+                "result": self.result(f"{where}/result", run.result) if run.result is not None else None,
+                **optional}
+
+
+def session_bytes(ws: Workspace, saved_by: str = "Diffusion Desk") -> bytes:
+    """The whole workspace as the bytes of a session file."""
+    writer = _Writer()
+    conversation = ws.conversation
+    draft = ws.draft
+    manifest: dict[str, Any] = {
+        "format": FORMAT, "version": VERSION, "saved_by": saved_by,
+        "model": None,
+        "settings": ws.settings.to_dict(),
+        "draft": {"user": draft.user, "system": draft.system, "think": draft.think,
+                  "images": [writer.image(i) for i in draft.images], "image_names": list(draft.image_names),
+                  "image_budget": draft.image_budget, "follow_up": draft.follow_up},
+        "conversation": {"current": conversation.current, "root_choice": conversation.root_choice,
+                         "turns": [writer.turn(node) for node in conversation]},
+        "runs": [writer.run(run) for run in sorted(ws.runs.values(), key=lambda r: r.id)],
+        "review": ws.review,
+        "position": {"run": ws.position.run, "canvas": ws.position.canvas, "step": ws.position.step},
+    }
+    if ws.model is not None:
+        manifest["model"] = {"source": ws.model.source, "name": ws.model.name, "vocab_size": ws.model.vocab_size,
+                             "canvas_length": ws.model.canvas_length, "fingerprint": ws.model.fingerprint}
+    tokenizer = ws.tokenizer
+    if isinstance(tokenizer, RecordedTokenizer):
+        manifest["tokens"] = tokenizer.table.to_dict()
+    elif tokenizer is not None:
+        manifest["tokens"] = record_tokens(tokenizer, writer.ids).to_dict()
+    writer.zip.writestr(MANIFEST, json.dumps(manifest, ensure_ascii=False, separators=(",", ":")))
+    writer.zip.close()
+    return writer.buffer.getvalue()
+
+
+def save_workspace(path: str | os.PathLike, ws: Workspace, saved_by: str = "Diffusion Desk") -> None:
+    """Write the session atomically; raises SessionError (the old file intact) when it cannot."""
+    from models.safe_files import UserFileError, write_atomic
+
+    try:
+        write_atomic(path, session_bytes(ws, saved_by))
+    except UserFileError as error:
+        raise SessionError(str(error)) from error
