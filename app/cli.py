@@ -38,6 +38,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     # Imported here, not at the top: the engine imports torch, and `--help` should not wait for it.
+    from app.cli_sessions import SessionModelError
     from app.remote.errors import RemoteError
     from models.editing import EditError
     from models.images import ImageError
@@ -45,7 +46,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from models.sessions import SessionError
 
     return (CliError, InputError, UserFileError, LoadError, ImageError, SessionError, EditError, SettingsError,
-            ServerOptionError, RemoteError)
+            ServerOptionError, RemoteError, SessionModelError)
 
 
 def error_line(error: BaseException) -> str | None:
@@ -78,7 +79,8 @@ def _parser() -> argparse.ArgumentParser:
 
     def common(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--seed", type=int, help="random seed (default: a fresh one)")
-        sub.add_argument("--save", metavar="FILE", help="save the generation as a session file (JSON)")
+        sub.add_argument("--save", metavar="FILE",
+                         help="save a session file with every step (rewrite: the session plus this run)")
         sub.add_argument("--json", action="store_true", help="print one JSON object with ids, text and every step")
         sub.add_argument("--device", help="cuda, mps or cpu (default: the best available)")
         sub.add_argument("--dtype", help="bf16, fp16 or fp32 (default: bf16 on CUDA, fp32 elsewhere)")
@@ -214,18 +216,20 @@ def _check_early(args: argparse.Namespace) -> None:
         check_save_target(args.save)
 
 
-def _save(path: str, generation: Any, model: str) -> None:
+def _save(path: str, ws: Any, run: Any) -> None:
     """Save after the answer is printed; a failure says so (the answer is on screen, not lost)."""
-    from models.sessions import SessionError, save_session
+    from app.cli_sessions import save_after
+    from models.sessions import SessionError
 
     try:
-        save_session(path, generation, model)
+        save_after(path, ws, run)
     except SessionError as error:
         raise CliError(f"the answer above was not saved: {error}") from error
 
 
 def _generate(args: argparse.Namespace) -> None:
-    from models.generator import Generation, Generator
+    from app.cli_sessions import generation_workspace, recorded
+    from models.generator import Generator
     from models.images import load_image_file
     from models.loading import load_checkpoint
     from models.prompts import Prompt
@@ -239,45 +243,63 @@ def _generate(args: argparse.Namespace) -> None:
     limits = Limits.from_env()
     check_prompt_texts(prompt, limits)
     if args.server:  # the same run on a server's engine (app/remote)
-        generator, defaults, model = connect_server(args)
+        generator, defaults, _ = connect_server(args)
+        model = generator.remote_model()
     else:
-        loaded = load_checkpoint(args.model, device=args.device, dtype=args.dtype, **_load_options(args))
-        generator, defaults, model = Generator(loaded), loaded.defaults, args.model or ""
+        model = load_checkpoint(args.model, device=args.device, dtype=args.dtype, **_load_options(args))
+        generator, defaults = Generator(model), model.defaults
     settings = _settings(args, defaults)
-    result, steps = _run(generator.generate(prompt, settings, image_budget=args.image_budget), args.json)
+    events = generator.generate(prompt, settings, image_budget=args.image_budget)
+    if args.save:  # every step is kept for the session file
+        ws, run = generation_workspace(model, prompt, settings)
+        events = recorded(run, events)
+    result, steps = _run(events, args.json)
     _report(result, steps, args.json)
     if args.save:
-        _save(args.save, Generation(prompt, result.token_ids, settings), model)
+        _save(args.save, ws, run)
 
 
 def _rewrite(args: argparse.Namespace) -> None:
-    from models.generator import Generator
+    from app.cli_sessions import recorded, session_model, session_on, start_rewrite
+    from models.generator import Generation, Generator
     from models.loading import load_checkpoint
-    from models.sessions import load_session
+    from models.sessions import NeedsItsModel, open_session
 
     _check_early(args)
     span, locks = _span(args.span), _locks(args.lock)
-    if os.path.lexists(args.session):  # a missing file is load_session's to report ("no session file at ...")
+    if os.path.lexists(args.session):  # a missing file is open_session's to report ("... does not exist")
         check_user_file(args.session, Limits.from_env().max_session_bytes, "session")  # no FIFO, device, folder
-    generation, model = load_session(args.session)
-    length = len(generation.token_ids)
-    if not 0 <= span[0] < span[1] <= length:  # checked here too so a bad span fails before the slow load
-        raise CliError(f"--span {span[0]}:{span[1]} is outside the session's generated text (0:{length})")
+    try:  # read and checked whole before the slow load; a format-2 file also knows its text's length
+        _check_span(span, open_session(args.session).document)
+    except NeedsItsModel:
+        pass  # a format-1 file is checked once its model is loaded
+    model_source = session_model(args.session)
     if args.plan:
-        return _print_plan(model or None, args)
+        return _print_plan(model_source or None, args)
     if args.server:  # the same run on a server's engine (app/remote)
         generator = connect_server(args)[0]
+        model = generator.remote_model()
     else:
         # A session file is not trusted to make us download anything: its model must be a folder or already cached.
-        loaded = load_checkpoint(model or None, device=args.device, dtype=args.dtype, allow_download=False,
-                                 **_load_options(args))
-        generator = Generator(loaded)
-    settings = _settings(args, generation.settings)
-    locks = sorted(set(locks) | generation.locks)  # the session's own locks hold too
-    result, steps = _run(generator.rewrite(generation, span, locks, settings), args.json)
+        model = load_checkpoint(model_source or None, device=args.device, dtype=args.dtype, allow_download=False,
+                                **_load_options(args))
+        generator = Generator(model)
+    ws = session_on(args.session, model)
+    _check_span(span, ws.document)
+    settings = _settings(args, ws.settings)
+    run = start_rewrite(ws, span, locks, settings)
+    doc = ws.document
+    events = generator.rewrite(Generation(run.prompt, doc.ids, settings, doc.locks), span, doc.locks, settings)
+    result, steps = _run(recorded(run, events), args.json)
     _report(result, steps, args.json)
     if args.save:
-        _save(args.save, generation.with_ids(result.token_ids), model)
+        _save(args.save, ws, run)
+
+
+def _check_span(span: tuple[int, int], doc: Any) -> None:
+    length = len(doc.ids) if doc is not None else 0
+    if not 0 <= span[0] < span[1] <= length:
+        raise CliError(f"--span {span[0]}:{span[1]} is outside the session's generated text (0:{length})")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -293,6 +315,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("diffusion-desk: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`| head`): nothing more to say to it
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as error:
         line = error_line(error)
         if line is None:

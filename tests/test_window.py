@@ -12,7 +12,17 @@ from PySide6.QtWidgets import QMessageBox
 
 from app.main_window import MainWindow
 from app.tasks import running_threads
-from models.events import GenerationResult
+from models.generator import Generator
+from tests.window_helpers import (
+    close_quietly,
+    fixed_seed,
+    generate_with_keys,
+    last_run,
+    load,
+    make_window,
+    set_spin,
+    type_prompt,
+)
 
 
 @pytest.fixture
@@ -22,34 +32,9 @@ def settings_file(tmp_path):
 
 @pytest.fixture
 def window(qtbot, settings_file):
-    win = MainWindow(QSettings(settings_file, QSettings.Format.IniFormat))
-    qtbot.addWidget(win)
-    win.resize(1300, 850)
-    win.show()
+    win = make_window(qtbot, settings_file)
     yield win
-    win.close()
-
-
-def load(qtbot, win: MainWindow, path) -> None:
-    with qtbot.waitSignal(win.modelReady, timeout=60_000):
-        assert win.load_model(str(path))
-
-
-def type_prompt(qtbot, win: MainWindow, text: str) -> None:
-    win.activateWindow()  # shortcuts reach the focused window only, as on a desktop
-    qtbot.waitUntil(win.isActiveWindow)
-    win.prompt_panel.user_edit.setFocus()
-    qtbot.keyClicks(win.prompt_panel.user_edit, text)
-
-
-def set_spin(win: MainWindow, name: str, value) -> None:
-    win.sampler_panel.spins[name].setValue(value)
-
-
-def generate_with_keys(qtbot, win: MainWindow, timeout: int = 60_000) -> GenerationResult:
-    with qtbot.waitSignal(win.generationDone, timeout=timeout) as blocker:
-        QTest.keyClick(win.prompt_panel.user_edit, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
-    return blocker.args[0]
+    close_quietly(win)
 
 
 def test_a_full_generation_streams_into_the_window(qtbot, window, loaded_small, small_canvas_checkpoint):
@@ -58,25 +43,25 @@ def test_a_full_generation_streams_into_the_window(qtbot, window, loaded_small, 
     type_prompt(qtbot, window, "List three colours")
     set_spin(window, "max_new_tokens", 32)
     set_spin(window, "max_denoising_steps", 6)
-    window.sampler_panel.random_box.setChecked(False)
-    window.sampler_panel.seed_spin.setValue(5)
+    fixed_seed(window, 5)
     result = generate_with_keys(qtbot, window)
     assert not result.cancelled
-    record = window.record
-    assert record.canvas_indices == [0, 1]
-    assert [len(record.steps(c)) for c in (0, 1)] == list(result.canvas_steps)
-    # Live view ends on the newest step, exactly as recorded.
-    newest = record.steps(1)[-1]
-    assert window.grid.snapshot() is newest
-    assert window.replay.position() == (1, len(record.steps(1)) - 1)
-    np.testing.assert_array_equal(window.heatmap.image_data()[-1], newest.entropy)
+    run = last_run(window)
+    assert run.canvas_indices == [0, 1]
+    assert [len(run.steps(c)) for c in (0, 1)] == list(result.canvas_steps)
+    # After the run the window shows the text it wrote: the grid holds the document's last canvas, coloured by
+    # the entropy each token had at its canvas's last step; the heatmap holds that canvas's history.
+    doc = window.workspace.document
+    assert window.workspace.position.run is None and window.replay.is_document()
+    shown = window.grid.snapshot()
+    np.testing.assert_array_equal(shown.argmax, doc.ids[16:32])
+    np.testing.assert_array_equal(shown.entropy, run.steps(1)[-1].entropy)
+    np.testing.assert_array_equal(window.heatmap.image_data()[-1], run.steps(1)[-1].entropy)
     assert window.output.answer() == result.answer
     stats = window.output.stats()
-    assert stats["Steps per canvas"] == ", ".join(map(str, result.canvas_steps)) and stats["Seed"] == "5"
+    assert "#1 generate · seed 5 · accepted" in stats["Last written by"]
     # The same seed through the engine alone gives the same ids: the window adds nothing to the run.
-    from models.generator import Generator
-
-    same = list(Generator(window.loaded).generate(window.current_prompt(), window.generation.settings))[-1]
+    same = list(Generator(window.loaded).generate(run.prompt, run.settings))[-1]
     assert same.token_ids.tolist() == result.token_ids.tolist()
 
 
@@ -86,7 +71,7 @@ def test_the_scrubber_replays_any_step_exactly(qtbot, window, small_canvas_check
     set_spin(window, "max_new_tokens", 32)
     set_spin(window, "max_denoising_steps", 5)
     generate_with_keys(qtbot, window)
-    record = window.record
+    run = last_run(window)
     # Pick canvas 0, then press Home and Right twice on the slider: step 2 of canvas 0.
     window.replay.canvas_combo.setCurrentIndex(0)
     window.replay.slider.setFocus()
@@ -94,16 +79,18 @@ def test_the_scrubber_replays_any_step_exactly(qtbot, window, small_canvas_check
     QTest.keyClick(window.replay.slider, Qt.Key.Key_Right)
     QTest.keyClick(window.replay.slider, Qt.Key.Key_Right)
     assert window.replay.position() == (0, 2)
-    assert not window.replay.is_live()
-    shown = window.grid.snapshot()
-    assert shown is record.steps(0)[2]
+    assert window.workspace.position.run == run.id
+    assert window.grid.snapshot() is run.steps(0)[2]
     assert window.heatmap.marker_step() == 2
-    np.testing.assert_array_equal(window.heatmap.image_data()[2], record.steps(0)[2].entropy)
-    np.testing.assert_allclose(window.curves.mean_entropy()[:5], [s.mean_entropy for s in record.steps(0)], rtol=1e-6)
+    np.testing.assert_array_equal(window.heatmap.image_data()[2], run.steps(0)[2].entropy)
+    np.testing.assert_allclose(window.curves.mean_entropy()[:5], [s.mean_entropy for s in run.steps(0)], rtol=1e-6)
     # Clicking a heatmap cell moves the scrubber and selects that token in the grid.
     window.heatmap.stepPositionClicked.emit(4, 7)
-    assert window.replay.position() == (0, 4) and window.grid.snapshot() is record.steps(0)[4]
+    assert window.replay.position() == (0, 4) and window.grid.snapshot() is run.steps(0)[4]
     assert window.grid.selection() == (7, 8)
+    # The runs panel's first row goes back to the text itself.
+    window.w.runs.runChosen.emit(-1)
+    assert window.workspace.position.run is None and window.grid.snapshot().step_index == -1
 
 
 def test_stop_takes_effect_at_the_next_step(qtbot, window, text_checkpoint):
@@ -113,12 +100,13 @@ def test_stop_takes_effect_at_the_next_step(qtbot, window, text_checkpoint):
     set_spin(window, "max_denoising_steps", 48)
     with qtbot.waitSignal(window.generationDone, timeout=60_000) as blocker:
         window.generate_button.click()
-        qtbot.waitUntil(lambda: window.record is not None and len(window.record.steps(0)) >= 2, timeout=30_000)
+        qtbot.waitUntil(lambda: window.workspace.runs and last_run(window).step_count() >= 2, timeout=30_000)
         assert window.stop_button.isEnabled() and not window.generate_button.isEnabled()
         QTest.keyClick(window, Qt.Key.Key_Escape)
     result = blocker.args[0]
     assert result.cancelled
-    assert sum(len(window.record.steps(c)) for c in window.record.canvas_indices) < 20 * 48
+    assert last_run(window).step_count() < 20 * 48
+    assert last_run(window).fate.value == "cancelled"
     assert window.generate_button.isEnabled() and not window.stop_button.isEnabled()
 
 
@@ -132,6 +120,7 @@ def test_generate_twice_never_starts_a_second_worker(qtbot, window, text_checkpo
         assert window.generate() is False  # the action is disabled and the runner refuses a second task
         window.generate_action.trigger()
         assert len(running_threads()) == 1
+    assert len(window.workspace.runs) == 1
 
 
 def test_closing_mid_generation_stops_the_worker(qtbot, settings_file, text_checkpoint):
@@ -141,7 +130,8 @@ def test_closing_mid_generation_stops_the_worker(qtbot, settings_file, text_chec
     type_prompt(qtbot, win, "Long")
     set_spin(win, "max_new_tokens", 32 * 30)
     win.generate()
-    qtbot.waitUntil(lambda: win.record is not None and len(win.record.steps(0)) >= 1, timeout=30_000)
+    qtbot.waitUntil(lambda: last_run(win).step_count() >= 1, timeout=30_000)
+    win.workspace.mark_saved("")  # nothing to ask about
     started = time.perf_counter()
     assert win.close()
     assert time.perf_counter() - started < 5
@@ -171,7 +161,7 @@ def test_the_gui_thread_stays_responsive_during_generation(qtbot, window, text_c
     """Probe the event loop every 4 ms while a generation streams into the window: no gap over one 16 ms frame.
 
     The probe runs until generationDone, so its last gap also spans the one pass that finishes the run (result,
-    statistics, the editor's new document, then a repaint of most of the window). That pass measured 8-17 ms here,
+    statistics, the text's new document, then a repaint of most of the window). That pass measured 8-17 ms here,
     once per run and after the streaming, so it is held to 25 ms on its own.
     """
     load(qtbot, window, text_checkpoint)
@@ -179,8 +169,7 @@ def test_the_gui_thread_stays_responsive_during_generation(qtbot, window, text_c
     set_spin(window, "max_new_tokens", 96)
     set_spin(window, "max_denoising_steps", 12)
     set_spin(window, "confidence_threshold", 1e-9)  # no adaptive stop: all 36 steps stream, a run of known length
-    window.sampler_panel.random_box.setChecked(False)
-    window.sampler_panel.seed_spin.setValue(0)
+    fixed_seed(window, 0)
     ticks: list[float] = []
     probe = QTimer()
     probe.setTimerType(Qt.TimerType.PreciseTimer)
@@ -198,18 +187,19 @@ def test_the_gui_thread_stays_responsive_during_generation(qtbot, window, text_c
 
 
 def test_settings_and_last_model_are_remembered(qtbot, settings_file, text_checkpoint):
-    first = MainWindow(QSettings(settings_file, QSettings.Format.IniFormat))
-    qtbot.addWidget(first)
+    first = make_window(qtbot, settings_file)
     load(qtbot, first, text_checkpoint)
     set_spin(first, "entropy_bound", 0.25)
-    first.close()
-    second = MainWindow(QSettings(settings_file, QSettings.Format.IniFormat))
-    qtbot.addWidget(second)
+    set_spin(first, "confidence_threshold", 1e-9)
+    close_quietly(first)
+    second = make_window(qtbot, settings_file)
     assert second.store.value("models/last") == str(text_checkpoint)
     assert second.recent_models()[0] == str(text_checkpoint)
     load(qtbot, second, text_checkpoint)
     assert second.sampler_panel.settings().entropy_bound == pytest.approx(0.25)
-    second.close()
+    assert second.workspace.settings.entropy_bound == pytest.approx(0.25)
+    assert second.curves.threshold() == pytest.approx(1e-9)  # the plots show the restored stop threshold
+    close_quietly(second)
 
 
 def test_an_engine_error_reaches_the_user_as_a_message(qtbot, window, text_checkpoint, monkeypatch):
@@ -219,12 +209,13 @@ def test_an_engine_error_reaches_the_user_as_a_message(qtbot, window, text_check
         raise RuntimeError("CUDA out of memory. Tried to allocate 20.00 GiB (GPU 0; 79.11 GiB total capacity)")
         yield  # a generator, like the real one
 
-    monkeypatch.setattr(window.generator, "generate", out_of_memory)
+    monkeypatch.setattr(window.engine.generator, "generate", out_of_memory)
     type_prompt(qtbot, window, "Too big")
     with qtbot.waitSignal(window.errorShown, timeout=30_000) as blocker:
         window.generate()
     assert "ran out of memory" in blocker.args[0] and "Traceback" not in blocker.args[0]
     assert window.generate_button.isEnabled() and not window.runner.busy  # the window stays usable
+    assert last_run(window).fate.value == "failed"
 
 
 def test_loading_can_be_cancelled_and_keeps_the_previous_model(qtbot, window, text_checkpoint, monkeypatch):

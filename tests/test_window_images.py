@@ -4,26 +4,23 @@ from __future__ import annotations
 
 import pytest
 from PIL import Image
-from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QGuiApplication, QImage
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
 from app.examples import load_examples
-from app.main_window import MainWindow
 from models.processing import image_token_count
 from models.tiny_checkpoint import IMAGE_TOKEN_ID
+from tests.window_helpers import close_quietly, load, make_window
 
 
 @pytest.fixture
 def window(qtbot, tmp_path, vision_checkpoint):
-    win = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
-    qtbot.addWidget(win)
-    win.show()
-    with qtbot.waitSignal(win.modelReady, timeout=60_000):
-        win.load_model(str(vision_checkpoint))
+    win = make_window(qtbot, tmp_path / "settings.ini")
+    load(qtbot, win, vision_checkpoint)
     yield win
-    win.close()
+    close_quietly(win)
 
 
 def drop(target, mime: QMimeData) -> None:
@@ -53,7 +50,7 @@ def test_files_dropped_on_the_prompt_become_images_in_order(qtbot, window, tmp_p
     drop(window.prompt_panel.user_edit.viewport(), mime)
     assert [img.getpixel((5, 5)) for img in window.image_strip.images()] == [(255, 0, 0), (0, 0, 255)]
     assert window.prompt_panel.user_text() == "What is in these?"  # no file path typed into the prompt
-    prompt = window.current_prompt()
+    prompt = window.workspace.draft
     assert [img.getpixel((5, 5)) for img in prompt.images] == [(255, 0, 0), (0, 0, 255)]
 
 
@@ -64,9 +61,8 @@ def test_a_bad_drop_is_refused_and_loses_nothing(qtbot, window, tmp_path):
     bad.write_text("not an image")
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(good)), QUrl.fromLocalFile(str(bad))])
-    with qtbot.waitSignal(window.errorShown) as blocker:
-        drop(window, mime)
-    assert "notes.png" in blocker.args[0]
+    drop(window, mime)
+    assert "notes.png" in window.statusBar().currentMessage()  # said in the status bar; no dialog to dismiss
     assert len(window.image_strip.images()) == 1 and window.prompt_panel.user_text() == "Keep me"
 
 
@@ -123,11 +119,16 @@ def test_a_follow_up_keeps_the_first_turn_and_its_image(qtbot, window, tmp_path)
     window.follow_up_action.trigger()
     window.image_strip.clear()
     window.prompt_panel.set_prompt("And is it dark?")
-    prompt = window.current_prompt()
-    assert [t.user for t in prompt.history] == ["What colour is this?"] and len(prompt.history[0].images) == 1
+    ws = window.workspace
+    assert ws.draft.follow_up and ws.draft.user == "And is it dark?" and not ws.draft.images
     with qtbot.waitSignal(window.generationDone, timeout=120_000) as second:
         window.generate()
     ids = second.args[0].prompt_ids
     assert int((ids == IMAGE_TOKEN_ID).sum()) == image_tokens  # the first turn's image is still in the prompt
     text = window.loaded.tokenizer.decode(ids)
     assert text.index("What colour is this?") < text.index("And is it dark?")
+    path = ws.conversation.active_path()
+    assert [ws.conversation.turns[t].user for t in path] == ["What colour is this?", "And is it dark?"]
+    run = ws.runs[max(ws.runs)]
+    assert [t.user for t in run.prompt.history] == ["What colour is this?"]
+    assert len(run.prompt.history[0].images) == 1

@@ -347,6 +347,8 @@ class StepCurves(QWidget):
 
     def set_threshold(self, value: float) -> None:
         """The confidence threshold (nats of mean entropy) drawn as a dashed line."""
+        if float(value) == self._threshold and self.threshold_line.label.format:
+            return  # unchanged: a label set again is laid out again
         self._threshold = float(value)
         self.threshold_line.setValue(math.log10(max(self._threshold, self._floor)))
         self.threshold_line.label.setFormat(f"stop threshold {self._threshold:g}")

@@ -21,6 +21,7 @@ class ReplayBar(QWidget):
         super().__init__(parent)
         self._counts: list[int] = []  # recorded steps per canvas
         self._canvas = 0
+        self._document = False  # the text itself is shown, after the replayed run's last step
 
         self.canvas_combo = QComboBox()
         self.canvas_combo.setToolTip("Which canvas (block of tokens) to show; the model writes them one after another")
@@ -73,6 +74,21 @@ class ReplayBar(QWidget):
         self._refresh()
 
     # ----- main-window API ----------------------------------------------------------------------------------
+    def show_state(self, counts: dict[int, int], canvas: int, step: int, *, document: bool, live: bool,
+                   canvases: int = 0) -> None:
+        """Show what is on screen: recorded steps per canvas, the canvas and step shown (or, `document`, the text
+        itself at the end of the replayed steps), and whether it follows a streaming run. Emits nothing."""
+        n = max(canvases, max(counts, default=-1) + 1)
+        self.set_canvas_count(n)
+        for index in range(n):
+            self._counts[index] = counts.get(index, 0)
+        self._document = document
+        self.set_live(live)
+        self.set_position(canvas, step)
+
+    def is_document(self) -> bool:
+        return self._document
+
     def set_canvas_count(self, n: int) -> None:
         n = max(0, n)
         self._counts = (self._counts + [0] * n)[:n]
@@ -176,6 +192,7 @@ class ReplayBar(QWidget):
 
     # ----- helpers ------------------------------------------------------------------------------------------
     def _user_moved(self) -> None:
+        self._document = False
         self._refresh()
         self._leave_live()
         self.positionChanged.emit(*self.position())
@@ -214,7 +231,9 @@ class ReplayBar(QWidget):
         self.slider.setEnabled(count > 0)
         self.play_button.setEnabled(any(self._counts))
         shown = self.slider.value() + 1 if count else 0
-        self.step_label.setText(f"Step {shown} / {count}")
+        self.step_label.setText("Text" if self._document else f"Step {shown} / {count}")
+        self.step_label.setToolTip("The text as it stands, coloured by each token's entropy when it was committed; "
+                                   "drag the slider to replay the steps that wrote it" if self._document else "")
 
     def _show_playing(self, playing: bool) -> None:
         icon = QStyle.StandardPixmap.SP_MediaPause if playing else QStyle.StandardPixmap.SP_MediaPlay

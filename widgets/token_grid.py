@@ -40,6 +40,7 @@ from widgets.grid_cells import (
 )
 
 TokenText = Callable[[int], str]
+DIFFERENT = QColor(230, 0, 170)  # magenta: no entropy colour is near it
 
 class TokenGrid(QWidget):
     """Grid of a canvas's tokens at one step; click selects, shift-click extends, ctrl-click asks to toggle a lock."""
@@ -67,6 +68,7 @@ class TokenGrid(QWidget):
         self._counts = self._last_changed = np.zeros((0, 0), dtype=np.int64)
         self._marks: CellMarks | None = None
         self._selection: tuple[int, int] | None = None
+        self._highlight: list[int] = []  # positions outlined as different (the comparison view)
         self._anchor = 0
         self._rows, self._cols = grid_shape(256)
         self._grid = QRectF()
@@ -108,6 +110,14 @@ class TokenGrid(QWidget):
     def clear(self) -> None:
         self._snapshots, self._step, self._marks, self._stats_key = [], -1, None, None
         self.update()
+
+    def set_highlight(self, mask: np.ndarray | None) -> None:
+        """Outline these positions (True in `mask`), e.g. where two runs differ; None clears."""
+        self._highlight = [] if mask is None else np.flatnonzero(mask).tolist()
+        self.update(self._cells_area())
+
+    def highlighted(self) -> list[int]:
+        return list(self._highlight)
 
     def snapshot(self) -> StepSnapshot | None:
         return self._snapshots[self._step] if self._marks is not None else None
@@ -274,6 +284,12 @@ class TokenGrid(QWidget):
                 accepted_now=marks.accepted_now_list[pos], stable=marks.stable_list[pos],
                 locked=marks.locked_list[pos],
             )  # fmt: skip
+        if self._highlight:
+            p.setBrush(Qt.BrushStyle.NoBrush)
+            p.setPen(QPen(DIFFERENT, 3))
+            for pos in self._highlight:
+                if pos < len(rects):
+                    p.drawRect(rects[pos].adjusted(2, 2, -2, -2))
         self._paint_selection(p)
 
     def _paint_legend(self, p: QPainter, origin: QPointF) -> None:

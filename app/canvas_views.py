@@ -1,0 +1,147 @@
+"""The canvas views (token grid, entropy heatmap, step curves, scrubber) rendered from the workspace's position.
+
+While a run streams, the grid follows every batch and the plots redraw at most every PLOT_INTERVAL_MS, each in its
+own event-loop pass, so no single pass carries all three views. The scrubber, the heatmap and the curves only ask
+the workspace to show another position; what they draw comes back from it.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, QTimer
+
+from app.workspace_hub import WorkspaceHub, max_entropy, token_text
+from models.document import canvas_snapshot
+from models.events import StepSnapshot
+from widgets.entropy_plots import EntropyHeatmap, StepCurves
+from widgets.replay_bar import ReplayBar
+from widgets.token_grid import TokenGrid
+
+PLOT_INTERVAL_MS = 50  # the heatmap and curves redraw at most 20 times a second while a run streams
+_DRAWN_ON = frozenset({"position", "steps", "document", "runs", "model"})
+
+
+class CanvasViews(QObject):
+    def __init__(self, hub: WorkspaceHub, grid: TokenGrid, heatmap: EntropyHeatmap, curves: StepCurves,
+                 replay: ReplayBar, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.hub, self.grid, self.heatmap, self.curves, self.replay = hub, grid, heatmap, curves, replay
+        self._plot_target: tuple[list[StepSnapshot], int] | None = None
+        self._heatmap_timer = self._timer(PLOT_INTERVAL_MS, self._draw_heatmap_live)
+        self._curves_timer = self._timer(PLOT_INTERVAL_MS // 2, self._draw_curves_live)
+        hub.changed.connect(self.render)
+        replay.positionChanged.connect(self._scrubbed)
+        replay.liveChanged.connect(self._live_toggled)
+        heatmap.stepPositionClicked.connect(self._heatmap_clicked)
+        curves.stepClicked.connect(lambda step: self._scrubbed(self.hub.ws.position.canvas, step))
+
+    def _timer(self, interval: int, slot) -> QTimer:
+        timer = QTimer(self)
+        timer.setSingleShot(True)
+        timer.setInterval(interval)
+        timer.timeout.connect(slot)
+        return timer
+
+    def stop(self) -> None:
+        self._heatmap_timer.stop()
+        self._curves_timer.stop()
+        self.replay.stop_playback()
+
+    # ----- rendering ------------------------------------------------------------------------------------------
+    def render(self, kinds: frozenset[str]) -> None:
+        if "model" in kinds:
+            self._configure()
+        if kinds & _DRAWN_ON or "settings" in kinds:
+            self._render()
+
+    def _configure(self) -> None:
+        """The scales and token texts of the workspace's model (a session may come from another model)."""
+        ws = self.hub.ws
+        for widget in (self.grid, self.heatmap):
+            widget.set_token_text(token_text(ws))
+        top = max_entropy(ws)
+        if top is not None:
+            for widget in (self.grid, self.heatmap, self.curves):
+                widget.set_max_entropy(top)
+            for plot in (self.heatmap, self.curves):
+                plot.set_canvas_length(ws.canvas_length)
+
+    def _render(self) -> None:
+        ws = self.hub.ws
+        pos = ws.position
+        run_shown = ws.runs.get(pos.run) if pos.run is not None else None
+        self.curves.set_threshold((run_shown.settings if run_shown is not None else ws.settings).confidence_threshold)
+        replayed = ws.replay_run()
+        counts = {c: len(replayed.steps(c)) for c in replayed.canvas_indices} if replayed is not None else {}
+        if pos.run is None:
+            doc = ws.document
+            if doc is None:
+                self.grid.clear()
+                self.heatmap.clear()
+                self.curves.clear()
+                self.replay.show_state({}, 0, 0, document=False, live=False)
+                return
+            canvases = len(doc.ids) // doc.canvas_length
+            self.replay.show_state(counts, pos.canvas, counts.get(pos.canvas, 1) - 1, document=True, live=False,
+                                   canvases=canvases)
+            self.grid.show_step([canvas_snapshot(doc, pos.canvas)])
+            history = replayed.steps(pos.canvas) if replayed is not None else []
+            self._plot_target = (history, len(history) - 1) if history else None
+            self._draw_plots()
+            return
+        run = ws.runs[pos.run]
+        steps = run.steps(pos.canvas)
+        self.replay.show_state(counts, pos.canvas, pos.step if pos.step >= 0 else len(steps) - 1, document=False,
+                               live=pos.live)
+        if not steps:
+            return
+        step = pos.step if 0 <= pos.step < len(steps) else len(steps) - 1
+        self.grid.show_step(steps, step)
+        self._plot_target = (steps, step)
+        if not pos.live:
+            self._draw_plots()
+        elif not self._heatmap_timer.isActive():
+            self._heatmap_timer.start()
+
+    def _draw_plots(self) -> None:
+        """Both plots at once (after a run, or when the user moves the scrubber), fitted to the canvas's steps."""
+        self._heatmap_timer.stop()
+        self._curves_timer.stop()
+        if self._plot_target is None:
+            self.heatmap.clear()
+            self.curves.clear()
+            return
+        steps, step = self._plot_target
+        self.heatmap.show_step(steps, step)
+        self.curves.show_step(steps, step)
+
+    def _draw_heatmap_live(self) -> None:
+        # pyqtgraph's scene update after a plot changes is the costliest thing the GUI thread does while a run
+        # streams: the heatmap and the curves each get their own event-loop pass, so neither stalls the other.
+        if self._plot_target is not None:
+            self.heatmap.show_step(*self._plot_target, fit=False)
+            self._curves_timer.start()
+
+    def _draw_curves_live(self) -> None:
+        if self._plot_target is not None:
+            self.curves.show_step(*self._plot_target, fit=False)
+
+    # ----- navigation -----------------------------------------------------------------------------------------
+    def _scrubbed(self, canvas: int, step: int) -> None:
+        ws = self.hub.ws
+        run = ws.replay_run()
+        if run is not None and run.steps(canvas):
+            ws.show(run.id, canvas, step)
+        else:
+            ws.show(None, canvas)  # a canvas the replayed run never denoised: the document's own
+
+    def _live_toggled(self, live: bool) -> None:
+        ws = self.hub.ws
+        running = ws.running()
+        if live and running is not None:
+            ws.show(running.id, live=True)
+        elif not live and ws.position.live:
+            ws.show(ws.position.run, ws.position.canvas, ws.position.step)
+
+    def _heatmap_clicked(self, step: int, position: int) -> None:
+        self._scrubbed(self.hub.ws.position.canvas, step)
+        self.grid.setSelection(position, position + 1)

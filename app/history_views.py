@@ -1,0 +1,88 @@
+"""The conversation panel, the runs panel and the answer pane, rendered from the workspace."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import QObject
+
+from app.status import document_stats, live_stats, result_stats
+from app.workspace_hub import WorkspaceHub
+from models.prompts import split_reply
+from models.runs import KEPT, Fate, RunKind
+from widgets.conversation_panel import ConversationPanel, TurnRow
+from widgets.output_pane import OutputPane
+from widgets.runs_panel import DOCUMENT, RunRow, RunsPanel
+
+_DROPPED = frozenset({Fate.REJECTED, Fate.CANCELLED, Fate.FAILED, Fate.UNCHANGED})
+
+
+class HistoryViews(QObject):
+    def __init__(self, hub: WorkspaceHub, conversation: ConversationPanel, runs: RunsPanel, output: OutputPane,
+                 compare: Callable[[int, int], None], parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.hub, self.conversation, self.runs, self.output = hub, conversation, runs, output
+        self._answer_key: tuple[int, int] | None = None
+        hub.changed.connect(self.render)
+        conversation.turnChosen.connect(lambda turn: self.hub.ws.select_turn(turn))
+        conversation.branchStepped.connect(lambda turn, step: self.hub.ws.step_branch(turn, step))
+        conversation.rerunRequested.connect(lambda turn: self.hub.ws.rerun_turn(turn))
+        runs.runChosen.connect(self._run_chosen)
+        runs.compareRequested.connect(compare)
+
+    def set_enabled(self, idle: bool) -> None:
+        """While a run streams or a proposal waits, the conversation stays on its turn."""
+        self.conversation.setEnabled(idle and self.hub.ws.review is None)
+
+    def _run_chosen(self, run_id: int) -> None:
+        ws = self.hub.ws
+        ws.show(None if run_id == DOCUMENT else run_id, ws.position.canvas if run_id == DOCUMENT else 0)
+
+    def render(self, kinds: frozenset[str]) -> None:
+        ws = self.hub.ws
+        if kinds & {"conversation", "runs", "document", "model", "draft"}:
+            conversation = ws.conversation
+            rows = []
+            for turn_id in conversation.active_path():
+                node = conversation.turns[turn_id]
+                siblings = conversation.siblings(turn_id)
+                rows.append(TurnRow(turn_id, node.user or node.source or "(text)", siblings.index(turn_id) + 1,
+                                    len(siblings)))
+            self.conversation.show_turns(rows, conversation.current)
+        if kinds & {"conversation", "runs", "position", "model", "review"}:
+            rows = [RunRow(DOCUMENT, "The text as it stands", True, False)] if ws.document is not None else []
+            for run in ws.runs_of(ws.conversation.current):
+                kept = run.fate in KEPT or (run.kind is RunKind.GENERATE and run.fate is Fate.CANCELLED)
+                rows.append(RunRow(run.id, run.label(), kept, run.fate in _DROPPED))
+            self.runs.show_runs(rows, DOCUMENT if ws.position.run is None else ws.position.run)
+        if kinds & {"steps", "position", "document", "runs", "conversation", "model"}:
+            self._render_output(kinds)
+
+    def _render_output(self, kinds: frozenset[str]) -> None:
+        ws, output = self.hub.ws, self.output
+        pos = ws.position
+        run = ws.runs.get(pos.run) if pos.run is not None else None
+        if run is not None and run.kind is RunKind.GENERATE and run.fate is Fate.RUNNING:
+            # The answer so far is decoded again only when a canvas commits, not at every streamed step.
+            key = (run.id, sum(r.committed is not None for r in run.record.canvases.values()))
+            if key != self._answer_key:
+                self._answer_key = key
+                _, thought, answer = split_reply(run.record.draft_ids(), ws.tokenizer)
+                output.set_answer(answer)
+                output.set_thought(thought)
+            output.set_stats(live_stats(run))
+            return
+        self._answer_key = None
+        doc = ws.document
+        if doc is None:
+            output.clear()
+            return
+        _, thought, answer = split_reply(doc.ids, doc.tokenizer)
+        output.set_answer(answer)
+        output.set_thought(thought)
+        if run is not None and run.result is not None:
+            output.set_stats(result_stats(run.result, run.canvas_length, run.seed, run.label()))
+        elif run is not None:
+            output.set_stats(live_stats(run))
+        else:
+            output.set_stats(document_stats(doc, ws.replay_run()))

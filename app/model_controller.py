@@ -1,0 +1,163 @@
+"""The Model menu: open a checkpoint folder or hub id, recent models, the demo; what a load changes in the window."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, QSettings, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QFileDialog, QInputDialog, QMainWindow, QMenu
+
+from app.engine_controller import EngineController
+from app.workspace_hub import WorkspaceHub
+from models.loading import LoadedModel
+from models.processing import image_token_count
+from models.settings import SamplerSettings, SettingsError
+from models.vocabulary import model_ref
+from models.workspace import Workspace
+from widgets.image_strip import BUDGETS as IMAGE_BUDGETS
+from widgets.image_strip import ImageStrip
+from widgets.sampler_panel import SamplerPanel
+
+MAX_RECENT = 8
+
+
+def carried_settings(current: SamplerSettings, old_defaults: SamplerSettings,
+                     new_defaults: SamplerSettings) -> SamplerSettings:
+    """Settings after another model loads: what the user changed is kept, what was left at the old model's
+    default follows the new model's default."""
+    values = {}
+    for field in dataclasses.fields(SamplerSettings):
+        mine, old = getattr(current, field.name), getattr(old_defaults, field.name)
+        values[field.name] = getattr(new_defaults, field.name) if mine == old else mine
+    try:
+        return SamplerSettings(**values).validated()
+    except SettingsError:
+        return new_defaults
+
+
+class ModelController(QObject):
+    modelReady = Signal(object)  # LoadedModel, once the window shows it
+
+    def __init__(self, hub: WorkspaceHub, engine: EngineController, window: QMainWindow, store: QSettings,
+                 sampler: SamplerPanel, strip: ImageStrip, notify: Callable[[str], None]) -> None:
+        super().__init__(window)
+        self.hub, self.engine, self.window, self.store = hub, engine, window, store
+        self.sampler, self.strip, self.notify = sampler, strip, notify
+        self.actions: list[QAction] = []
+        self.recent_menu: QMenu | None = None
+        engine.modelReady.connect(self._loaded)
+
+    def build_menu(self, menu: QMenu) -> None:
+        folder = menu.addAction("Open checkpoint &folder…")
+        folder.setShortcut(QKeySequence("Ctrl+Shift+O"))
+        folder.triggered.connect(self.choose_folder)
+        hub_id = menu.addAction("Open &hub id…")
+        hub_id.triggered.connect(self.enter_hub_id)
+        self.recent_menu = menu.addMenu("&Recent models")
+        demo = menu.addAction("&Demo model")
+        demo.triggered.connect(lambda: self.load_model(None))
+        self.actions = [folder, hub_id, demo]
+        self.rebuild_recent_menu()
+
+    # ----- loading ----------------------------------------------------------------------------------------------
+    def load_model(self, source: str | None) -> bool:
+        if not self.engine.load_model(source):
+            return False
+        self.notify(f"Loading {source or 'the demo model'}…")
+        return True
+
+    def choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self.window, "Open a DiffusionGemma checkpoint folder",
+                                                  self.store.value("models/folder") or "")
+        if folder:
+            self.store.setValue("models/folder", folder)
+            self.load_model(folder)
+
+    def enter_hub_id(self) -> None:
+        text, ok = QInputDialog.getText(self.window, "Open from the Hugging Face hub",
+                                        "Hub id (for example google/diffusiongemma-26B-A4B-it):")
+        if ok and text.strip():
+            self.load_model(text.strip())
+
+    def _loaded(self, loaded: LoadedModel) -> None:
+        """The new model is ready: the sampler takes its defaults, the workspace takes it where it can."""
+        old_defaults = self.sampler.defaults()
+        first = old_defaults == SamplerSettings()
+        processor = loaded.processor
+        self.strip.set_token_counter(lambda image, budget: image_token_count(processor, image, budget))
+        budget = getattr(getattr(processor, "image_processor", None), "max_soft_tokens", None)
+        if budget in IMAGE_BUDGETS:
+            self.strip.set_budget(budget)  # the checkpoint's own default visual budget
+        self.sampler.set_defaults(loaded.defaults)
+        ws = self.hub.ws
+        saved = self._saved_sampler() if first else None
+        if saved is not None and loaded.source == (self.store.value("models/last") or "demo"):
+            settings = saved
+        elif first:
+            settings = loaded.defaults
+        else:
+            settings = carried_settings(ws.settings, old_defaults, loaded.defaults)
+        ref = model_ref(loaded)
+        if ws.adopt_model(ref, loaded.tokenizer):
+            ws.set_settings(settings)
+        elif not ws.is_modified():  # saved work of another model: nothing is lost by starting afresh
+            self.hub.replace(Workspace(ref, loaded.tokenizer, settings))
+        else:
+            self.notify(f"This session was made with {ws.model.name}; it stays open to replay and save. "
+                        f"File → New session starts one with {loaded.name}.")
+        self.sampler.set_settings(self.hub.ws.settings)
+        self._remember(self.engine.loading_source)
+        self.modelReady.emit(loaded)
+
+    # ----- remembered models and settings -----------------------------------------------------------------------
+    def recent_models(self) -> list[str]:
+        value = self.store.value("models/recent") or []
+        return [value] if isinstance(value, str) else list(value)
+
+    def _remember(self, source: str | None) -> None:
+        self.store.setValue("models/last", source or "")
+        if source:
+            recent = [source] + [m for m in self.recent_models() if m != source]
+            self.store.setValue("models/recent", recent[:MAX_RECENT])
+        self.rebuild_recent_menu()
+
+    def rebuild_recent_menu(self) -> None:
+        if self.recent_menu is None:
+            return
+        self.recent_menu.clear()
+        for source in self.recent_models():
+            action = self.recent_menu.addAction(source)
+            action.triggered.connect(lambda checked=False, s=source: self.load_model(s))
+        self.recent_menu.setEnabled(bool(self.recent_models()) and not self.engine.busy)
+
+    def save_sampler(self) -> None:
+        try:
+            self.store.setValue("sampler", self.sampler.settings().to_dict())
+        except SettingsError:
+            pass  # an invalid combination is not worth keeping
+
+    def _saved_sampler(self) -> SamplerSettings | None:
+        data = self.store.value("sampler")
+        if not isinstance(data, dict):
+            return None
+        try:
+            return SamplerSettings.from_dict({k: _number(v) for k, v in data.items()})
+        except (SettingsError, TypeError, ValueError):
+            return None
+
+
+def _number(value: Any) -> Any:
+    """QSettings (INI) gives numbers back as strings."""
+    if isinstance(value, str):
+        if value in ("", "None", "@Invalid()"):
+            return None
+        if value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        try:
+            return int(value)
+        except ValueError:
+            return float(value)
+    return value

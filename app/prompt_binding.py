@@ -1,0 +1,80 @@
+"""The prompt boxes, the image strip and the sampler panel, bound both ways to the workspace's draft and settings.
+
+The widgets edit; every edit becomes the workspace's draft (what is in the boxes) or settings at once, so saving a
+session stores what the user sees. A session opened or an example chosen changes the workspace, and the widgets show
+it: the workspace is the one copy, the widgets only its editors.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from PySide6.QtCore import QObject
+from PySide6.QtGui import QAction
+
+from app.workspace_hub import WorkspaceHub
+from models.settings import SettingsError
+from models.workspace import Draft
+from widgets.image_strip import ImageStrip
+from widgets.prompt_panel import PromptPanel
+from widgets.sampler_panel import SamplerPanel
+
+
+class PromptBinding(QObject):
+    def __init__(self, hub: WorkspaceHub, prompt: PromptPanel, strip: ImageStrip, sampler: SamplerPanel,
+                 follow_up: QAction, compile_action: QAction, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.hub, self.prompt, self.strip, self.sampler = hub, prompt, strip, sampler
+        self.follow_up, self.compile_action = follow_up, compile_action
+        self._rendering = False
+        prompt.changed.connect(self.push_draft)
+        strip.changed.connect(self.push_draft)
+        follow_up.toggled.connect(self.push_draft)
+        sampler.changed.connect(self.push_settings)
+        compile_action.toggled.connect(self.push_settings)
+        hub.changed.connect(self.render)
+
+    def push_draft(self) -> None:
+        if self._rendering:
+            return
+        ws = self.hub.ws
+        ws.set_draft(Draft(
+            user=self.prompt.user_text(), system=self.prompt.system_text(), think=self.prompt.think(),
+            images=tuple(self.strip.images()), image_names=tuple(self.strip.names()),
+            image_budget=self.strip.budget(), follow_up=self.follow_up.isChecked(), branch_of=ws.draft.branch_of))
+
+    def push_settings(self) -> None:
+        if self._rendering:
+            return
+        try:
+            settings = self.sampler.settings()
+        except SettingsError:
+            return  # the panel shows what is wrong; the workspace keeps the last valid settings
+        self.hub.ws.set_settings(dataclasses.replace(settings, compile=self.compile_action.isChecked()))
+
+    def render(self, kinds: frozenset[str]) -> None:
+        if not kinds & {"draft", "settings"}:
+            return
+        ws = self.hub.ws
+        self._rendering = True
+        try:
+            draft = ws.draft
+            if (self.prompt.user_text(), self.prompt.system_text(), self.prompt.think()) != (
+                    draft.user, draft.system, draft.think):
+                self.prompt.set_prompt(draft.user, draft.system, draft.think)
+            shown = self.strip.images()
+            if len(shown) != len(draft.images) or any(a is not b for a, b in zip(shown, draft.images, strict=False)):
+                self.strip.set_images(list(draft.images), list(draft.image_names))
+            if draft.image_budget is not None and draft.image_budget != self.strip.budget():
+                self.strip.set_budget(draft.image_budget)
+            self.follow_up.setChecked(draft.follow_up)
+            try:
+                shown_settings = self.sampler.settings()
+            except SettingsError:
+                shown_settings = None
+            wanted = dataclasses.replace(ws.settings, compile=False)
+            if shown_settings is None or dataclasses.replace(shown_settings, compile=False) != wanted:
+                self.sampler.set_settings(ws.settings)
+            self.compile_action.setChecked(ws.settings.compile)
+        finally:
+            self._rendering = False

@@ -1,0 +1,249 @@
+"""The File menu: new, open and save sessions, open any text, save the text, export it as Markdown.
+
+A session file is read and checked whole before anything on screen changes; unsaved work is never dropped without
+asking (New, Open, Quit); saving runs off the GUI thread and the title bar shows the name and a modified mark.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QSettings, QStandardPaths, Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QFileDialog, QMainWindow, QMenu, QMessageBox
+
+from app.background_save import SessionWriter
+from app.engine_controller import EngineController
+from app.workspace_hub import WorkspaceHub
+from models.document import Document
+from models.safe_files import UserFileError, read_user_file, write_atomic
+from models.session_archive import SUFFIX, SessionError, save_workspace
+from models.session_open import open_session
+from models.session_v1 import NeedsItsModel
+from models.text_export import conversation_markdown, document_text
+from models.vocabulary import RecordedTokenizer, model_ref
+from models.workspace import Workspace
+
+SESSION_FILTER = f"Diffusion Desk sessions (*{SUFFIX} *.json)"
+MAX_TEXT_BYTES = 4 * 2**20  # more than any canvas budget; a bigger file is refused rather than hanging the window
+SAVED_BY = "Diffusion Desk"
+
+
+class SessionController(QObject):
+    def __init__(self, hub: WorkspaceHub, engine: EngineController, window: QMainWindow, store: QSettings,
+                 notify: Callable[[str], None], show_error: Callable[[str, str], None],
+                 load_model: Callable[[str], None]) -> None:
+        super().__init__(window)
+        self.hub, self.engine, self.window, self.store = hub, engine, window, store
+        self.notify, self.show_error, self.load_model = notify, show_error, load_model
+        self.writer = SessionWriter(SAVED_BY, self)
+        self.actions: dict[str, QAction] = {}
+        self.offer: QMessageBox | None = None
+        hub.changed.connect(lambda kinds: self.update_title())
+
+    @property
+    def ws(self) -> Workspace:
+        return self.hub.ws
+
+    def build_menu(self, menu: QMenu) -> None:
+        for name, text, keys, slot in (
+            ("new", "&New session", QKeySequence.StandardKey.New, self.new_session),
+            ("open", "&Open session…", QKeySequence.StandardKey.Open, self.choose_session),
+            ("save", "&Save session", QKeySequence.StandardKey.Save, self.save),
+            ("save_as", "Save session &as…", QKeySequence("Ctrl+Shift+S"), self.save_as),
+            (None, None, None, None),
+            ("open_text", "Open &text to edit…", QKeySequence("Ctrl+Shift+T"), self.choose_text),
+            ("save_text", "Save te&xt as…", None, self.choose_text_target),
+            ("export_markdown", "Export conversation as &Markdown…", None, self.choose_markdown_target),
+        ):
+            if name is None:
+                menu.addSeparator()
+                continue
+            action = menu.addAction(text)
+            if keys is not None:
+                action.setShortcut(QKeySequence(keys))
+            action.triggered.connect(lambda checked=False, run=slot: run())
+            self.actions[name] = action
+
+    def update_title(self) -> None:
+        ws = self.ws
+        name = Path(ws.name).name if ws.name else "Untitled"
+        self.window.setWindowTitle(f"{name}[*] — Diffusion Desk")
+        self.window.setWindowModified(ws.is_modified() and not ws.is_empty())
+
+    # ----- asking before work is dropped ----------------------------------------------------------------------
+    def ask_to_save(self, doing: str) -> bool:
+        """True when it is fine to go on: nothing unsaved, or the user saved or discarded it."""
+        ws = self.ws
+        if not ws.is_modified() or ws.is_empty():
+            return True
+        name = Path(ws.name).name if ws.name else "this session"
+        box = QMessageBox(QMessageBox.Icon.Question, "Unsaved changes",
+                          f"Save the changes to {name} before {doing}?",
+                          QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
+                          | QMessageBox.StandardButton.Cancel, self.window)
+        box.setDefaultButton(QMessageBox.StandardButton.Save)
+        answer = box.exec()
+        if answer == QMessageBox.StandardButton.Save:
+            return self.save_now()
+        return answer == QMessageBox.StandardButton.Discard
+
+    # ----- sessions -----------------------------------------------------------------------------------------
+    def new_session(self) -> bool:
+        if not self.ask_to_save("starting a new session"):
+            return False
+        loaded = self.engine.loaded
+        fresh = (Workspace(model_ref(loaded), loaded.tokenizer, self.ws.settings) if loaded is not None
+                 else Workspace(settings=self.ws.settings))
+        self.hub.replace(fresh)
+        self.notify("New session")
+        return True
+
+    def choose_session(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self.window, "Open session", self._folder(), SESSION_FILTER)
+        if path:
+            self.open_path(path)
+
+    def open_path(self, path: str) -> bool:
+        """Open a session: refused whole with one message, or shown whole; the model is never loaded by itself."""
+        loaded = self.engine.loaded
+        ref = model_ref(loaded) if loaded is not None else None
+        try:
+            ws = open_session(path, ref, loaded.tokenizer if loaded is not None else None)
+        except NeedsItsModel as error:
+            self._offer_model(path, error.source, f"{Path(path).name}: {error}")
+            return False
+        except SessionError as error:
+            self.show_error("Could not open the session", str(error))
+            return False
+        if not self.ask_to_save("opening another session"):
+            return False
+        ws.name = str(path)
+        self._remember_folder(path)
+        self.hub.replace(ws)
+        self.notify(f"Opened {Path(path).name}")
+        if isinstance(ws.tokenizer, RecordedTokenizer):
+            self._offer_model(path, ws.model.source, f"{Path(path).name} was made with {ws.model.name}. It replays "
+                              "as recorded; to edit it or run the model on it, load that model.")
+        return True
+
+    def _offer_model(self, path: str, source: str, message: str) -> None:
+        """Say which model a session needs and offer to load it, where it is on this machine (never downloaded)."""
+        from models.loading import locally_available
+
+        box = QMessageBox(QMessageBox.Icon.Information, "The session's model", message,
+                          QMessageBox.StandardButton.Close, self.window)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        if locally_available(source):
+            button = box.addButton(f"Load {source or 'the demo model'}", QMessageBox.ButtonRole.AcceptRole)
+            button.clicked.connect(lambda: self.load_model(source))
+        self.offer = box  # non-modal: the session is on screen to look at while the user decides
+        box.open()
+
+    def save(self) -> bool:
+        if not self.ws.name or not self.ws.name.endswith(SUFFIX):
+            return self.save_as()  # a version-1 file is never overwritten in the new format
+        return self._start_save(self.ws.name)
+
+    def save_as(self) -> bool:
+        start = self.ws.name.removesuffix(".json") + SUFFIX if self.ws.name else str(Path(self._folder())
+                                                                                    / f"session{SUFFIX}")
+        path, _ = QFileDialog.getSaveFileName(self.window, "Save session", start, f"Sessions (*{SUFFIX})")
+        if not path:
+            return False
+        if not path.endswith(SUFFIX):
+            path += SUFFIX
+        self._remember_folder(path)
+        return self._start_save(path)
+
+    def _start_save(self, path: str) -> bool:
+        if not self.writer.write(self.ws, path, self._saved):
+            self.notify("Still saving; try again in a moment")
+            return False
+        self.notify(f"Saving {Path(path).name}…")
+        return True
+
+    def _saved(self, path: str, revision: int, error: str) -> None:
+        if error:
+            self.show_error("Could not save the session", error)
+            return
+        self.ws.mark_saved(path, revision)
+        self.notify(f"Saved {Path(path).name}")
+
+    def save_now(self) -> bool:
+        """Save on this thread and wait (the window is about to close or be replaced)."""
+        self.writer.wait()
+        path = self.ws.name if self.ws.name.endswith(SUFFIX) else ""
+        if not path:
+            path, _ = QFileDialog.getSaveFileName(self.window, "Save session", str(Path(self._folder())
+                                                                                  / f"session{SUFFIX}"),
+                                                  f"Sessions (*{SUFFIX})")
+            if not path:
+                return False
+        try:
+            save_workspace(path, self.ws, SAVED_BY)
+        except SessionError as error:
+            self.show_error("Could not save the session", str(error))
+            return False
+        self.ws.mark_saved(path)
+        return True
+
+    # ----- text -----------------------------------------------------------------------------------------------
+    def choose_text(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self.window, "Open text to edit", self._folder(),
+                                              "Text (*.txt *.md);;All files (*)")
+        if path:
+            self.open_text(path)
+
+    def open_text(self, path: str) -> bool:
+        """Any UTF-8 text becomes a new turn's document, which the model can edit."""
+        ws = self.ws
+        if self.engine.loaded is None or isinstance(ws.tokenizer, RecordedTokenizer) or ws.tokenizer is None:
+            self.show_error("No model", "Load a model before opening text to edit.")
+            return False
+        try:
+            text = read_user_file(path, MAX_TEXT_BYTES, "text").decode("utf-8")
+        except UserFileError as error:
+            self.show_error("Could not open the text", str(error))
+            return False
+        except UnicodeDecodeError:
+            self.show_error("Could not open the text", f"{path} is not UTF-8 text")
+            return False
+        self._remember_folder(path)
+        ws.start_text(Document.from_text(text, ws.canvas_length, ws.tokenizer), f"opened {Path(path).name}")
+        return True
+
+    def choose_text_target(self) -> None:
+        self._choose_target("Save the text", ".txt", "Text (*.txt)", lambda p: self.write_text(p, document_text))
+
+    def choose_markdown_target(self) -> None:
+        self._choose_target("Export as Markdown", ".md", "Markdown (*.md)",
+                            lambda p: self.write_text(p, conversation_markdown))
+
+    def _choose_target(self, title: str, suffix: str, pattern: str, write: Callable[[str], bool]) -> None:
+        stem = Path(self.ws.name).stem if self.ws.name else "text"
+        path, _ = QFileDialog.getSaveFileName(self.window, title, str(Path(self._folder()) / f"{stem}{suffix}"),
+                                              pattern)
+        if path:
+            self._remember_folder(path)
+            write(path)
+
+    def write_text(self, path: str, render: Callable[[Workspace], str]) -> bool:
+        try:
+            write_atomic(path, render(self.ws).encode("utf-8"))
+        except UserFileError as error:
+            self.show_error("Could not save", str(error))
+            return False
+        self.notify(f"Saved {Path(path).name}")
+        return True
+
+    # ----- where file dialogs open ------------------------------------------------------------------------------
+    def _folder(self) -> str:
+        folder = self.store.value("files/folder")
+        if isinstance(folder, str) and Path(folder).is_dir():
+            return folder
+        return QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation) or str(Path.home())
+
+    def _remember_folder(self, path: str) -> None:
+        self.store.setValue("files/folder", str(Path(path).resolve().parent))

@@ -1,0 +1,92 @@
+"""The window's widgets and where they sit: conversation, prompt and sampler on the left; the canvas and its
+scrubber in the middle; heatmap, curves and runs on the right; the answer and the editor below."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QPushButton, QSplitter, QTabWidget, QVBoxLayout, QWidget
+
+from widgets.conversation_panel import ConversationPanel
+from widgets.editor_pane import EditorPane
+from widgets.entropy_plots import EntropyHeatmap, StepCurves
+from widgets.image_strip import ImageStrip
+from widgets.output_pane import OutputPane
+from widgets.prompt_panel import PromptPanel
+from widgets.replay_bar import ReplayBar
+from widgets.runs_panel import RunsPanel
+from widgets.sampler_panel import SamplerPanel
+from widgets.token_grid import TokenGrid
+
+
+@dataclass
+class WindowWidgets:
+    conversation: ConversationPanel
+    prompt_panel: PromptPanel
+    image_strip: ImageStrip
+    sampler_panel: SamplerPanel
+    generate_button: QPushButton
+    stop_button: QPushButton
+    grid: TokenGrid
+    replay: ReplayBar
+    heatmap: EntropyHeatmap
+    curves: StepCurves
+    runs: RunsPanel
+    output: OutputPane
+    editor: EditorPane
+    bottom_tabs: QTabWidget
+    splitters: dict[str, QSplitter]
+
+
+def _splitter(orientation: Qt.Orientation, *widgets: QWidget, stretch: tuple[int, ...] = ()) -> QSplitter:
+    splitter = QSplitter(orientation)
+    for widget in widgets:
+        splitter.addWidget(widget)
+    for index, factor in enumerate(stretch):
+        splitter.setStretchFactor(index, factor)
+    splitter.setChildrenCollapsible(False)
+    return splitter
+
+
+def _column(*widgets: QWidget, margins: tuple[int, int, int, int] = (0, 0, 0, 0)) -> QWidget:
+    box = QWidget()
+    layout = QVBoxLayout(box)
+    layout.setContentsMargins(*margins)
+    for widget in widgets:
+        layout.addWidget(widget, 1 if isinstance(widget, (TokenGrid, PromptPanel)) else 0)
+    return box
+
+
+def build_layout(central_parent: QWidget) -> tuple[QWidget, WindowWidgets]:
+    """(the central widget, the widgets by role)."""
+    prompt_panel = PromptPanel()
+    image_strip = ImageStrip()
+    prompt_panel.add_strip(image_strip)
+    sampler_panel = SamplerPanel()
+    generate_button = QPushButton("Generate")
+    generate_button.setToolTip("Generate an answer (Ctrl+Enter)")
+    stop_button = QPushButton("Stop")
+    stop_button.setToolTip("Stop at the next denoising step (Esc)")
+    conversation = ConversationPanel()
+    # The left column has a margin of its own, so its boxes do not touch the window's edge.
+    left = _splitter(Qt.Orientation.Vertical, _column(conversation, margins=(6, 4, 0, 0)),
+                     _column(prompt_panel, margins=(6, 0, 0, 0)), _column(sampler_panel, margins=(6, 0, 0, 0)),
+                     _column(generate_button, stop_button, margins=(6, 0, 0, 6)), stretch=(1, 3, 2, 0))
+
+    grid, replay = TokenGrid(), ReplayBar()
+    heatmap, curves, runs = EntropyHeatmap(), StepCurves(), RunsPanel()
+    plots = _splitter(Qt.Orientation.Vertical, heatmap, curves, runs, stretch=(3, 2, 2))
+    output, editor = OutputPane(), EditorPane()
+    bottom_tabs = QTabWidget()
+    bottom_tabs.addTab(output, "Answer")
+    bottom_tabs.addTab(editor, "Editor")
+    bottom_tabs.setTabToolTip(1, "Edit the text with the model: lock tokens, re-denoise or rewrite a selection, "
+                                 "review every change")
+    top = _splitter(Qt.Orientation.Horizontal, _column(grid, replay), plots, stretch=(3, 2))
+    centre = _splitter(Qt.Orientation.Vertical, top, bottom_tabs, stretch=(3, 1))
+    main = _splitter(Qt.Orientation.Horizontal, left, _column(centre, margins=(0, 4, 6, 0)), stretch=(1, 3))
+    widgets = WindowWidgets(conversation, prompt_panel, image_strip, sampler_panel, generate_button, stop_button,
+                            grid, replay, heatmap, curves, runs, output, editor, bottom_tabs,
+                            {"main": main, "left": left, "top": top, "centre": centre, "plots": plots})
+    return main, widgets
