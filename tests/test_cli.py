@@ -1,4 +1,4 @@
-"""The command line: same engine and ids as the contract, sessions as JSON, one clear line for bad input."""
+"""The command line: same engine and ids as the contract, sessions with every step, one clear line for bad input."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from PIL import Image
 
 from app.cli import main
 from models.prompts import Prompt
+from models.sessions import open_session
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,19 +39,26 @@ def test_generate_json_matches_model_generate(capsys, loaded_text, text_checkpoi
 
 
 def test_save_then_rewrite_a_span(capsys, tmp_path, text_checkpoint):
-    session = tmp_path / "s.json"
+    session = tmp_path / "s.ddsession"
     first = run_json(capsys, "generate", "--model", str(text_checkpoint), "--prompt", "Write", "--steps", "2",
                      "--seed", "1", "--save", str(session), "--json")
-    saved = json.loads(session.read_text())
-    assert saved["token_ids"] == first["token_ids"] and saved["model"] == str(text_checkpoint)
-    assert saved["settings"]["seed"] == 1 and saved["prompt"]["user"] == "Write"
+    saved = open_session(session)  # a session of every step, which replays without loading its model
+    run = saved.runs[1]
+    assert saved.document.ids.tolist() == first["token_ids"] and saved.model.source == str(text_checkpoint)
+    assert run.settings.seed == 1 and run.prompt.user == "Write" and saved.conversation.turns[0].user == "Write"
+    assert [[s.argmax.tolist() for s in run.steps(c)] for c in run.canvas_indices] == [
+        [step["argmax"] for step in canvas["steps"]] for canvas in first["canvases"]]
     second = run_json(capsys, "rewrite", "--session", str(session), "--span", "4:12", "--lock", "5,6", "--seed", "3",
-                      "--save", str(tmp_path / "s2.json"), "--json")
+                      "--save", str(tmp_path / "s2.ddsession"), "--json")
     before, after = first["token_ids"], second["token_ids"]
     assert len(after) == len(before)
     assert after[:4] == before[:4] and after[12:] == before[12:] and after[5:7] == before[5:7]
     assert second["span"] == [4, 12]
-    assert json.loads((tmp_path / "s2.json").read_text())["token_ids"] == after
+    both = open_session(tmp_path / "s2.ddsession")
+    assert sorted(both.runs) == [1, 2] and both.runs[2].span == (4, 12) and both.runs[2].seed == 3
+    assert both.document.locks == {5, 6}  # the extra locks are a step of the document
+    if both.review is not None:  # a change to review in the window, as any proposal
+        assert both.runs[2].proposal_ids.tolist() == after
 
 
 def test_generate_with_an_image(capsys, tmp_path, vision_checkpoint):
@@ -78,7 +86,7 @@ def bad_image(tmp_path: Path) -> Path:
     (["generate", "--model", "{model}", "--prompt", "x", "--t-min", "0.9"], "t_max must be greater"),
     (["rewrite", "--session", "{session}", "--span", "30:99"], "outside the session"),
     (["rewrite", "--session", "{session}", "--span", "3-4"], "--span must look like A:B"),
-    (["rewrite", "--session", "{tmp}/none.json", "--span", "1:2"], "no session file"),
+    (["rewrite", "--session", "{tmp}/none.json", "--span", "1:2"], "does not exist"),
     (["rewrite", "--session", "{bad_image}", "--span", "1:2"], "not a Diffusion Desk session"),
 ])
 def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, text_checkpoint, argv, message):
@@ -89,7 +97,7 @@ def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, text_checkpoint, arg
     pickled.mkdir()
     (pickled / "config.json").write_text(json.dumps({"model_type": "diffusion_gemma"}))
     (pickled / "pytorch_model.bin").write_bytes(b"\x80\x04")
-    session = tmp_path / "session.json"
+    session = tmp_path / "session.ddsession"
     assert main(["generate", "--model", str(text_checkpoint), "--prompt", "x", "--steps", "1", "--seed", "0",
                  "--save", str(session)]) == 0
     capsys.readouterr()
@@ -97,7 +105,7 @@ def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, text_checkpoint, arg
     names = {"tmp": tmp_path, "llama": llama, "pickled": pickled, "model": text_checkpoint,
              "bad_image": bad_image(tmp_path), "session": session}
     before = sorted(p.name for p in tmp_path.iterdir())
-    save = ["--save", str(tmp_path / "out.json")]
+    save = ["--save", str(tmp_path / "out.ddsession")]
     assert main([a.format(**names) for a in argv] + save) == 2
     captured = capsys.readouterr()
     assert captured.out == ""

@@ -14,6 +14,7 @@ import pytest
 
 from app.cli import main
 from tests.hardening_support import with_template
+from tests.session_helpers import edit_manifest, manifest
 
 
 def run(capsys, argv: list[str]) -> tuple[int, str, str]:
@@ -127,7 +128,7 @@ def test_pipes_devices_and_folders_are_refused_at_once(capsys, tmp_path, text_ch
 
 
 def session_naming(tmp_path: Path, model: str, text_checkpoint: Path, capsys) -> Path:
-    session = tmp_path / "s.json"
+    session = tmp_path / "s.ddsession"
     assert (
         main(
             [
@@ -147,9 +148,7 @@ def session_naming(tmp_path: Path, model: str, text_checkpoint: Path, capsys) ->
         == 0
     )
     capsys.readouterr()
-    data = json.loads(session.read_text())
-    data["model"] = model
-    session.write_text(json.dumps(data))
+    edit_manifest(session, lambda data: data["model"].update(source=model))
     return session
 
 
@@ -245,8 +244,8 @@ def test_a_long_save_name_and_a_symlink_work(capsys, tmp_path, text_checkpoint) 
         )
         == 0
     )
-    link = tmp_path / "link.json"
+    link = tmp_path / "link.ddsession"
     link.symlink_to(name)
     assert main(["rewrite", "--session", str(link), "--span", "0:4", "--save", str(link)]) == 0
     capsys.readouterr()
-    assert link.is_symlink() and json.loads(name.read_text())["format"] == "diffusion-desk-session"
+    assert link.is_symlink() and len(manifest(name)["runs"]) == 2  # the link's target has the rewrite's run

@@ -9,12 +9,9 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 from PIL import Image
 
-from models.generator import Generation
-from models.prompts import Prompt
 from models.safe_files import (
     UserFileError,
     check_save_target,
@@ -22,8 +19,8 @@ from models.safe_files import (
     remove_stale_temporaries,
     write_atomic,
 )
-from models.sessions import SessionError, load_session, save_session
-from models.settings import SamplerSettings
+from models.sessions import SUFFIX, SessionError, open_session, save_workspace
+from tests.session_helpers import workspace_with_run
 
 
 @pytest.fixture
@@ -167,24 +164,21 @@ def test_a_live_process_temporary_is_kept_until_it_is_an_hour_old(tmp_path: Path
     assert unrelated.exists()
 
 
-def session() -> Generation:
-    prompt = Prompt(user="u", images=(Image.new("RGB", (8, 8), (1, 2, 3)),))
-    return Generation(prompt, np.arange(8, dtype=np.int64), SamplerSettings(seed=1))
-
-
-def test_save_session_takes_long_names_and_symlinks(tmp_path: Path) -> None:
-    name = "s" * 245 + ".json"
-    save_session(tmp_path / name, session(), "m")
-    assert load_session(tmp_path / name)[0].token_ids.tolist() == list(range(8))
-    link = tmp_path / "link.json"
+def test_save_session_takes_long_names_and_symlinks(tmp_path: Path, loaded_text) -> None:
+    name = "s" * 245 + SUFFIX
+    ws = workspace_with_run(loaded_text, seed=1)
+    save_workspace(tmp_path / name, ws)
+    assert open_session(tmp_path / name).document.ids.tolist() == ws.document.ids.tolist()
+    link = tmp_path / "link.ddsession"
     link.symlink_to(tmp_path / name)
-    save_session(link, session().with_ids(np.arange(4)), "m")
-    assert link.is_symlink() and load_session(tmp_path / name)[0].token_ids.tolist() == list(range(4))
+    other = workspace_with_run(loaded_text, seed=2)
+    save_workspace(link, other)
+    assert link.is_symlink() and open_session(tmp_path / name).runs[1].seed == 2
 
 
-def test_save_session_failure_is_a_session_error_naming_the_file(tmp_path: Path) -> None:
+def test_save_session_failure_is_a_session_error_naming_the_file(tmp_path: Path, loaded_text) -> None:
     with pytest.raises(SessionError, match="could not save .*nowhere.*does not exist"):
-        save_session(tmp_path / "nowhere" / "s.json", session(), "m")
+        save_workspace(tmp_path / "nowhere" / "s.ddsession", workspace_with_run(loaded_text))
 
 
 def test_save_png_writes_atomically_through_a_symlink(qtbot, tmp_path: Path) -> None:
