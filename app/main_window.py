@@ -13,6 +13,7 @@ from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QProgressBar, QToolButton
 
+from app.autosave import Autosaver
 from app.canvas_views import CanvasViews
 from app.edit_controller import EditController
 from app.engine_controller import EngineController
@@ -68,6 +69,8 @@ class MainWindow(QMainWindow):
                                       self.notify)
         self.sessions = SessionController(self.hub, self.engine, self, self.store, self.notify, self.show_error,
                                           self.load_model)
+        self.autosaver = Autosaver(self.hub, self.engine, self)
+        QTimer.singleShot(0, self.autosaver.offer_restore)
         self._build_menus()
         self._build_status_bar()
         self.engine.busyChanged.connect(lambda busy: self._update_actions())
@@ -338,6 +341,7 @@ class MainWindow(QMainWindow):
         self.hide()  # the window goes at once; the worker stops at its next step boundary
         self.engine.shutdown()
         self.sessions.writer.wait()
+        self.autosaver.stop()
         self.memory_timer.stop()
         self.views.stop()
         self._save_state()

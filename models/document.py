@@ -15,11 +15,17 @@ from typing import Any
 
 import numpy as np
 
-from models.editing import lay_into_canvases
 from models.events import StepSnapshot
 
 END_OF_TURN = "<turn|>"
 _BYTE_TOKEN = re.compile(r"<0x([0-9A-Fa-f]{2})>")
+
+
+def lay_into_canvases(text_ids: list[int], canvas_length: int, end_id: int, pad_id: int) -> np.ndarray:
+    """Ids of any text laid out as a generation: the text, an end-of-turn, then pad to whole canvases."""
+    ids = list(text_ids) + [end_id]
+    total = -(-len(ids) // canvas_length) * canvas_length
+    return np.array(ids + [pad_id] * (total - len(ids)), dtype=np.int64)
 
 
 def end_ids_of(tokenizer: Any) -> frozenset[int]:

@@ -75,10 +75,3 @@ def fill_plans(token_ids: np.ndarray, canvas_length: int, locks: Iterable[int],
     if not free.any():
         raise EditError("nothing to fill: every token of the locked canvases is locked")
     return _plans(token_ids, free, locked, canvas_length, end_ids)
-
-
-def lay_into_canvases(text_ids: list[int], canvas_length: int, end_id: int, pad_id: int) -> np.ndarray:
-    """Ids of any text laid out as a generation: the text, an end-of-turn, then pad to whole canvases."""
-    ids = list(text_ids) + [end_id]
-    total = -(-len(ids) // canvas_length) * canvas_length
-    return np.array(ids + [pad_id] * (total - len(ids)), dtype=np.int64)

@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from models.editing import fill_plans, lay_into_canvases, span_plans
+from models.document import lay_into_canvases
+from models.editing import fill_plans, span_plans
 from models.engine import CancelToken, CanvasPlan, GenerationRun
 from models.events import Event, GenerationResult
 from models.images import prepare_image

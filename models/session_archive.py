@@ -132,7 +132,7 @@ def session_bytes(ws: Workspace, saved_by: str = "Diffusion Desk") -> bytes:
     conversation = ws.conversation
     draft = ws.draft
     manifest: dict[str, Any] = {
-        "format": FORMAT, "version": VERSION, "saved_by": saved_by,
+        "format": FORMAT, "version": VERSION, "saved_by": saved_by, "name": ws.name,
         "model": None,
         "settings": ws.settings.to_dict(),
         "draft": {"user": draft.user, "system": draft.system, "think": draft.think,

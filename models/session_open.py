@@ -181,7 +181,7 @@ class _Reader:
             raise FieldError("session.position names no run")
         position = Position(run_shown, p.integer("canvas", 0, 1 << 20), p.integer("step", -1, 1 << 20))
         return Workspace.restored(self.model, self.tokenizer, settings_from(top.obj("settings")), turns, runs,
-                                  draft, review, position)
+                                  draft, review, position, top.text("name", optional=True, limit=4096))
 
     def turns(self, c: Fields) -> Conversation:
         conversation = Conversation()

@@ -10,8 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from models.document import Document, end_of_turn_id
-from models.editing import lay_into_canvases
+from models.document import Document, end_of_turn_id, lay_into_canvases
 from models.images import load_image_bytes
 from models.json_fields import FieldError, Fields
 from models.session_archive import SessionError

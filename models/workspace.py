@@ -17,8 +17,7 @@ from typing import Any
 import numpy as np
 
 from models.conversation import Conversation, TurnNode
-from models.document import Document, apply_hunks, diff_hunks
-from models.editing import lay_into_canvases
+from models.document import Document, apply_hunks, diff_hunks, lay_into_canvases
 from models.events import Event, StepSnapshot
 from models.prompts import Prompt, split_reply
 from models.rewriting import rewrite_prompt
@@ -77,9 +76,11 @@ class Workspace:
 
     @classmethod
     def restored(cls, model: ModelRef, tokenizer: Any, settings: SamplerSettings, conversation: Conversation,
-                 runs: dict[int, Run], draft: Draft, review: int | None, position: Position) -> Workspace:
+                 runs: dict[int, Run], draft: Draft, review: int | None, position: Position,
+                 name: str = "") -> Workspace:
         """A workspace rebuilt from a session file, unmodified."""
         ws = cls(model, tokenizer, settings)
+        ws.name = name
         ws.conversation, ws.runs, ws.draft, ws.review = conversation, runs, draft, review
         ws._next_run = max(runs, default=0) + 1
         conversation.renumber_after(max(conversation.turns, default=-1))
@@ -163,6 +164,11 @@ class Workspace:
         self.name = name
         self._saved_revision = self.revision if revision is None else revision
         self.undo.break_merge()
+        self._changed("saved", unsaved=False)
+
+    def mark_unsaved(self) -> None:
+        """Work that is not in any file (restored from an autosave) is modified whatever its history."""
+        self._saved_revision = -1
         self._changed("saved", unsaved=False)
 
     def empty_document(self) -> Document:

@@ -79,3 +79,9 @@ def no_leftover_workers(request):
         return
     active = [t for w in app.topLevelWidgets() if w.isVisible() for t in w.findChildren(QTimer) if t.isActive()]
     assert not active, f"{len(active)} timer(s) still running on visible windows after the test"
+
+
+@pytest.fixture(autouse=True)
+def private_data_folder(tmp_path, monkeypatch):
+    """Each test's window autosaves into a folder of its own, never into the user's data folder."""
+    monkeypatch.setenv("DIFFUSION_DESK_DATA", str(tmp_path / "data"))

@@ -8,8 +8,7 @@ from PySide6.QtGui import QKeyEvent, QKeySequence, QTextCharFormat, QTextCursor
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QToolButton
 
-from models.document import Document, diff_hunks
-from models.editing import lay_into_canvases
+from models.document import Document, diff_hunks, lay_into_canvases
 from widgets.editor_pane import INSTRUCTION_PLACEHOLDER, EditorPane, Mode
 
 CANVAS = 16
