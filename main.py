@@ -16,6 +16,8 @@ def main(argv: list[str] | None = None) -> int:
         from app.remote.serve import main as serve_main  # imports no Qt
 
         return serve_main(args[1:])
+    # Said at once: Qt and the window's modules take a moment to import before anything shows.
+    print("Diffusion Desk: opening the window…", file=sys.stderr, flush=True)
     from app.main import main as gui_main
 
     return gui_main(args)

@@ -16,7 +16,6 @@ from PySide6.QtWidgets import QMenu, QWidget
 from app.engine_controller import EngineController, MakeEvents
 from app.workspace_hub import WorkspaceHub
 from models.editing import EditError
-from models.generator import Generation
 from models.runs import Run, RunKind
 from models.settings import SamplerSettings
 from models.vocabulary import NeedsModel, RecordedTokenizer
@@ -253,6 +252,8 @@ class EditController(QObject):
         holder: dict[str, Run] = {}
 
         def make_events(generator, cancel) -> MakeEvents:
+            from models.generator import Generation
+
             run = holder.get("run")
             prompt = run.prompt if run is not None else ws.conversation.prompt_for(ws.conversation.current)
             return make(generator, Generation(prompt, doc.ids, settings, doc.locks), settings, cancel)

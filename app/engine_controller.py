@@ -7,11 +7,11 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
+from app.cpu_threads import leave_a_core_for_the_gui, start_cpu_thread_pool
 from app.jobs import LoadProgress, load_job, stream_job
 from app.tasks import TaskRunner
 from app.workspace_hub import WorkspaceHub
 from models.events import Event
-from models.generator import Generator
 from models.loading import LoadCancelled, LoadedModel
 from models.runs import Run
 
@@ -41,7 +41,7 @@ class EngineController(QObject):
         self.hub = hub
         self.runner = TaskRunner(self)
         self.loaded: LoadedModel | None = None
-        self.generator: Generator | None = None
+        self.generator: Any = None  # models.generator.Generator once a model is loaded
         self.loading_source: str | None = None
         self._run: Run | None = None  # the run being streamed; None while loading or idle
         self.runner.events.connect(self._on_events)
@@ -98,6 +98,11 @@ class EngineController(QObject):
     def _on_ended(self, result: Any, cancelled: bool) -> None:
         run, self._run = self._run, None
         if isinstance(result, LoadedModel):
+            from models.generator import Generator  # the worker thread imported the engine while loading
+
+            if self.loaded is None:  # torch's threads, set once torch is here (it loads with the first model)
+                leave_a_core_for_the_gui()
+                start_cpu_thread_pool()
             self.loaded, self.generator = result, Generator(result)
             self.busyChanged.emit(False)
             self.modelReady.emit(result)

@@ -15,6 +15,8 @@ from models.safe_files import UserFileError, write_atomic
 
 ORGANIZATION = "DiffusionDesk"
 APPLICATION = "Diffusion Desk"
+PROGRAM = "diffusion-desk"
+FIRST_FRAME_MS = 100
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -45,9 +47,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.screenshot and not args.prompt:
         print("diffusion-desk: --screenshot needs --prompt", file=sys.stderr)
         return 2
-    app = QApplication.instance() or QApplication([sys.argv[0]])
+    # "diffusion-desk" as argv[0] names the window's class for the window manager (WM_CLASS), not "main.py".
+    app = QApplication.instance() or QApplication([PROGRAM])
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
+    app.setDesktopFileName(PROGRAM)
     if args.screenshot:
         # A screenshot run leaves the user's saved layout and settings alone and always has the same size.
         scratch = tempfile.TemporaryDirectory()
@@ -89,17 +93,23 @@ def main(argv: list[str] | None = None) -> int:
         window.generationDone.connect(lambda _result: QTimer.singleShot(250, shoot))
     window.show()
     remembered = window.store.value("models/last") or None
-    if args.model is None and remembered and not args.screenshot:
-        def fall_back_to_demo(_message: str) -> None:
-            # The model used last time is gone (deleted folder, no cache): start on the demo model instead.
-            window.errorShown.disconnect(fall_back_to_demo)
-            window.load_model(None)
+    source = args.model if args.model is not None or args.screenshot else remembered
 
-        window.errorShown.connect(fall_back_to_demo)
-        window.modelReady.connect(lambda _: _disconnect_quietly(window.errorShown, fall_back_to_demo))
-        window.load_model(remembered)
-    else:
-        window.load_model(args.model)
+    def start_loading() -> None:
+        print(f"Diffusion Desk: window open; loading {source or 'the demo model'} (progress in the status bar)",
+              file=sys.stderr, flush=True)
+        if source is not None and source == remembered and args.model is None:
+            def fall_back_to_demo(_message: str) -> None:
+                # The model used last time is gone (deleted folder, no cache): start on the demo model instead.
+                window.errorShown.disconnect(fall_back_to_demo)
+                window.load_model(None)
+
+            window.errorShown.connect(fall_back_to_demo)
+            window.modelReady.connect(lambda _: _disconnect_quietly(window.errorShown, fall_back_to_demo))
+        window.load_model(source)
+
+    # Loading imports torch on the worker thread, which holds the interpreter for seconds: the window paints first.
+    QTimer.singleShot(FIRST_FRAME_MS, start_loading)
     app.exec()
     return status["code"]
 

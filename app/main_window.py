@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QProgressBar, QToolButton
@@ -25,7 +24,6 @@ from app.model_controller import ModelController
 from app.prompt_binding import PromptBinding
 from app.session_controller import SessionController
 from app.status import live_rate, memory_in_use
-from app.tasks import leave_a_core_for_the_gui
 from app.window_layout import build_layout
 from app.workspace_hub import WorkspaceHub
 from models.runs import Fate, Run, RunKind
@@ -44,7 +42,6 @@ class MainWindow(QMainWindow):
 
     def __init__(self, settings: QSettings | None = None) -> None:
         super().__init__()
-        leave_a_core_for_the_gui()
         self.setMinimumSize(900, 600)
         self.store = settings or QSettings()
         self._closed = False
@@ -85,6 +82,7 @@ class MainWindow(QMainWindow):
         self._restore_state()
         self.hub.replace(self.hub.ws)  # every view draws the empty workspace once
         self._update_actions()
+        w.prompt_panel.user_edit.setFocus()  # typing goes to the question first (given when the window activates)
 
     @property
     def workspace(self) -> Workspace:
@@ -114,16 +112,21 @@ class MainWindow(QMainWindow):
         self.follow_up_action.setShortcut(QKeySequence("Ctrl+Shift+N"))
         self.follow_up_action.setToolTip("Generate the next turn: earlier prompts (with their images) and answers "
                                          "stay in the history; thoughts never do")
-        self.compile_action = QAction("&Compile the denoising step (GPU)", self)
+        self.compile_action = QAction(self)
         self.compile_action.setCheckable(True)
-        if torch.cuda.is_available():
-            self.compile_action.setToolTip("Static KV cache and torch.compile, as transformers does: the first run "
-                                           "compiles (slow), later steps are faster")
-        else:
-            self.compile_action.setEnabled(False)
-            self.compile_action.setText("&Compile the denoising step (needs a CUDA GPU)")
-            self.compile_action.setToolTip("torch.compile with CUDA graphs speeds up a GPU; on this machine there is "
-                                           "no CUDA device, and compiling would only add minutes of waiting")
+        self._set_compile_device(None)
+
+    def _set_compile_device(self, device: Any) -> None:
+        """Compiling helps a CUDA GPU only: elsewhere the option is off and says why."""
+        cuda = getattr(device, "type", "") == "cuda"
+        self.compile_action.setEnabled(cuda)
+        if not cuda:
+            self.compile_action.setChecked(False)
+        self.compile_action.setText("&Compile the denoising step" + ("" if cuda else " (needs a CUDA GPU)"))
+        self.compile_action.setToolTip(
+            "Static KV cache and torch.compile, as transformers does: the first run compiles (a minute or more), "
+            "later steps are faster" if cuda else "torch.compile with CUDA graphs speeds up a GPU; the model here is "
+            "not on a CUDA device, where compiling would only add minutes of waiting")
 
     def _build_menus(self) -> None:
         menus = self.menuBar()
@@ -242,6 +245,7 @@ class MainWindow(QMainWindow):
     def _on_model_ready(self, loaded: Any) -> None:
         self._hide_progress()
         self.model_label.setText(f"{loaded.name} · {loaded.device.type} · {str(loaded.dtype).removeprefix('torch.')}")
+        self._set_compile_device(loaded.device)
         self.notify(f"Loaded {loaded.name}")
         self._update_actions()
         self.modelReady.emit(loaded)

@@ -13,7 +13,6 @@ from PySide6.QtWidgets import QFileDialog, QInputDialog, QMainWindow, QMenu
 from app.engine_controller import EngineController
 from app.workspace_hub import WorkspaceHub
 from models.loading import LoadedModel
-from models.processing import image_token_count
 from models.settings import SamplerSettings, SettingsError
 from models.vocabulary import model_ref
 from models.workspace import Workspace
@@ -86,6 +85,8 @@ class ModelController(QObject):
         """The new model is ready: the sampler takes its defaults, the workspace takes it where it can."""
         old_defaults = self.sampler.defaults()
         first = old_defaults == SamplerSettings()
+        from models.processing import image_token_count  # imported by the load itself
+
         processor = loaded.processor
         self.strip.set_token_counter(lambda image, budget: image_token_count(processor, image, budget))
         budget = getattr(getattr(processor, "image_processor", None), "max_soft_tokens", None)

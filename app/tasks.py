@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import traceback
 from collections import deque
@@ -21,15 +20,6 @@ _running: set[QThread] = set()
 def running_threads() -> list[QThread]:
     """Worker threads started here that have not ended (tests assert none are left behind)."""
     return [thread for thread in _running if thread.isRunning()]
-
-
-def leave_a_core_for_the_gui() -> None:
-    """On the CPU, torch's thread pool would take every core and starve the window's painting; keep one free."""
-    import torch
-
-    cores = os.cpu_count() or 1
-    if cores > 1 and torch.get_num_threads() >= cores:
-        torch.set_num_threads(cores - 1)
 
 
 class _TaskThread(QThread):

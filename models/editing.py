@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-from models.engine import CanvasPlan
+if TYPE_CHECKING:  # the engine (torch, transformers) is imported when a plan is made, not with this module
+    from models.engine import CanvasPlan
 
 
 class EditError(ValueError):
@@ -26,6 +27,10 @@ def _locked_mask(locks: Iterable[int], length: int) -> np.ndarray:
 def _plans(token_ids: np.ndarray, free: np.ndarray, locked: np.ndarray, canvas_length: int,
            end_ids: Collection[int]) -> list[CanvasPlan]:
     """Canvases up to the last one with a free position are planned; later ones are kept and appended as they are."""
+    import torch
+
+    from models.engine import CanvasPlan
+
     last_free = int(np.flatnonzero(free)[-1])
     # Text after the edited region must stay reachable: an end-of-turn inside the region would cut it off.
     ban_end = bool(np.isin(token_ids[last_free + 1:], list(end_ids), invert=True).any())

@@ -7,13 +7,14 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from models.safe_files import UserFileError, read_user_file
 from models.settings import SamplerSettings, defaults_from_generation_config
 from models.validation import InputError, Limits, check_device, check_model_source
+
+if TYPE_CHECKING:  # torch is imported where it is used: the window shows before torch has loaded
+    import torch
 
 DEMO_MODEL = Path(__file__).resolve().parent.parent / "resources" / "demo-model"
 DEMO_SOURCE = "demo"  # the source a LoadedModel (and a session) gives the shipped model
@@ -61,6 +62,8 @@ class LoadedModel:
 
 def pick_device(requested: str | None = None) -> torch.device:
     """CUDA when present, else Apple's MPS, else the CPU; `requested` (cpu, cuda, cuda:N, mps) overrides."""
+    import torch
+
     if requested:
         try:
             return torch.device(check_device(requested))
@@ -75,6 +78,8 @@ def pick_device(requested: str | None = None) -> torch.device:
 
 def pick_dtype(device: torch.device, requested: str | None = None) -> torch.dtype:
     """bf16 on CUDA, fp32 elsewhere (CPU bf16 is slow and MPS bf16 is partial); `requested` overrides."""
+    import torch
+
     if requested:
         names = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16,
                  "float16": torch.float16, "fp32": torch.float32, "float32": torch.float32}
@@ -222,6 +227,7 @@ def load_checkpoint(
     Offload (accelerate's, see models/placement.py): `max_gpu_memory` / `max_cpu_memory` cap the weights kept on
     the GPU / in RAM ("20GiB" or bytes); the rest of the layers go to RAM, then to `offload_folder` on disk.
     """
+    import torch
     from transformers import DiffusionGemmaForBlockDiffusion
     from transformers.utils import logging as hf_logging
 

@@ -27,8 +27,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from app.cpu_threads import start_cpu_thread_pool  # noqa: E402
 from app.remote.client import RemoteGenerator  # noqa: E402
-from app.remote.engine_host import start_cpu_thread_pool  # noqa: E402
 from app.remote.protocol import encode_event  # noqa: E402
 from models.events import StepSnapshot  # noqa: E402
 from models.generator import Generator  # noqa: E402

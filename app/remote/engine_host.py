@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from app.cpu_threads import start_cpu_thread_pool
 from app.remote.errors import NotAllowed, ServerBusy
 from app.remote.files import manifest
 from app.remote.messages import ModelLimits
@@ -222,20 +223,6 @@ class EngineHost:
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
-
-
-def start_cpu_thread_pool() -> None:
-    """Run one small parallel op on the main thread before the engine's worker thread runs any.
-
-    Measured on this project's 2-core machine (torch 2.13 CPU, OpenMP), with the CPU shared: until the main thread
-    had run a parallel op, a 64 -> 128 linear layer on a worker thread took 0.4-12 ms instead of 0.05-0.2 ms (the
-    more other work on the cores, the worse), and a 2-step run of a tiny checkpoint 0.3-3 s instead of 0.04 s.
-    One op here is enough.
-    """
-    import torch
-
-    x = torch.ones(64, 64)
-    x @ x
 
 
 def _version() -> str:
