@@ -19,6 +19,7 @@ from models.events import StepSnapshot
 
 END_OF_TURN = "<turn|>"
 _BYTE_TOKEN = re.compile(r"<0x([0-9A-Fa-f]{2})>")
+_WORD = re.compile(r"\s*\S+|\s+")  # a word and the spaces before it (trailing spaces: a word of their own)
 
 
 def lay_into_canvases(text_ids: list[int], canvas_length: int, end_id: int, pad_id: int) -> np.ndarray:
@@ -163,6 +164,19 @@ class TokenText:
         starts = np.flatnonzero(np.concatenate([[True], widths[:-1] > 0])) if len(widths) else np.zeros(0, int)
         return [int(s) for s in starts]
 
+    def words(self) -> list[int]:
+        """Start index of each word: a run of non-space characters with the spaces before it, whole tokens."""
+        word_of_char = np.zeros(len(self.text) + 1, dtype=np.int64)
+        for number, match in enumerate(_WORD.finditer(self.text)):
+            word_of_char[match.start():match.end()] = number
+        starts, last = [], -1
+        for unit in self.units():
+            word = int(word_of_char[self.offsets[unit]])
+            if word != last:
+                starts.append(unit)
+                last = word
+        return starts
+
 
 @dataclass(frozen=True, eq=False)
 class Document:
@@ -291,10 +305,11 @@ class Hunk:
 
 
 def _opcodes(old: TokenText, old_ids: np.ndarray, new: TokenText, new_ids: np.ndarray) -> list[tuple]:
-    """SequenceMatcher opcodes in token indices, matched by whole characters so no hunk splits a character."""
+    """SequenceMatcher opcodes in token indices, matched by whole words: a replaced word is one hunk, never a
+    "remove '41'" beside an "add '14'", and no hunk splits a character."""
 
     def groups(tt: TokenText, ids: np.ndarray) -> tuple[list[tuple[int, ...]], list[int]]:
-        starts = tt.units() + [tt.visible_count]
+        starts = tt.words() + [tt.visible_count]
         return [tuple(int(i) for i in ids[s:e]) for s, e in pairwise(starts)], starts
 
     old_groups, old_starts = groups(old, old_ids)

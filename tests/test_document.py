@@ -187,14 +187,23 @@ def expected_merge(old: Document, hunks, accepted) -> str:
     return "".join(parts) + tt.text[at:]
 
 
-def test_hunks_by_token_and_partial_acceptance(tok):
+def test_hunks_by_word_and_partial_acceptance(tok):
     old = doc_of(tok, "The cat sat on the mat.", locks=())
     new = doc_of(tok, "A cat sat on the red mat!")
     hunks = diff_hunks(old, new.ids)
-    assert [(h.old_text, h.new_text) for h in hunks] == [("The", "A"), ("", " red"), (".", "!")]
-    assert apply_hunks(old, new.ids, {0, 1, 2}).text == new.text
+    assert [(h.old_text, h.new_text) for h in hunks] == [("The", "A"), (" mat.", " red mat!")]
+    assert apply_hunks(old, new.ids, {0, 1}).text == new.text
     assert apply_hunks(old, new.ids, set()).text == old.text
-    assert apply_hunks(old, new.ids, {1}).text == "The cat sat on the red mat."
+    assert apply_hunks(old, new.ids, {1}).text == "The cat sat on the red mat!"
+    assert apply_hunks(old, new.ids, {0}).text == "A cat sat on the mat."
+
+
+def test_a_replaced_word_is_one_hunk(tok):
+    old = doc_of(tok, "2 4 41 7 9\n1234\n3412", locks=())
+    swapped = doc_of(tok, "2 4 14 7 9\n1234\n3412")
+    assert [(h.old_text, h.new_text) for h in diff_hunks(old, swapped.ids)] == [(" 41", " 14")]
+    row = doc_of(tok, "2 4 41 7 9\n1234\n4312")
+    assert [(h.old_text, h.new_text) for h in diff_hunks(old, row.ids)] == [("\n3412", "\n4312")]
 
 
 def test_locks_follow_their_tokens_through_apply(tok):

@@ -406,14 +406,14 @@ def test_budget_combo_changes_budget_and_token_label(qtbot, three: ImageStrip) -
     assert three.summary_label.text() == "3 images"
     assert not three.tile(0).tokens_label.isVisible()
     three.set_token_counter(lambda image, budget: budget // 2)
-    assert three.summary_label.text() == f"3 images · {3 * (35 + 2)} image tokens"
+    assert three.summary_label.text() == f"3 images · {3 * (35 + 2)} prompt tokens ({3 * 35} image + 6 markers)"
     assert three.tile(0).tokens_label.text() == "35 tokens" and three.tile(0).tokens_label.isVisible()
 
     three.budget_box.setFocus()
     with qtbot.waitSignal(three.changed):
         qtbot.keyClick(three.budget_box, Qt.Key.Key_Down)
     assert three.budget() == 140
-    assert three.summary_label.text() == f"3 images · {3 * (70 + 2)} image tokens"
+    assert three.summary_label.text() == f"3 images · {3 * (70 + 2)} prompt tokens ({3 * 70} image + 6 markers)"
     assert three.tile(2).tokens_label.text() == "70 tokens"
     three.set_token_counter(None)
     assert three.summary_label.text() == "3 images" and three.prompt_tokens() is None
@@ -429,7 +429,7 @@ def test_token_count_from_the_real_processor(qtbot, strip: ImageStrip, vision_ch
     strip.add_files([save(tmp_path / "photo.jpg", GREEN, (640, 480))])
 
     def label_total() -> int:
-        match = re.fullmatch(r"1 image · (\d+) image tokens", strip.summary_label.text())
+        match = re.fullmatch(r"1 image · (\d+) prompt tokens \(\d+ image \+ 2 markers\)", strip.summary_label.text())
         assert match, strip.summary_label.text()
         return int(match.group(1))
 
@@ -461,5 +461,5 @@ def test_strip_sits_in_the_prompt_panel(qtbot, tmp_path: Path) -> None:
     qtbot.waitExposed(panel)
     top = strip.mapTo(panel, QPoint(0, 0)).y()
     assert panel.user_edit.geometry().bottom() < top < panel.think_box.geometry().top()
-    assert strip.summary_label.text() == f"3 images · {3 * (274 + 2)} image tokens"
+    assert strip.summary_label.text() == f"3 images · {3 * (274 + 2)} prompt tokens ({3 * 274} image + 6 markers)"
     assert panel.grab().save(str(tmp_path / "strip.png"))

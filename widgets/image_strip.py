@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from PIL import Image
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMimeData, QPoint, QSize, Qt, Signal
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMimeData, QPoint, QSize, QStandardPaths, Qt, Signal
 from PySide6.QtGui import (
     QAction,
     QDrag,
@@ -193,6 +193,7 @@ class ImageStrip(QWidget):
         super().__init__(parent)
         self._entries: list[_Entry] = []
         self._counter: TokenCounter | None = None
+        self._folder = ""  # where the last images were picked from
         self.setAcceptDrops(True)
 
         self.add_button = QPushButton("Add image…")
@@ -326,9 +327,14 @@ class ImageStrip(QWidget):
 
     def remove(self, index: int) -> None:
         entry = self._entries.pop(index)
+        focus = QApplication.focusWidget()
+        had_focus = focus is not None and entry.tile.isAncestorOf(focus)
         entry.tile.hide()
         entry.tile.deleteLater()
         self._commit()
+        if had_focus:  # stay in the strip (the next image's ×, else Add image), not the next box in the window
+            following = self._entries[min(index, len(self._entries) - 1)].tile.remove_button if self._entries else None
+            (following or self.add_button).setFocus()
 
     def move(self, index: int, new_index: int) -> None:
         if not (0 <= index < len(self._entries) and 0 <= new_index < len(self._entries)):
@@ -355,8 +361,11 @@ class ImageStrip(QWidget):
         self._commit()
 
     def choose_files(self) -> list[str]:
-        """The files the person picks; tests replace this to avoid the modal dialog."""
-        paths, _ = QFileDialog.getOpenFileNames(self, "Add images", "", FILE_FILTER)
+        """The files the person picks, starting where they last picked some (else their Pictures folder)."""
+        start = self._folder or QStandardPaths.writableLocation(QStandardPaths.StandardLocation.PicturesLocation)
+        paths, _ = QFileDialog.getOpenFileNames(self, "Add images", start or str(Path.home()), FILE_FILTER)
+        if paths:
+            self._folder = str(Path(paths[0]).parent)
         return paths
 
     @staticmethod
@@ -472,8 +481,12 @@ class ImageStrip(QWidget):
         if not count:
             return "Drop or paste images here"
         text = f"{count} image{'s' if count != 1 else ''}"
-        total = self.prompt_tokens()
-        return text if total is None else f"{text} · {total} image tokens"
+        counts = self.token_counts()
+        if counts is None:
+            return text
+        # The thumbnails count each image's soft tokens; the prompt also holds a begin and an end marker per image.
+        return (f"{text} · {sum(counts) + MARKER_TOKENS * count} prompt tokens "
+                f"({sum(counts)} image + {MARKER_TOKENS * count} markers)")
 
 
 def _read(load: Callable[[], Any], name: str) -> tuple[Any, str]:
