@@ -27,6 +27,7 @@ from app.remote.tokens import TokenError, load_or_create_token, read_token, toke
 from models.events import GenerationResult
 from models.loading import LoadError
 from models.prompts import Prompt
+from models.validation import InputError
 from tests.remote_helpers import TOKEN, running_server
 
 PROMPT = Prompt(user="Hello")
@@ -41,8 +42,13 @@ def served(loaded_text):
 def raw(served, token: str | None = TOKEN, hello: bool = True):
     """A bare WebSocket to the engine, to send what no well-behaved client would."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    socket = connect(f"ws://127.0.0.1:{served.port}/v1/engine", additional_headers=headers, compression=None,
-                     max_size=None, open_timeout=10).__enter__()
+    socket = connect(
+        f"ws://127.0.0.1:{served.port}/v1/engine",
+        additional_headers=headers,
+        compression=None,
+        max_size=None,
+        open_timeout=10,
+    ).__enter__()
     if hello:
         assert say(socket, {"type": "hello", "id": 0, "protocol": PROTOCOL_VERSION})["type"] == "hello"
     return socket
@@ -62,8 +68,9 @@ def still_serves(served, loaded) -> None:
 
 
 def http_get(served, path: str, token: str | None) -> tuple[int, dict]:
-    request = urllib.request.Request(f"{served.url}{path}",
-                                     headers={"Authorization": f"Bearer {token}"} if token else {})
+    request = urllib.request.Request(
+        f"{served.url}{path}", headers={"Authorization": f"Bearer {token}"} if token else {}
+    )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, {}
@@ -104,8 +111,9 @@ def test_malformed_frames_are_refused_and_the_connection_keeps_working(served, l
         "a header that is not JSON": b"DDRP" + struct.pack("<I", 3) + b"{x}",
         "a header without a type": b"DDRP" + struct.pack("<I", 2) + b"{}",
         "buffers that do not add up": b"DDRP" + struct.pack("<I", len(header)) + header + b"12",
-        "an array of object dtype": encode_frame({"type": "info", "id": 1}).replace(b"}", b',"x":{"$array":0,'
-                                                                                     b'"dtype":"|O","shape":[1]}}'),
+        "an array of object dtype": encode_frame({"type": "info", "id": 1}).replace(
+            b"}", b',"x":{"$array":0,"dtype":"|O","shape":[1]}}'
+        ),
         "a request id that is not a number": {"type": "info", "id": "one"},
     }
     for name, frame in bad_frames.items():
@@ -148,8 +156,10 @@ def test_a_wrong_protocol_version_is_refused_naming_both(served, loaded_text, mo
     socket = raw(served, hello=False)
     reply = say(socket, {"type": "hello", "id": 0, "protocol": 99})
     assert reply["code"] == "version"
-    assert "client speaks version 99" in reply["message"] and f"server speaks version {PROTOCOL_VERSION}" in (
-        reply["message"])
+    assert (
+        "client speaks version 99" in reply["message"]
+        and f"server speaks version {PROTOCOL_VERSION}" in (reply["message"])
+    )
     with pytest.raises(ConnectionClosed):
         socket.recv(timeout=20)
     # A client of another version is told the same, and refuses a server of another version itself.
@@ -184,6 +194,18 @@ def test_invalid_commands_are_refused_with_the_reason(served, loaded_text):
     assert say(socket, {"type": "info", "id": 12})["type"] == "info"
     socket.close()
     still_serves(served, loaded_text)
+
+
+def test_a_prompt_over_the_token_cap_is_refused_as_locally(served, loaded_text, monkeypatch):
+    """Found only once the engine tokenizes the prompt (on the server's worker): still the engine's own error."""
+    monkeypatch.setenv("DIFFUSION_DESK_MAX_PROMPT_TOKENS", "5")
+    with RemoteGenerator(served.url, TOKEN) as client:
+        run = client.generate(Prompt(user="a prompt of more than five tokens"), loaded_text.defaults)
+        with pytest.raises(InputError, match="the prompt is too long: .* tokens, the limit is 5"):
+            list(run)
+        monkeypatch.delenv("DIFFUSION_DESK_MAX_PROMPT_TOKENS")
+        settings = loaded_text.defaults.with_values(seed=1, max_denoising_steps=2)
+        assert isinstance(list(client.generate(PROMPT, settings))[-1], GenerationResult)
 
 
 def test_a_client_that_drops_mid_run_cancels_it(served, loaded_text):
@@ -231,17 +253,23 @@ def self_signed(tmp_path):
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
     now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                           critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
     certfile, keyfile = tmp_path / "cert.pem", tmp_path / "key.pem"
     certfile.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    keyfile.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                          serialization.NoEncryption()))
+    keyfile.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return str(certfile), str(keyfile)
 
 

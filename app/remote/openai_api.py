@@ -103,6 +103,8 @@ async def _chat_completions(host: EngineHost, request: Request) -> Response:
                     return Response(status_code=499)  # leaving the stream cancelled the run
     except ServerBusy as error:
         return _error(429, str(error), "server_busy", "busy")
+    except (RequestError, SettingsError, ImageError, InputError) as error:  # found as the engine prepares
+        return _error(400, str(error))
     assert result is not None
     return JSONResponse(reply.completion(result))
 
@@ -234,8 +236,14 @@ class _Reply:
                             yield self._chunk({"content": item.answer[len(sent) :]})
                         yield self._chunk({}, self._finish(item), self._usage(item))
         except ServerBusy as error:
-            yield f"data: {json.dumps({'error': {'message': str(error), 'type': 'server_busy', 'code': 'busy'}})}\n\n"
+            yield self._error_event(str(error), "server_busy", "busy")
+        except (RequestError, SettingsError, ImageError, InputError) as error:
+            yield self._error_event(str(error), "invalid_request_error", "invalid")
         yield "data: [DONE]\n\n"
+
+    @staticmethod
+    def _error_event(message: str, kind: str, code: str) -> str:
+        return f"data: {json.dumps({'error': {'message': message, 'type': kind, 'code': code}})}\n\n"
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None, usage: dict | None = None) -> str:
         chunk: dict[str, Any] = {

@@ -26,7 +26,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketDiscon
 
 from app.remote import messages
 from app.remote.engine_host import EngineHost
-from app.remote.errors import REQUEST_ERRORS, ServerBusy, code_of
+from app.remote.errors import REQUEST_ERRORS, code_of
 from app.remote.openai_api import openai_routes
 from app.remote.protocol import (
     MAX_FRAME_BYTES,
@@ -250,8 +250,8 @@ class Connection:
                 async for frame, is_result in frames:
                     await self._send_bytes(frame)
                     run.result_sent = is_result
-        except ServerBusy as error:
-            await self._error("busy", str(error), run.request_id)
+        except REQUEST_ERRORS as error:  # busy, or found out only as the engine prepares (a prompt too long)
+            await self._error(code_of(error), str(error), run.request_id)
         except (WebSocketDisconnect, WebSocketDisconnected, OSError):
             pass  # the client went away; leaving the stream cancelled the run
         except Exception as error:  # noqa: BLE001 - the engine failed: tell the client, keep serving
