@@ -10,8 +10,9 @@ from PySide6.QtWidgets import QApplication, QToolTip
 from qt_helpers import shown
 
 from models.events import StepSnapshot
+from models.overlays import CanvasHistory, Overlay
 from widgets import colors
-from widgets.grid_cells import CellMarks, format_token, grid_shape, history_stats
+from widgets.grid_cells import CellFrame, format_token, grid_shape
 from widgets.token_grid import TokenGrid
 
 VOCAB = {0: "a", 1: "b", 2: "c", 3: "▁the", 4: "\n", 5: " ", 6: "<eos>"}
@@ -83,17 +84,23 @@ def test_grid_shape_is_square_ish():
     assert grid_shape(10) == (3, 4)
 
 
-def test_history_stats_counts_changes_and_last_step():
+def test_history_counts_changes_and_last_step():
     argmax = np.array([[1, 1, 1], [2, 1, 1], [3, 1, 4], [3, 1, 4]])
-    counts, last = history_stats(argmax)
-    np.testing.assert_array_equal(counts, [[0, 0, 0], [1, 0, 0], [2, 0, 1], [2, 0, 1]])
-    np.testing.assert_array_equal(last, [[0, 0, 0], [1, 0, 0], [2, 0, 2], [2, 0, 2]])
+    history = CanvasHistory()
+    history.update([snap(s, row) for s, row in enumerate(argmax)])
+    expected_counts = [[0, 0, 0], [1, 0, 0], [2, 0, 1], [2, 0, 1]]
+    expected_last = [[0, 0, 0], [1, 0, 0], [2, 0, 2], [2, 0, 2]]
+    for step in range(4):
+        counts, last = history.changes(step)
+        np.testing.assert_array_equal(counts, expected_counts[step])
+        np.testing.assert_array_equal(last, expected_last[step])
+        np.testing.assert_array_equal(history.values(Overlay.REVISIONS, step), expected_counts[step])
 
 
 def test_marks_split_accepted_into_new_and_stable():
     prev = snap(0, [1, 1, 1, 1], accepted=[True, True, False, True])
     now = snap(1, [1, 2, 1, 1], accepted=[True, True, True, False])
-    marks = CellMarks.from_snapshots(now, prev, 4.0)
+    marks = CellFrame.from_snapshots([prev, now], 1, max_entropy=4.0)
     np.testing.assert_array_equal(marks.stable, [True, False, False, False])  # same token, accepted both steps
     np.testing.assert_array_equal(marks.accepted_now, [False, True, True, False])  # token changed / newly accepted
     np.testing.assert_array_equal(marks.renoised, [False, False, False, True])
@@ -102,10 +109,11 @@ def test_marks_split_accepted_into_new_and_stable():
 def test_outside_span_cells_fade_toward_the_window_and_keep_readable_text():
     top = colors.DEFAULT_MAX_ENTROPY  # yellow: black text when editable
     now = snap(0, [0, 0], entropy=[top, top], editable=[True, False])
-    marks = CellMarks.from_snapshots(now, None, top, wash_rgb=(30, 30, 30))  # a dark theme's window
-    assert marks.background[0].getRgb()[:3] == tuple(colors.LUT[-1].tolist())
-    assert marks.background[1].lightness() < marks.background[0].lightness() / 2
-    assert marks.contrast[0] == QColor(0, 0, 0) and marks.contrast[1] == QColor(255, 255, 255)
+    marks = CellFrame.from_snapshots([now], max_entropy=top, wash_rgb=(30, 30, 30))  # a dark theme's window
+    assert tuple(marks.background[0].tolist()) == tuple(colors.LUT[-1].tolist())
+    lightness = [QColor(*rgb).lightness() for rgb in marks.background.tolist()]
+    assert lightness[1] < lightness[0] / 2
+    assert marks.dark_text.tolist() == [True, False]  # black text on yellow, white on the washed-out cell
 
 
 def test_cell_background_is_the_colormap_colour_of_its_entropy(grid, qtbot):

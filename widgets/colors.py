@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+
+from models.overlays import Overlay
 
 DEFAULT_MAX_ENTROPY = 4.0  # nats; confident tokens sit near 0 and a near-uniform guess over a few dozen ids near 4
 
@@ -63,3 +67,45 @@ def text_rgb(rgb: np.ndarray) -> np.ndarray:
     """(..., 3) uint8: black or white, whichever contrasts more with each background colour."""
     dark = use_dark_text(rgb)
     return np.where(dark[..., None], np.uint8(0), np.uint8(255)).astype(np.uint8)
+
+
+# Magma, sampled the same way: the overlays that count steps (revisions, commit order) use it, so switching the grid
+# from a confidence overlay to a step overlay is visible at a glance.
+_MAGMA_STOPS = (
+    "#000004", "#180f3d", "#440f76", "#721f81", "#9e2f7f",
+    "#cd4071", "#f1605d", "#fd9668", "#feca8d", "#fcfdbf",
+)  # fmt: skip
+MAGMA: np.ndarray = _build_lut(_MAGMA_STOPS)
+MAGMA.setflags(write=False)
+NO_VALUE_RGB = (128, 128, 128)  # a cell an overlay has no number for (not settled yet, no candidates)
+
+
+@dataclass(frozen=True)
+class OverlayStyle:
+    lut: np.ndarray
+    reverse: bool = False  # high values dark: a wide margin is a confident pick, like a low entropy
+    nan_top: bool = False  # NaN as the top of the scale (unknown entropy is maximal uncertainty), else NO_VALUE_RGB
+
+
+STYLES: dict[Overlay, OverlayStyle] = {
+    Overlay.ENTROPY: OverlayStyle(LUT, nan_top=True),
+    Overlay.REVISIONS: OverlayStyle(MAGMA),
+    Overlay.COMMIT_ORDER: OverlayStyle(MAGMA),
+    Overlay.MARGIN: OverlayStyle(LUT, reverse=True),
+}
+
+
+def overlay_rgb(overlay: Overlay, values: np.ndarray, low: float, high: float) -> np.ndarray:
+    """(..., 3) uint8 colours of an overlay's values over [low, high], by the same rule as lut_indices."""
+    style = STYLES[overlay]
+    v = np.asarray(values, dtype=np.float64)
+    if style.reverse:
+        v = high - (v - low)
+    if overlay is Overlay.ENTROPY and low == 0.0:
+        return style.lut[lut_indices(v, high)]
+    span = max(high - low, 1e-12)
+    scaled = np.nan_to_num((v - low) * (len(style.lut) / span), nan=len(style.lut), posinf=len(style.lut), neginf=0)
+    rgb = style.lut[np.clip(scaled, 0, len(style.lut) - 1).astype(np.intp)]
+    if not style.nan_top:
+        rgb = np.where(np.isnan(v)[..., None], np.asarray(NO_VALUE_RGB, dtype=np.uint8), rgb)
+    return rgb
