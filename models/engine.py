@@ -6,7 +6,15 @@ same seed it produces the same ids. It differs only where an editor needs it to:
 - entropy is computed once per step and serves acceptance, the adaptive stop and the snapshot alike;
 - fixed positions (user locks, and everything outside a re-denoised span) are made one-hot in the scaled logits,
   so they have zero entropy, are always accepted and never renoised, and are restored after EOS padding;
-- per step, one small packed tensor (argmax, accepted, entropy, stop flag) crosses to the host; logits never do.
+- per step, one small packed tensor (argmax, accepted, entropy, stop flag, and the top-k candidates) crosses to the
+  host; logits never do.
+
+Top-k candidates (`settings.top_k`, 0 = off) are `torch.topk` of `probs`, the very float32 softmax `multinomial` draws
+from, on the model's device: at free positions that is softmax of the temperature-scaled logits `generate` uses at
+that step (with, in a span with text after it, EOS and pad pushed down by the ban). At fixed positions (locks, and
+everything outside a re-denoised span) the sampler's distribution is one-hot by design, so the first candidate is the
+fixed id with probability 1 and the other k-1 have probability 0 (their ids are ties and carry no meaning). `topk`
+reads `probs` and writes nothing the sampler uses, and draws no random numbers, so the ids are the same with it on.
 """
 
 from __future__ import annotations
@@ -304,6 +312,7 @@ class GenerationRun:
             decoder_attention_mask=ctx.decoder_attention_mask,
         )
         adaptive_stop = _AdaptiveStop(gc.stability_threshold, gc.confidence_threshold, length, device)
+        top_k = min(int(self.settings.top_k), ctx.vocab_size)
         steps = 0
         for cur_step in reversed(range(1, gc.max_denoising_steps + 1)):
             if self.cancel is not None and self.cancel.is_set():
@@ -326,6 +335,8 @@ class GenerationRun:
                 logits = _fix_logits(logits, fixed_mask, fixed_ids)
             probs = torch.softmax(logits, dim=-1, dtype=torch.float32)
             denoised = torch.multinomial(probs.view(-1, ctx.vocab_size), num_samples=1).view(1, length)
+            # Candidates from the distribution just drawn from (best first); on the device, only (length, k) leaves.
+            top = torch.topk(probs[0], top_k, dim=-1) if top_k else None
             argmax_canvas = torch.argmax(logits, dim=-1)
             entropy = _entropy(logits)
             accepted = _accept_mask(entropy, gc.sampler_config.entropy_bound)
@@ -338,9 +349,13 @@ class GenerationRun:
             stop = adaptive_stop(argmax_canvas, mean_entropy)
             self_conditioning = logits.to(ctx.embed_dtype)
 
-            # One small host transfer per step (generate() also syncs once per step, on its stop flag).
-            packed = torch.cat([argmax_canvas[0].float(), accepted[0].float(), entropy[0].float(),
-                                mean_entropy.float(), stop.float()]).cpu().numpy()
+            # One small host transfer per step (generate() also syncs once per step, on its stop flag). Ids travel
+            # as float32, exact below 2**24 (the real vocabulary is 262144).
+            parts = [argmax_canvas[0].float(), accepted[0].float(), entropy[0].float(), mean_entropy.float(),
+                     stop.float()]
+            if top is not None:
+                parts += [top.indices.float().flatten(), top.values.flatten()]
+            packed = torch.cat(parts).cpu().numpy()
             steps += 1
             ctx.step_seconds += time.perf_counter() - step_start
             accepted_np = packed[length:2 * length] > 0.5
@@ -356,10 +371,19 @@ class GenerationRun:
                 num_accepted=int(accepted_np.sum()),
                 temperature=float(gc.t_min + (gc.t_max - gc.t_min) * cur_step / gc.max_denoising_steps),
                 elapsed=time.perf_counter() - ctx.start,
+                **_candidates(packed[3 * length + 2:], length, top_k),
             )
             if packed[3 * length + 1] > 0.5:
                 return _Denoised(argmax_canvas, steps, adaptive_stop=True, cancelled=False)
         return _Denoised(argmax_canvas, steps, adaptive_stop=False, cancelled=False)
+
+
+def _candidates(packed: np.ndarray, length: int, k: int) -> dict[str, np.ndarray | None]:
+    """StepSnapshot's top_ids (length, k) int64 and top_probs (length, k) float32 from the packed tail."""
+    if not k:
+        return {"top_ids": None, "top_probs": None}
+    return {"top_ids": packed[:length * k].reshape(length, k).astype(np.int64),
+            "top_probs": packed[length * k:2 * length * k].reshape(length, k).astype(np.float32)}
 
 
 def _positions(start: int, length: int, device: Any) -> torch.Tensor:

@@ -50,6 +50,9 @@ SPECS: tuple[SettingSpec, ...] = (
                 "Steps the draft must stay unchanged before the adaptive stop may fire (0: no stability check)."),
     SettingSpec("confidence_threshold", "Confidence threshold", float, 1e-9, 100.0,
                 "The adaptive stop fires when mean entropy falls below this and the draft is stable."),
+    SettingSpec("top_k", "Top-k candidates", int, 0, 10,
+                "How many of each position's likeliest tokens every step records, for inspection (0: none). "
+                "Observation only: the sampler draws exactly the same tokens whatever this is."),
 )
 SPEC_BY_NAME = {spec.name: spec for spec in SPECS}
 
@@ -63,6 +66,7 @@ class SamplerSettings:
     t_max: float = FALLBACK_DEFAULTS["t_max"]
     stability_threshold: int = FALLBACK_DEFAULTS["stability_threshold"]
     confidence_threshold: float = FALLBACK_DEFAULTS["confidence_threshold"]
+    top_k: int = 5  # candidates recorded per position and step (observation, not sampling); absent from old sessions
     seed: int | None = None  # None: a fresh random seed each run
     compile: bool = False  # static cache so transformers compiles the step (GPU users)
 
