@@ -14,6 +14,7 @@ import re
 import sys
 from typing import Any, NoReturn
 
+from app.cli_json import step_json
 from app.remote.cli_remote import ServerOptionError, add_server_options, check_server_options, connect_server
 from models.events import CanvasCommitted, GenerationResult, StepSnapshot
 from models.safe_files import UserFileError, check_save_target, check_user_file
@@ -84,6 +85,8 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--json", action="store_true", help="print one JSON object with ids, text and every step")
         sub.add_argument("--device", help="cuda, mps or cpu (default: the best available)")
         sub.add_argument("--dtype", help="bf16, fp16 or fp32 (default: bf16 on CUDA, fp32 elsewhere)")
+        sub.add_argument("--top-k", type=int, metavar="K",
+                         help="candidates recorded per position and step, 0 to 10 (0: none); observation only")
         sub.add_argument("--compile", action="store_true",
                          help="static KV cache and torch.compile (GPU; the first run compiles)")
         sub.add_argument("--plan", action="store_true",
@@ -136,7 +139,8 @@ def _locks(text: str) -> list[int]:
 def _settings(args: argparse.Namespace, defaults: SamplerSettings) -> SamplerSettings:
     changes: dict[str, Any] = {"seed": args.seed, "compile": args.compile}
     for option, name in (("max_new_tokens", "max_new_tokens"), ("steps", "max_denoising_steps"),
-                         ("entropy_bound", "entropy_bound"), ("t_min", "t_min"), ("t_max", "t_max")):
+                         ("entropy_bound", "entropy_bound"), ("t_min", "t_min"), ("t_max", "t_max"),
+                         ("top_k", "top_k")):
         value = getattr(args, option, None)
         if value is not None:
             changes[name] = value
@@ -149,9 +153,7 @@ def _run(events: Any, want_json: bool) -> tuple[GenerationResult, list[list[dict
     for event in events:
         if isinstance(event, StepSnapshot):
             if want_json:  # keep only what is printed: memory stays O(steps x canvas)
-                canvases.setdefault(event.canvas_index, []).append({
-                    "argmax": event.argmax.tolist(), "accepted": event.accepted.tolist(),
-                    "entropy": [round(float(x), 6) for x in event.entropy]})
+                canvases.setdefault(event.canvas_index, []).append(step_json(event))
         elif isinstance(event, CanvasCommitted):
             canvases.setdefault(event.canvas_index, [])
         elif isinstance(event, GenerationResult):

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -124,3 +125,49 @@ def test_main_py_runs_the_cli_without_qt(tmp_path, text_checkpoint):
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["token_ids"]
+
+
+def test_json_steps_carry_the_top_k_and_the_session_keeps_them(capsys, tmp_path, text_checkpoint):
+    session = tmp_path / "k.ddsession"
+    out = run_json(capsys, "generate", "--model", str(text_checkpoint), "--prompt", "Write", "--max-new-tokens", "64",
+                   "--steps", "2", "--seed", "4", "--top-k", "3", "--save", str(session), "--json")
+    steps = [step for canvas in out["canvases"] for step in canvas["steps"]]
+    assert len(steps) == 4
+    for step in steps:
+        ids, probs = np.array(step["top_k"]["ids"]), np.array(step["top_k"]["probs"])
+        assert ids.shape == probs.shape == (32, 3) and ids.dtype.kind == "i"
+        assert ids[:, 0].tolist() == step["argmax"]  # the draft is each position's first candidate
+        assert (np.diff(probs, axis=1) <= 0).all() and ((probs > 0) & (probs < 1)).all()
+    run = open_session(session).runs[1]  # the session file keeps every step's candidates, as printed
+    assert run.settings.top_k == 3
+    saved = [step for canvas in run.canvas_indices for step in run.steps(canvas)]
+    for step, printed in zip(saved, steps, strict=True):
+        assert step.top_ids.tolist() == printed["top_k"]["ids"]
+        assert np.array_equal(step.top_probs, np.array(printed["top_k"]["probs"], dtype=np.float32))  # exact
+
+    off = run_json(capsys, "generate", "--model", str(text_checkpoint), "--prompt", "Write", "--max-new-tokens", "64",
+                   "--steps", "2", "--seed", "4", "--top-k", "0", "--json")
+    assert off["token_ids"] == out["token_ids"]  # observation only
+    assert all("top_k" not in step for canvas in off["canvases"] for step in canvas["steps"])
+
+
+def test_rewrite_top_k_reports_fixed_positions_as_certain(capsys, tmp_path, text_checkpoint):
+    session = tmp_path / "s.ddsession"
+    first = run_json(capsys, "generate", "--model", str(text_checkpoint), "--prompt", "Write", "--steps", "2",
+                     "--seed", "1", "--top-k", "0", "--save", str(session), "--json")
+    out = run_json(capsys, "rewrite", "--session", str(session), "--span", "4:12", "--lock", "5", "--seed", "3",
+                   "--top-k", "2", "--json")
+    for step in out["canvases"][0]["steps"]:
+        ids, probs = np.array(step["top_k"]["ids"]), np.array(step["top_k"]["probs"])
+        assert ids.shape == (32, 2)
+        fixed = [i for i in range(32) if not 4 <= i < 12 or i == 5]
+        assert ids[fixed, 0].tolist() == [first["token_ids"][i] for i in fixed]
+        assert (probs[fixed, 0] == 1.0).all() and (probs[fixed, 1] == 0.0).all()
+        assert (probs[[4, 6, 7, 8, 9, 10, 11], 0] < 1.0).all()
+
+
+def test_top_k_out_of_range_is_one_line_and_exit_2(capsys, text_checkpoint):
+    assert main(["generate", "--model", str(text_checkpoint), "--prompt", "x", "--top-k", "11"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1
+    assert "top_k must be between 0 and 10, got 11" in captured.err
