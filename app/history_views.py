@@ -63,6 +63,7 @@ class HistoryViews(QObject):
         pos = ws.position
         run = ws.runs.get(pos.run) if pos.run is not None else None
         if run is not None and run.kind is RunKind.GENERATE and run.fate is Fate.RUNNING:
+            output.set_notice("")
             # The answer so far is decoded again only when a canvas commits, not at every streamed step.
             key = (run.id, sum(r.committed is not None for r in run.record.canvases.values()))
             if key != self._answer_key:
@@ -80,9 +81,27 @@ class HistoryViews(QObject):
         _, thought, answer = split_reply(doc.ids, doc.tokenizer)
         output.set_answer(answer)
         output.set_thought(thought)
+        written = any(r.kind is RunKind.GENERATE and r.fate is not Fate.RUNNING
+                      for r in ws.runs_of(ws.conversation.current))
+        empty = written and not answer.strip() and not thought.strip()
+        output.set_notice(empty_answer_notice(ws) if empty else "")
         if run is not None and run.result is not None:
             output.set_stats(result_stats(run.result, run.canvas_length, run.seed, run.label()))
         elif run is not None:
             output.set_stats(live_stats(run))
         else:
             output.set_stats(document_stats(doc, ws.replay_run()))
+
+
+DEMO_TASKS = ("sorting digits, the largest or smallest of a list, completing 4×4 Latin squares, the colour and shape "
+              "of a drawn figure, and rewriting its own answers (reverse, sort, replace a digit)")
+
+
+def empty_answer_notice(ws) -> str:
+    """Why the answer is empty and what to try; the demo model only knows its tasks."""
+    if ws.model is not None and ws.model.source == "demo":
+        return ("<b>The demo model wrote no answer</b>: only the end of its turn and padding. It is a small model "
+                f"trained here on a few tasks ({DEMO_TASKS}); anything else gets an empty answer. Try "
+                "<i>Generate → Demo-model prompts</i>.")
+    return ("<b>The model ended its answer at once</b>: the canvas holds only end-of-turn and padding tokens. Try "
+            "another seed, more denoising steps, or rephrasing the prompt.")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QPushButton, QSplitter, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QPushButton, QSplitter, QStackedWidget, QTabWidget, QVBoxLayout, QWidget
 
 from widgets.conversation_panel import ConversationPanel
 from widgets.editor_pane import EditorPane
@@ -18,6 +18,7 @@ from widgets.replay_bar import ReplayBar
 from widgets.runs_panel import RunsPanel
 from widgets.sampler_panel import SamplerPanel
 from widgets.token_grid import TokenGrid
+from widgets.welcome_panel import WelcomePanel
 
 
 @dataclass
@@ -29,6 +30,8 @@ class WindowWidgets:
     generate_button: QPushButton
     stop_button: QPushButton
     grid: TokenGrid
+    welcome: WelcomePanel
+    canvas_stack: QStackedWidget  # the welcome page until there is a canvas, then the grid
     replay: ReplayBar
     heatmap: EntropyHeatmap
     curves: StepCurves
@@ -54,7 +57,7 @@ def _column(*widgets: QWidget, margins: tuple[int, int, int, int] = (0, 0, 0, 0)
     layout = QVBoxLayout(box)
     layout.setContentsMargins(*margins)
     for widget in widgets:
-        layout.addWidget(widget, 1 if isinstance(widget, (TokenGrid, PromptPanel)) else 0)
+        layout.addWidget(widget, 1 if isinstance(widget, (QStackedWidget, PromptPanel)) else 0)
     return box
 
 
@@ -74,7 +77,10 @@ def build_layout(central_parent: QWidget) -> tuple[QWidget, WindowWidgets]:
                      _column(prompt_panel, margins=(6, 0, 0, 0)), _column(sampler_panel, margins=(6, 0, 0, 0)),
                      _column(generate_button, stop_button, margins=(6, 0, 0, 6)), stretch=(1, 3, 2, 0))
 
-    grid, replay = TokenGrid(), ReplayBar()
+    grid, replay, welcome = TokenGrid(), ReplayBar(), WelcomePanel()
+    canvas_stack = QStackedWidget()
+    canvas_stack.addWidget(welcome)
+    canvas_stack.addWidget(grid)
     heatmap, curves, runs = EntropyHeatmap(), StepCurves(), RunsPanel()
     plots = _splitter(Qt.Orientation.Vertical, heatmap, curves, runs, stretch=(3, 2, 2))
     output, editor = OutputPane(), EditorPane()
@@ -83,10 +89,10 @@ def build_layout(central_parent: QWidget) -> tuple[QWidget, WindowWidgets]:
     bottom_tabs.addTab(editor, "Editor")
     bottom_tabs.setTabToolTip(1, "Edit the text with the model: lock tokens, re-denoise or rewrite a selection, "
                                  "review every change")
-    top = _splitter(Qt.Orientation.Horizontal, _column(grid, replay), plots, stretch=(3, 2))
+    top = _splitter(Qt.Orientation.Horizontal, _column(canvas_stack, replay), plots, stretch=(3, 2))
     centre = _splitter(Qt.Orientation.Vertical, top, bottom_tabs, stretch=(3, 1))
     main = _splitter(Qt.Orientation.Horizontal, left, _column(centre, margins=(0, 4, 6, 0)), stretch=(1, 3))
     widgets = WindowWidgets(conversation, prompt_panel, image_strip, sampler_panel, generate_button, stop_button,
-                            grid, replay, heatmap, curves, runs, output, editor, bottom_tabs,
+                            grid, welcome, canvas_stack, replay, heatmap, curves, runs, output, editor, bottom_tabs,
                             {"main": main, "left": left, "top": top, "centre": centre, "plots": plots})
     return main, widgets

@@ -345,6 +345,9 @@ def apply_hunks(old: Document, new_ids: Sequence[int] | np.ndarray, accepted: Co
         take_new = tag != "equal" and hunk in accepted
         hunk += tag != "equal"
         if take_new:
+            # A word that changed around a locked token keeps the lock where the token is still itself.
+            locks |= {len(merged) + i - i1 for i in old.locks
+                      if i1 <= i < i2 and i2 - i1 == j2 - j1 and new.ids[j1 + i - i1] == old.ids[i]}
             merged += [int(i) for i in new.ids[j1:j2]]
             entropy.append(new.entropy[j1:j2])
             continue

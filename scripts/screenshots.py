@@ -52,7 +52,7 @@ def main() -> None:
         from_scratch = next(e for e in examples.values() if "from scratch" in e.title)
 
         # 1. The longest demo (a Latin square), replayed a third of the way: the canvas part-way to converging.
-        window.use_example(from_scratch)
+        window.generation.use_example(from_scratch)
         results = []
         window.generationDone.connect(results.append)
         window.generate()
@@ -63,13 +63,13 @@ def main() -> None:
         window.grab().save(str(out / "window.png"))
 
         # 2. An image prompt: the strip's thumbnail, the answer.
-        window.use_example(next(e for e in examples.values() if e.image is not None))
+        window.generation.use_example(next(e for e in examples.values() if e.image is not None))
         window.generate()
         wait(app, lambda: len(results) == 2 and not window.runner.busy)
         window.grab().save(str(out / "image-prompt.png"))
 
         # 3. The editor: the Latin square's second and third rows re-denoised, live, then the diff under review.
-        window.use_example(from_scratch)
+        window.generation.use_example(from_scratch)
         window.generate()
         wait(app, lambda: len(results) == 3 and not window.runner.busy)
         window.bottom_tabs.setCurrentWidget(window.editor)

@@ -118,7 +118,7 @@ def test_generate_twice_never_starts_a_second_worker(qtbot, window, text_checkpo
     with qtbot.waitSignal(window.generationDone, timeout=60_000):
         assert window.generate() is True
         assert window.generate() is False  # the action is disabled and the runner refuses a second task
-        window.generate_action.trigger()
+        window.generation.generate_action.trigger()
         assert len(running_threads()) == 1
     assert len(window.workspace.runs) == 1
 
@@ -234,8 +234,8 @@ def test_loading_can_be_cancelled_and_keeps_the_previous_model(qtbot, window, te
     monkeypatch.setattr(models.processing, "load_processor", slow_processor)
     assert window.load_model(str(text_checkpoint))
     qtbot.waitUntil(lambda: bool(started))
-    assert window.cancel_load_button.isVisible()
-    qtbot.mouseClick(window.cancel_load_button, Qt.MouseButton.LeftButton)
+    assert window.status.cancel_button.isVisible()
+    qtbot.mouseClick(window.status.cancel_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not window.runner.busy, timeout=10_000)
     assert window.loaded is previous and "cancelled" in window.statusBar().currentMessage()
-    assert not window.progress.isVisible() and window.generate_button.isEnabled()
+    assert not window.status.progress.isVisible() and window.generate_button.isEnabled()

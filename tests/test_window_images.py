@@ -98,7 +98,7 @@ def test_two_images_generate_end_to_end_with_the_budget(qtbot, window, tmp_path)
 
 
 def test_a_demo_prompt_with_a_picture_fills_the_prompt(qtbot, window):
-    actions = {a.text(): a for a in window.examples_menu.actions()}
+    actions = {a.text(): a for a in window.generation.examples_menu.actions()}
     assert actions, "no demo prompts in the Generate menu"
     with_image = next(e for e in load_examples() if e.image is not None)
     window.image_strip.add_image(Image.new("RGB", (8, 8)), "old.png")
@@ -116,7 +116,7 @@ def test_a_follow_up_keeps_the_first_turn_and_its_image(qtbot, window, tmp_path)
         window.generate()
     image_tokens = int((first.args[0].prompt_ids == IMAGE_TOKEN_ID).sum())
     assert image_tokens > 0
-    window.follow_up_action.trigger()
+    window.generation.follow_up_action.trigger()
     window.image_strip.clear()
     window.prompt_panel.set_prompt("And is it dark?")
     ws = window.workspace

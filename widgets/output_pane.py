@@ -61,7 +61,14 @@ class OutputPane(QWidget):
         self.stats_form.setVerticalSpacing(2)
         self._stat_values: dict[str, QLabel] = {}
 
+        self.notice = QLabel()  # why an answer is empty, and what to try
+        self.notice.setWordWrap(True)
+        self.notice.setTextFormat(Qt.TextFormat.RichText)
+        self.notice.setStyleSheet("QLabel { background: palette(alternate-base); padding: 6px; }")
+        self.notice.hide()
+
         text_column = QVBoxLayout()
+        text_column.addWidget(self.notice)
         text_column.addWidget(self.thought_button, 0, Qt.AlignmentFlag.AlignLeft)
         text_column.addWidget(self.thought_view)
         text_column.addWidget(self.answer_view, 1)
@@ -93,6 +100,11 @@ class OutputPane(QWidget):
     def answer(self) -> str:
         return self.answer_view.toPlainText()
 
+    def set_notice(self, text: str) -> None:
+        """A note above the answer (rich text); "" hides it."""
+        self.notice.setText(text)
+        self.notice.setVisible(bool(text))
+
     def set_thought(self, text: str) -> None:
         """Show the thoughts behind the toggle; the toggle keeps its state, and hides when there are none."""
         _set_text_kept(self.thought_view, text)
@@ -123,6 +135,7 @@ class OutputPane(QWidget):
         return {key: label.text() for key, label in self._stat_values.items()}
 
     def clear(self) -> None:
+        self.set_notice("")
         self.set_answer("")
         self.set_thought("")
         self.set_stats({})

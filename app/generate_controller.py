@@ -1,0 +1,125 @@
+"""The Generate menu: generate the prompt in the boxes, stop, follow up, compile, the demo model's example prompts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from PySide6.QtCore import QObject, Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QMenu, QWidget
+
+from app.engine_controller import EngineController
+from app.examples import Example
+from app.jobs import with_seed
+from app.status_bar import WindowStatus
+from app.workspace_hub import WorkspaceHub
+from models.settings import SamplerSettings, SettingsError
+from models.vocabulary import model_ref
+from widgets.image_strip import ImageStrip
+from widgets.prompt_panel import PromptPanel
+from widgets.sampler_panel import SamplerPanel
+
+
+class GenerateController(QObject):
+    def __init__(self, window: QWidget, hub: WorkspaceHub, engine: EngineController, status: WindowStatus,
+                 prompt: PromptPanel, strip: ImageStrip, sampler: SamplerPanel,
+                 new_session: Callable[[], bool]) -> None:
+        super().__init__(window)
+        self.window, self.hub, self.engine, self.status = window, hub, engine, status
+        self.prompt, self.strip, self.sampler, self.new_session = prompt, strip, sampler, new_session
+        self.generate_action = self._action("&Generate", self.generate,
+                                            [QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")])
+        self.stop_action = self._action("&Stop", self.stop, [QKeySequence(Qt.Key.Key_Escape)])
+        self.follow_up_action = QAction("&Follow up (keep the conversation)", window)
+        self.follow_up_action.setCheckable(True)
+        self.follow_up_action.setShortcut(QKeySequence("Ctrl+Shift+N"))
+        self.follow_up_action.setToolTip("Generate the next turn: earlier prompts (with their images) and answers "
+                                         "stay in the history; thoughts never do")
+        self.compile_action = QAction(window)
+        self.compile_action.setCheckable(True)
+        self.set_compile_device(None)
+
+    def _action(self, text: str, slot: Callable[[], Any], keys: list[QKeySequence]) -> QAction:
+        action = QAction(text, self.window)
+        action.setShortcuts(keys)
+        action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        action.triggered.connect(lambda checked=False: slot())
+        self.window.addAction(action)
+        return action
+
+    def build_menu(self, menu: QMenu, examples: Sequence[Example]) -> None:
+        menu.addActions([self.generate_action, self.stop_action])
+        menu.addSeparator()
+        self.examples_menu = menu.addMenu("Demo-model &prompts")
+        for example in examples:
+            action = self.examples_menu.addAction(example.title)
+            action.triggered.connect(lambda checked=False, e=example: self.use_example(e))
+        self.examples_menu.setEnabled(not self.examples_menu.isEmpty())
+        menu.addSeparator()
+        menu.addActions([self.follow_up_action, self.compile_action])
+        reset = menu.addAction("&Reset sampler to defaults")
+        reset.triggered.connect(lambda: self.sampler.set_settings(self.sampler.defaults()))
+
+    def set_compile_device(self, device: Any) -> None:
+        """Compiling helps a CUDA GPU only: elsewhere the option is off and says why."""
+        cuda = getattr(device, "type", "") == "cuda"
+        self.compile_action.setEnabled(cuda)
+        if not cuda:
+            self.compile_action.setChecked(False)
+        self.compile_action.setText("&Compile the denoising step" + ("" if cuda else " (needs a CUDA GPU)"))
+        self.compile_action.setToolTip(
+            "Static KV cache and torch.compile, as transformers does: the first run compiles (a minute or more), "
+            "later steps are faster" if cuda else "torch.compile with CUDA graphs speeds up a GPU; the model here is "
+            "not on a CUDA device, where compiling would only add minutes of waiting")
+
+    def update_actions(self) -> None:
+        busy = self.engine.busy
+        self.generate_action.setEnabled(self.engine.loaded is not None and not busy)
+        self.stop_action.setEnabled(busy)
+
+    # ----- generating -----------------------------------------------------------------------------------------
+    def run_settings(self) -> SamplerSettings | None:
+        """The sampler panel's settings for a run, with a definite seed; None (and a message) when invalid."""
+        try:
+            settings = self.sampler.settings()
+        except SettingsError as error:
+            self.status.notify(f"Invalid sampler settings: {error}")
+            return None
+        return with_seed(settings).with_values(compile=self.compile_action.isChecked())
+
+    def use_example(self, example: Example) -> None:
+        """Put a demo prompt (and its picture) in the prompt panel, replacing what was there; the cursor goes there."""
+        self.prompt.set_prompt(example.prompt, example.system, example.think)
+        self.strip.clear()
+        if example.image is not None:
+            self.strip.add_files([example.image])
+        self.prompt.user_edit.setFocus()
+
+    def generate(self) -> bool:
+        engine, ws = self.engine, self.hub.ws
+        if engine.generator is None or engine.busy:
+            return False
+        settings = self.run_settings()
+        if settings is None:
+            return False
+        draft = ws.draft
+        if not draft.user.strip() and not draft.images:
+            self.status.notify("Type a prompt first (or pick one from Generate → Demo-model prompts).")
+            self.prompt.user_edit.setFocus()
+            return False
+        if ws.model is not None and not ws.model.same_model(model_ref(engine.loaded)):
+            if not self.new_session():  # this session belongs to another model: start one for this model
+                return False
+            self.hub.ws.set_draft(draft)
+            ws = self.hub.ws
+        run = ws.start_generation(settings)
+        budget = draft.image_budget
+        self.status.generating(settings.seed, settings.compile)
+        return engine.start_run(run, lambda gen, cancel: gen.generate(run.prompt, settings, cancel,
+                                                                        image_budget=budget))
+
+    def stop(self) -> None:
+        if self.engine.busy:
+            self.engine.stop()
+            self.status.notify("Stopping at the next step…")

@@ -1,0 +1,110 @@
+"""The status bar: messages, the model in use, live speed, memory, and a load's progress with Cancel."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QObject, Qt, QTimer
+from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QProgressBar, QToolButton
+
+from app.engine_controller import EngineController
+from app.status import live_rate, memory_in_use
+from app.workspace_hub import WorkspaceHub
+from models.runs import Fate, Run, RunKind
+
+
+class WindowStatus(QObject):
+    def __init__(self, window: QMainWindow, hub: WorkspaceHub, engine: EngineController) -> None:
+        super().__init__(window)
+        self.window, self.hub, self.engine = window, hub, engine
+        bar = window.statusBar()
+        self.model_label = QLabel("No model")
+        self.memory_label = QLabel()
+        self.speed_label = QLabel()
+        self.speed_label.setMinimumWidth(self.speed_label.fontMetrics().horizontalAdvance("00000.0 tok/s "))
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 100)
+        self.progress.setMaximumWidth(220)
+        self.cancel_button = QToolButton()
+        self.cancel_button.setText("Cancel")
+        self.cancel_button.clicked.connect(engine.stop)
+        for widget in (self.progress, self.cancel_button):
+            widget.hide()
+            bar.addPermanentWidget(widget)
+        for widget in (self.model_label, self.speed_label, self.memory_label):
+            bar.addPermanentWidget(widget)
+        self.memory_timer = QTimer(self)
+        self.memory_timer.setInterval(2000)
+        self.memory_timer.timeout.connect(self.update_memory)
+        self.memory_timer.start()
+        self.update_memory()
+        engine.loadProgress.connect(self._load_progress)
+        engine.loadCancelled.connect(self._load_cancelled)
+        engine.runEnded.connect(self._run_ended)
+        hub.changed.connect(self._changed)
+
+    def notify(self, message: str) -> None:
+        """A message for what the user can simply fix or just needs to know."""
+        self.window.statusBar().showMessage(message, 8000)
+
+    def show_error(self, title: str, message: str) -> None:
+        """One clear message in a box that does not block, never a traceback."""
+        self.hide_progress()
+        self.window.statusBar().showMessage(message, 10000)
+        box = QMessageBox(QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok, self.window)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+
+    # ----- a model load -----------------------------------------------------------------------------------------
+    def loading(self, source: str | None) -> None:
+        self.progress.setValue(0)
+        self.progress.setFormat("Loading…")
+        self.progress.show()
+        self.cancel_button.show()
+        self.notify(f"Loading {source or 'the demo model'}…")
+
+    def loaded(self, loaded: Any) -> None:
+        self.hide_progress()
+        self.model_label.setText(f"{loaded.name} · {loaded.device.type} · {str(loaded.dtype).removeprefix('torch.')}")
+        self.notify(f"Loaded {loaded.name}")
+        self.update_memory()
+
+    def hide_progress(self) -> None:
+        self.progress.hide()
+        self.cancel_button.hide()
+
+    def _load_progress(self, fraction: float, message: str) -> None:
+        self.progress.setValue(int(fraction * 100))
+        self.progress.setFormat(message)
+
+    def _load_cancelled(self) -> None:
+        self.hide_progress()
+        self.notify("Loading cancelled; the previous model is still loaded")
+
+    # ----- runs -------------------------------------------------------------------------------------------------
+    def generating(self, seed: int | None, compiling: bool) -> None:
+        self.speed_label.setText("")
+        self.notify("Compiling the denoising step (the first run takes a minute or more)…" if compiling
+                    else f"Generating (seed {seed})…")
+
+    def _changed(self, kinds: frozenset[str]) -> None:
+        run = self.engine.running()
+        if "steps" in kinds and run is not None:
+            self.speed_label.setText(f"{live_rate(run.record):.1f} tok/s")
+
+    def _run_ended(self, run: Run) -> None:
+        if run.result is not None:
+            self.speed_label.setText(f"{run.result.tokens_per_second:.1f} tok/s")
+        message = {Fate.PROPOSED: "Review the proposal: Enter accepts, Esc rejects",
+                   Fate.UNCHANGED: "The model kept the text as it was", Fate.CANCELLED: "Stopped"}.get(run.fate)
+        if message is None and run.kind is RunKind.GENERATE and run.fate is Fate.ACCEPTED:
+            message = "Done"
+        if message:
+            self.notify(message)
+
+    def update_memory(self) -> None:
+        loaded = self.engine.loaded
+        self.memory_label.setText(memory_in_use(loaded.device if loaded else None))
+
+    def stop(self) -> None:
+        self.memory_timer.stop()
