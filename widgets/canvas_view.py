@@ -2,7 +2,7 @@
 mouse and the tooltips, and drawing at most ~60 times a second however fast steps arrive.
 
 A subclass lays the positions out and paints them: it implements `position_at`, `position_rect`, `_where` and
-`paintEvent` (which calls `_painted()`), and calls `_schedule()` when its picture is out of date.
+`paintEvent` (which calls `_painted(rect)`), and calls `_schedule()` when its picture is out of date.
 """
 
 from __future__ import annotations
@@ -49,10 +49,8 @@ class CanvasView(QWidget):
         self._anchor = 0
         self._highlight: list[int] = []  # positions outlined as different (the comparison view)
         self._last_paint = 0.0
-        self._pending = QTimer(self)  # a step that arrived too soon after the last paint is drawn when it fires
-        self._pending.setSingleShot(True)
-        self._pending.timeout.connect(self._redraw)
-        self.setMouseTracking(False)
+        self._pending = False  # a deferred repaint is on its way
+        self._dirty = False  # something changed since the last paint
 
     # ---- data -------------------------------------------------------------------------------------------------
     def show_step(self, snapshots: Sequence[StepSnapshot], step: int | None = None) -> None:
@@ -132,27 +130,42 @@ class CanvasView(QWidget):
             text = self._raw_text[token_id] = self._token_text(token_id)
         return text
 
+    def _legend_state(self) -> tuple:
+        """(overlay, value range, has values): what the legend shows, from the history (no frame is built)."""
+        if self._step < 0:
+            return self._overlay, (0.0, self._max_entropy), True
+        value_range = self._history.value_range(self._overlay, self._max_entropy)
+        return self._overlay, value_range, self._overlay in self._available
+
     # ---- drawing at a bounded rate ----------------------------------------------------------------------------
     def _data_changed(self, layout: bool, legend: bool = False) -> None:
         """Subclasses re-lay out what they must, then `_schedule()`."""
         self._schedule()
 
     def _schedule(self, rect: QRect | None = None) -> None:
+        """Repaint now if the last paint is a frame old, else once when it is (steps arriving meanwhile wait)."""
+        self._dirty = True
         wait = FRAME_INTERVAL_S - (time.perf_counter() - self._last_paint)
         if wait <= 0:
             self.update(rect) if rect is not None else self.update()
-        elif not self._pending.isActive():
-            self._pending.start(max(1, int(wait * 1000)))
+        elif not self._pending:
+            # A one-shot call, not a QTimer child: nothing to stop, and it does nothing if a paint came first.
+            self._pending = True
+            QTimer.singleShot(max(1, int(wait * 1000) + 1), self, self._redraw)
 
     def _redraw(self) -> None:
-        self.update(self._dirty_rect())
+        self._pending = False
+        if self._dirty:
+            self.update(self._dirty_rect())
 
     def _dirty_rect(self) -> QRect:
         return self.rect()
 
-    def _painted(self) -> None:
-        self._last_paint = time.perf_counter()
-        self._pending.stop()  # the newest step is on screen
+    def _painted(self, rect: QRect) -> None:
+        """paintEvent calls this with its rectangle: when that covers what changed, the newest step is on screen."""
+        if rect.contains(self._dirty_rect()):
+            self._last_paint = time.perf_counter()
+            self._dirty = False
 
     def changeEvent(self, event: QEvent) -> None:  # noqa: N802
         if event.type() == QEvent.Type.PaletteChange:

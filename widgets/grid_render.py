@@ -60,13 +60,19 @@ class MarkShape:
     dot_radius: float
 
     @classmethod
-    def of(cls, rect: QRectF) -> MarkShape:
+    def of(cls, rect: QRectF, compact: bool = False) -> MarkShape:
+        """Marks for a grid cell, or (`compact`) for a token's box in running text: there the locked border is a
+        dashed underline, so it does not cross the text."""
         s = min(rect.width(), rect.height())
-        t = max(5.0, s * 0.32)
+        t = 5.0 if compact else max(5.0, s * 0.32)
         r = min(4.0, max(1.5, s * 0.07))
         corner = QPolygonF([rect.topRight(), rect.topRight() + QPointF(-t, 0), rect.topRight() + QPointF(0, t)])
-        return cls(rect.adjusted(1.5, 1.5, -1.5, -1.5), rect.adjusted(3.5, 3.5, -3.5, -3.5), corner,
-                   QPointF(rect.right() - r - 2.5, rect.bottom() - r - 2.5), r)  # fmt: skip
+        if compact:
+            accepted = rect.adjusted(1, 1, -1, -1)
+            locked = QRectF(rect.left() + 1, rect.bottom() - 1.5, rect.width() - 2, 0)
+        else:
+            accepted, locked = rect.adjusted(1.5, 1.5, -1.5, -1.5), rect.adjusted(3.5, 3.5, -3.5, -3.5)
+        return cls(accepted, locked, corner, QPointF(rect.right() - r - 2.5, rect.bottom() - r - 2.5), r)
 
 
 def paint_cell_marks(p: QPainter, shape: MarkShape, key: int) -> None:
@@ -88,7 +94,7 @@ def paint_cell_marks(p: QPainter, shape: MarkShape, key: int) -> None:
         p.drawEllipse(shape.dot, shape.dot_radius, shape.dot_radius)
         p.setBrush(Qt.BrushStyle.NoBrush)
     if key & MARK_ACCEPTED_NOW:
-        p.setPen(QPen(ACCEPTED_NOW, 2.5))
+        p.setPen(QPen(ACCEPTED_NOW, 2.5 if shape.accepted.height() > 24 else 2))
         p.drawRect(shape.accepted)
 
 

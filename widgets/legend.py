@@ -49,8 +49,12 @@ def bar_labels(overlay: Overlay, value_range: tuple[float, float]) -> tuple[str,
 class Legend:
     """Lays out and paints the key for one overlay state; a view keeps one and asks again when the state changes."""
 
-    def __init__(self, font: QFont, overlay: Overlay, value_range: tuple[float, float], has_values: bool) -> None:
+    def __init__(self, font: QFont, overlay: Overlay, value_range: tuple[float, float], has_values: bool,
+                 text_view: bool = False) -> None:  # fmt: skip
+        """`text_view`: the key of the text view (its compact marks, and no mark for tokens accepted before)."""
         self.font, self.overlay, self.range, self.has_values = QFont(font), overlay, value_range, has_values
+        self.text_view = text_view
+        self.keys = tuple(key for key in KEY if key != "accepted before") if text_view else KEY
         self.items: list[tuple[str, QRectF]] = []
         self.height = 0
 
@@ -66,7 +70,7 @@ class Legend:
             first = ("bar", fm.horizontalAdvance(f"{left}  {right}") + 16 + max(120, width // 4))
         else:
             first = ("message", fm.horizontalAdvance(NO_CANDIDATES) + 8)
-        keys = KEY + ((NOT_SETTLED,) if self.overlay is Overlay.COMMIT_ORDER else ())
+        keys = self.keys + ((NOT_SETTLED,) if self.overlay is Overlay.COMMIT_ORDER else ())
         widths = [first] + [(label, line + 4 + fm.horizontalAdvance(label)) for label in keys]
         self.items = []
         x = y = 0.0
@@ -108,7 +112,7 @@ class Legend:
                 paint_span_outline(p, swatch, colours.highlight)
             elif name in _MARKS:
                 on_light = MARK_ON_LIGHT if swatch_fg.red() == 0 else 0
-                paint_cell_marks(p, MarkShape.of(swatch), _MARKS[name] | on_light)
+                paint_cell_marks(p, MarkShape.of(swatch, self.text_view), _MARKS[name] | on_light)
             p.setPen(colours.text)
             label_rect = rect.adjusted(swatch.width() + 4, 0, 0, 0)
             p.drawText(label_rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, name)

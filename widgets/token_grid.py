@@ -43,13 +43,6 @@ class TokenGrid(CanvasView):
             return
         self._schedule(self._cells_area())  # a streamed step repaints the cells, not the legend below them
 
-    def _legend_state(self) -> tuple:
-        """(overlay, value range, has values): what the legend shows, from the history (no frame is built)."""
-        if self._step < 0:
-            return self._overlay, (0.0, self._max_entropy), True
-        history = self._history
-        return self._overlay, history.value_range(self._overlay, self._max_entropy), self._overlay in self._available
-
     def _relayout(self) -> None:
         overlay, value_range, has_values = self._legend_state()
         self._legend = Legend(self.font(), overlay, value_range, has_values)
@@ -111,7 +104,7 @@ class TokenGrid(CanvasView):
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
         if self._layout is None or self._legend is None or self._legend_state() != self._legend.state():
             self._relayout()
-        self._painted()
+        self._painted(event.rect())
         p = QPainter(self)
         colours = GridColours.of(self.palette())
         p.fillRect(event.rect(), colours.window)

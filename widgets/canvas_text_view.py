@@ -1,0 +1,232 @@
+"""CanvasTextView: the canvas at one step as running text, every token readable, coloured by the active overlay.
+
+Tokens flow as the tokenizer decodes them (byte-fallback tokens joined into their character, which their boxes share),
+wrapped at token boundaries; a newline token ends its line. Each token's box takes the overlay colour, drafts (tokens
+the sampler renoised this step) are dimmed, locked tokens and tokens accepted this step carry the grid's marks, and
+end tokens (pad, EOS, end of turn) are small markers, named where a run of them starts. Same signals, selection,
+tooltips and overlays as the grid (CanvasView); put it in a QScrollArea (widget resizable) for long canvases.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QPoint, QPointF, QRect, QRectF, QSize, Qt
+from PySide6.QtGui import QColor, QFontMetricsF, QImage, QPainter, QPaintEvent
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+from models.canvas_text import CanvasText, canvas_text, raw_canvas_text
+from widgets import colors
+from widgets.canvas_view import CanvasView, TokenText
+from widgets.grid_cells import MARK_STABLE, text_rgba
+from widgets.grid_render import GridColours, MarkShape, paint_cell_marks, paint_span_outline
+from widgets.legend import Legend
+
+MARGIN = 6
+PAD = 1  # the text starts this far into its token's box
+GAP = 1  # window-coloured pixels between neighbouring boxes: token boundaries show, the text still reads as prose
+
+
+class CanvasTextView(CanvasView):
+    """Running text of a canvas's tokens at one step; see CanvasView for the signals and the mouse."""
+
+    def __init__(self, token_text: TokenText | None = None, max_entropy: float = colors.DEFAULT_MAX_ENTROPY,
+                 parent: QWidget | None = None) -> None:  # fmt: skip
+        super().__init__(token_text, max_entropy, parent)
+        self._tokenizer: Any = None
+        self._ids: tuple[int, ...] | None = None  # the ids the layout was made for
+        self._labels: list[str] = []  # what each position's box shows
+        self._text_x: list[float] = []
+        self._boxes: list[QRectF] = []  # per position, widget coordinates
+        self._lines: list[tuple[float, float, int, int]] = []  # (top, bottom, first position, end position)
+        self._content_height = 0
+        self._legend: Legend | None = None
+        self._images: dict[tuple[str, int], QImage] = {}
+        self._colour_cache: dict[tuple[int, int, int], QColor] = {}
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+
+    def set_tokenizer(self, tokenizer: Any) -> None:
+        """Decode with this tokenizer (the workspace's own, or its recorded one); None shows raw token texts."""
+        self._tokenizer = tokenizer
+        self._data_changed(layout=True)
+
+    def labels(self) -> list[str]:
+        """What each position shows (its piece of the text, a marker for end tokens), as laid out."""
+        self._ensure_layout()
+        return list(self._labels)
+
+    # ---- layout -----------------------------------------------------------------------------------------------
+    def _data_changed(self, layout: bool, legend: bool = False) -> None:
+        # Nothing is laid out here: a burst of steps costs one layout, at the paint that shows the newest.
+        if layout:
+            self._ids = None
+            self._images.clear()
+        if legend or layout:
+            self._legend = None
+        self._schedule()
+
+    def _ensure_layout(self) -> None:
+        snap = self.snapshot()
+        ids = tuple(np.asarray(snap.argmax).tolist()) if snap is not None else ()
+        if ids != self._ids:
+            self._ids = ids
+            self._lay_out(self._decode(ids))
+        state = self._legend_state()
+        if self._legend is None or self._legend.state() != state:
+            self._legend = Legend(self.font(), *state, text_view=True)
+            self._legend.layout(self.width() - 2 * MARGIN)
+        height = self._content_height + self._legend.height + MARGIN
+        if height != self.minimumHeight():
+            self.setMinimumHeight(height)  # a scroll area around the view scrolls the rest into reach
+
+    def _decode(self, ids: tuple[int, ...]) -> CanvasText:
+        if self._tokenizer is not None:
+            return canvas_text(self._tokenizer, ids)
+        return raw_canvas_text(self.raw_text, ids)
+
+    def _lay_out(self, text: CanvasText) -> None:
+        """Boxes for every position, flowed into lines no wider than the widget."""
+        fm = QFontMetricsF(self.font())
+        line_h, box_h = fm.height() + 8, fm.height() + 3
+        right = max(self.width() - MARGIN, MARGIN + 40)
+        labels = [""] * len(text.pieces)
+        text_x = [0.0] * len(text.pieces)  # where a label starts: its character's first box, for byte tokens
+        boxes = [QRectF()] * len(text.pieces)
+        lines: list[tuple[float, float, int, int]] = []
+        x, y, line_start = float(MARGIN), float(MARGIN), 0
+        for start, end in text.groups():
+            piece = "".join(text.pieces[start:end])
+            breaks = 0
+            if text.ends[start]:
+                same = start > 0 and text.ends[start - 1] and self._ids[start - 1] == self._ids[start]
+                label = "" if same else piece
+                width = round(fm.height() * 0.6) if same else math.ceil(fm.horizontalAdvance(label)) + PAD + GAP
+            else:
+                breaks = piece.count("\n")
+                label = _visible(piece)
+                width = math.ceil(fm.horizontalAdvance(label)) + PAD + GAP
+            if x + width > right and x > MARGIN:
+                lines.append((y, y + line_h, line_start, start))
+                x, y, line_start = float(MARGIN), y + line_h, start
+            share = (width - GAP) / (end - start)  # a character's bytes share its box; the gap comes after it
+            for i in range(start, end):
+                boxes[i] = QRectF(x + (i - start) * share, y, share, box_h)
+            labels[end - 1], text_x[end - 1] = label, x + PAD
+            x += width
+            for _ in range(breaks):
+                lines.append((y, y + line_h, line_start, end))
+                x, y, line_start = float(MARGIN), y + line_h, end
+        if line_start < len(boxes) or not lines:
+            lines.append((y, y + line_h, line_start, len(boxes)))
+        self._labels, self._text_x, self._boxes, self._lines = labels, text_x, boxes, lines
+        self._content_height = int(y + line_h) + MARGIN
+        self._legend = None
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        return QSize(640, 360)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        self._ids, self._legend = None, None  # rewrap
+        self._ensure_layout()
+        super().resizeEvent(event)
+
+    # ---- geometry ---------------------------------------------------------------------------------------------
+    def position_rect(self, position: int) -> QRectF:
+        self._ensure_layout()
+        return QRectF(self._boxes[position]) if 0 <= position < len(self._boxes) else QRectF()
+
+    def position_at(self, point: QPoint | QPointF) -> int | None:
+        """The position under a point; in a line's empty stretch, the line's last position before it."""
+        self._ensure_layout()
+        x, y = point.x(), point.y()
+        for top, bottom, start, end in self._lines:
+            if top <= y < bottom and start < end:
+                if x < self._boxes[start].left() - PAD:
+                    return None
+                candidates = [i for i in range(start, end) if self._boxes[i].left() <= x]
+                return candidates[-1] if candidates else start
+        return None
+
+    def _where(self, position: int) -> str:
+        self._ensure_layout()
+        line = next((n for n, (_t, _b, s, e) in enumerate(self._lines) if s <= position < e), 0)
+        return f"(line {line + 1})"
+
+    # ---- painting ---------------------------------------------------------------------------------------------
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
+        self._ensure_layout()
+        self._painted(event.rect())
+        p = QPainter(self)
+        colours = GridColours.of(self.palette())
+        p.fillRect(event.rect(), colours.window)
+        frame = self.frame()
+        if frame is None:
+            p.setPen(colours.placeholder)
+            p.drawText(QRectF(self.rect()), Qt.AlignmentFlag.AlignCenter, "No canvas yet")
+            return
+        bg = frame.background.tolist()
+        variants, marks = frame.variants.tolist(), frame.marks.tolist()
+        for pos, box in enumerate(self._boxes):
+            p.fillRect(box, self._colour(tuple(bg[pos])))
+        for pos, label in enumerate(self._labels):
+            if label:
+                image = self._image(label, variants[pos])
+                p.drawImage(QPointF(int(self._text_x[pos]), int(self._boxes[pos].top() + 1.5)), image)
+        for pos, key in enumerate(marks):
+            if key & ~MARK_STABLE & 7:  # accepted now or locked; settled tokens read as plain text
+                paint_cell_marks(p, MarkShape.of(self._boxes[pos], True), key & ~MARK_STABLE)
+        if self._highlight:
+            p.setBrush(Qt.BrushStyle.NoBrush)
+            p.setPen(QColor(230, 0, 170))
+            p.drawRects([self._boxes[i] for i in self._highlight if i < len(self._boxes)])
+        if self._selection is not None:
+            self._paint_selection(p, colours)
+        self._legend.paint(p, QPointF(MARGIN, self._content_height), colours)
+
+    def _paint_selection(self, p: QPainter, colours: GridColours) -> None:
+        start, end = self._selection[0], min(self._selection[1], len(self._boxes))
+        for _top, _bottom, first, last in self._lines:
+            a, b = max(start, first), min(end, last)
+            if a < b:
+                paint_span_outline(p, self._boxes[a].united(self._boxes[b - 1]).adjusted(-1.5, -1.5, 1.5, 1.5),
+                                   colours.highlight)  # fmt: skip
+
+    def _colour(self, rgb: tuple[int, int, int]) -> QColor:
+        colour = self._colour_cache.get(rgb)
+        if colour is None:
+            colour = self._colour_cache[rgb] = QColor(*rgb)
+        return colour
+
+    def _image(self, label: str, variant: int) -> QImage:
+        """The label pre-rendered in its text style, drawn as an image at every later paint."""
+        image = self._images.get((label, variant))
+        if image is None:
+            fm = QFontMetricsF(self.font())
+            ratio = self.devicePixelRatioF()
+            w, h = int(fm.horizontalAdvance(label) + 2.999), int(fm.height() + 0.999)
+            image = QImage(int(w * ratio), int(h * ratio), QImage.Format.Format_ARGB32_Premultiplied)
+            image.setDevicePixelRatio(ratio)
+            image.fill(0)
+            painter = QPainter(image)
+            painter.setFont(self.font())
+            painter.setPen(QColor(*text_rgba(variant)))
+            painter.drawText(QRect(0, 0, w, h), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, label)
+            painter.end()
+            self._images[(label, variant)] = image
+        return image
+
+
+def _visible(piece: str) -> str:
+    """A token's text as shown inline: newlines as ⏎ (the line then breaks), tabs as →, other controls escaped,
+    and an empty token as ∅ so it can still be seen and clicked."""
+    if not piece:
+        return "∅"
+    shown = piece.replace("\n", "⏎").replace("\t", "→").replace("\r", "␍")
+    if any(not c.isprintable() and c != " " for c in shown):
+        shown = "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in shown)
+    return shown
+
+
+__all__ = ["CanvasTextView"]
