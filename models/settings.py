@@ -48,8 +48,9 @@ SPECS: tuple[SettingSpec, ...] = (
                 "Temperature at the first step; must be above t_min."),
     SettingSpec("stability_threshold", "Stability steps", int, 0, 1000,
                 "Steps the draft must stay unchanged before the adaptive stop may fire (0: no stability check)."),
-    SettingSpec("confidence_threshold", "Confidence threshold", float, 1e-9, 100.0,
-                "The adaptive stop fires when mean entropy falls below this and the draft is stable."),
+    SettingSpec("confidence_threshold", "Confidence threshold", float, 0.0, 100.0,
+                "The adaptive stop fires when mean entropy falls below this and the draft is stable "
+                "(0: it never fires, every canvas takes all its steps)."),
     SettingSpec("top_k", "Top-k candidates", int, 0, 10,
                 "How many of each position's likeliest tokens every step records, for inspection (0: none). "
                 "Observation only: the sampler draws exactly the same tokens whatever this is."),

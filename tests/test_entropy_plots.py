@@ -54,7 +54,7 @@ def curves(qtbot):
 
 def view_point(widget, step: int, position: int):
     """Widget (viewport) coordinates of a heatmap cell's centre."""
-    scene = widget.plot.vb.mapViewToScene(QPointF(position + 0.5, step + 0.5))
+    scene = widget.plot.vb.mapViewToScene(QPointF(position + 0.5, step + 1.5))  # step s is drawn as row s + 1
     return widget.view.mapFromScene(scene)
 
 
@@ -87,17 +87,17 @@ def test_heatmap_marker_follows_the_displayed_step(heatmap):
     snaps = history(6)
     heatmap.show_step(snaps, step=2)
     assert heatmap.marker_step() == 2
-    assert heatmap.marker.rect().top() == 2 and heatmap.marker.rect().height() == 1
+    assert heatmap.marker.rect().top() == 3 and heatmap.marker.rect().height() == 1  # steps are numbered from 1
     heatmap.show_step(snaps)
-    assert heatmap.marker_step() == 5 and heatmap.marker.rect().top() == 5
+    assert heatmap.marker_step() == 5 and heatmap.marker.rect().top() == 6
 
 
 def test_heatmap_maps_scene_points_to_step_and_position(heatmap):
     heatmap.show_step(history(10))
     for step, position in [(0, 0), (3, 17), (9, 63)]:
-        scene = heatmap.plot.vb.mapViewToScene(QPointF(position + 0.5, step + 0.5))
+        scene = heatmap.plot.vb.mapViewToScene(QPointF(position + 0.5, step + 1.5))
         assert heatmap.cell_at(scene) == (step, position)
-    below_data = heatmap.plot.vb.mapViewToScene(QPointF(5.5, 20.5))  # a step not yet run
+    below_data = heatmap.plot.vb.mapViewToScene(QPointF(5.5, 21.5))  # a step not yet run
     assert heatmap.cell_at(below_data) is None
 
 
@@ -122,7 +122,7 @@ def test_heatmap_hover_describes_the_cell(heatmap, qtbot):
     expected_text = ["·a", "b", "⏎", "c", "d"][token_id]
     qtbot.waitUntil(lambda: "position 12" in heatmap.hover_label.text(), timeout=2000)
     label = heatmap.hover_label.text()
-    assert "step 4" in label and f"token {token_id} “{expected_text}”" in label
+    assert "step 5" in label and f"token {token_id} “{expected_text}”" in label  # the fifth step, counted from 1
     assert f"entropy {snaps[4].entropy[12]:.3g} nats" in label
 
 
@@ -131,13 +131,13 @@ def test_curves_hold_mean_entropy_and_accepted_per_step(curves):
     for k in (3, 7):
         curves.show_step(snaps[:k])
         x, y = curves.entropy_curve.getOriginalDataset()
-        np.testing.assert_array_equal(x, np.arange(k))
+        np.testing.assert_array_equal(x, np.arange(1, k + 1))  # step numbers as the scrubber shows them
         np.testing.assert_allclose(y, [s.mean_entropy for s in snaps[:k]], rtol=1e-6)
         x, y = curves.accepted_curve.getOriginalDataset()
         np.testing.assert_array_equal(y, [s.num_accepted for s in snaps[:k]])
-    assert curves.entropy_marker.value() == 6 and curves.accepted_marker.value() == 6
+    assert curves.entropy_marker.value() == 7 and curves.accepted_marker.value() == 7  # the seventh step
     curves.show_step(snaps, step=2)
-    assert curves.entropy_marker.value() == 2
+    assert curves.entropy_marker.value() == 3
 
 
 def test_curves_clip_zero_entropy_to_the_log_floor(curves):
@@ -159,7 +159,7 @@ def test_threshold_line_is_drawn_at_the_threshold(curves):
 def test_curves_click_picks_a_step(curves, qtbot):
     curves.show_step(history(10))
     vb = curves.accepted_plot.vb
-    scene = vb.mapViewToScene(QPointF(6.2, 1.0))
+    scene = vb.mapViewToScene(QPointF(7.2, 1.0))  # drawn at step number 7: the seventh step, index 6
     assert curves.step_at(scene) == 6
     point = curves.view.mapFromScene(scene)
     with qtbot.waitSignal(curves.stepClicked, check_params_cb=lambda s: s == 6):
@@ -196,7 +196,7 @@ def test_a_finished_canvas_fills_the_views(curves, heatmap):
     assert heatmap.plot.viewRange()[1][1] >= DEFAULT_MAX_STEPS and curves.entropy_plot.viewRange()[0][1] > 40
     heatmap.show_step(steps)
     curves.show_step(steps)
-    assert 12 <= heatmap.plot.viewRange()[1][1] < 13
-    assert curves.entropy_plot.viewRange()[0] == pytest.approx([-0.5, 11.5])
+    assert 13 <= heatmap.plot.viewRange()[1][1] < 14  # rows 1 to 12 and the padding below
+    assert curves.entropy_plot.viewRange()[0] == pytest.approx([0.5, 12.5])
     heatmap.show_step(steps[:2])  # a very short canvas is not stretched over the whole height
     assert heatmap.plot.viewRange()[1][1] >= MIN_FITTED_STEPS

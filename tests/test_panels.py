@@ -351,3 +351,24 @@ def test_output_pane_clear(output_pane: OutputPane) -> None:
     assert output_pane.stats() == {} and output_pane.stats_form.rowCount() == 0
     assert not output_pane.thought_button.isVisible() and not output_pane.copy_button.isEnabled()
     assert not output_pane.stats_title.isVisible()
+
+
+def test_a_typed_value_out_of_range_is_said_not_reverted_in_silence(qtbot):
+    from PySide6.QtCore import Qt as QtKeys
+
+    panel = SamplerPanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    bound = panel.spins["entropy_bound"]
+    bound.setFocus()
+    bound.selectAll()
+    qtbot.keyClicks(bound, "0")
+    qtbot.keyClick(bound, QtKeys.Key.Key_Return)  # editing ends: Qt keeps the last value in range
+    assert bound.value() == pytest.approx(0.1)
+    assert panel.error_label.isVisible() and "Entropy bound takes 1e-06 to 1000" in panel.error_label.text()
+    threshold = panel.spins["confidence_threshold"]
+    threshold.setFocus()
+    threshold.selectAll()
+    qtbot.keyClicks(threshold, "0")
+    qtbot.keyClick(threshold, QtKeys.Key.Key_Return)
+    assert panel.settings().confidence_threshold == 0  # 0 is allowed: the adaptive stop never fires

@@ -47,6 +47,8 @@ def _style_plot(plot: pg.PlotItem, palette: QPalette) -> None:
         axis.setTextPen(pg.mkPen(text))
         if axis.label is not None:
             axis.label.setDefaultTextColor(text)
+    if plot.titleLabel.text:
+        plot.titleLabel.setText(plot.titleLabel.text, color=text)
 
 
 def _lock_view(plot: pg.PlotItem) -> None:
@@ -136,12 +138,13 @@ class EntropyHeatmap(QWidget):
         if start != n or self._rows != n:
             self._rows = n
             self.image.setImage(self._data[:n], autoLevels=False, levels=(0.0, self._max_entropy))
+            self.image.setRect(QRectF(0, 1, length, n))  # row i is step i + 1, numbered from 1 as everywhere
         self._set_range(fit)  # a no-op unless the range changes
         self._step = (n - 1 if step is None else step) % n
         pen = QPen(self.palette().highlight().color(), 2)
         pen.setCosmetic(True)
         self.marker.setPen(pen)
-        self.marker.setRect(QRectF(0, self._step, length, 1))
+        self.marker.setRect(QRectF(0, self._step + 1, length, 1))
         self.marker.setVisible(True)
 
     def clear(self) -> None:
@@ -178,7 +181,7 @@ class EntropyHeatmap(QWidget):
         if not self.plot.vb.sceneBoundingRect().contains(scene_pos):
             return None
         point = self.plot.vb.mapSceneToView(scene_pos)
-        step, position = math.floor(point.y()), math.floor(point.x())
+        step, position = math.floor(point.y()) - 1, math.floor(point.x())
         if 0 <= step < self._rows and 0 <= position < self._data.shape[1]:
             return step, position
         return None
@@ -190,7 +193,7 @@ class EntropyHeatmap(QWidget):
         if text is None:
             text = self._text_cache[token_id] = format_token(self._token_text(token_id))
         entropy = float(self._data[step, position])
-        return f"step {step}   position {position}   token {token_id} “{text}”   entropy {entropy:.3g} nats"
+        return f"step {step + 1}   position {position}   token {token_id} “{text}”   entropy {entropy:.3g} nats"
 
     def _on_mouse_moved(self, scene_pos: QPointF) -> None:
         cell = self.cell_at(scene_pos)
@@ -213,7 +216,7 @@ class EntropyHeatmap(QWidget):
             return
         self._range = (width, height)
         self.plot.setRange(xRange=(0, width), padding=0)
-        self.plot.setRange(yRange=(0, height), padding=0.02)  # room for the "0" tick label
+        self.plot.setRange(yRange=(1, height + 1), padding=0.02)  # room for the first tick label
 
     def _restyle(self) -> None:
         self.view.setBackground(self.palette().base().color())
@@ -242,7 +245,7 @@ class StepCurves(QWidget):
         self._floor = float(entropy_floor)
         self._max_entropy = float(max_entropy)
         self._threshold = float(threshold)
-        self._x = np.arange(max_steps, dtype=np.float64)
+        self._x = np.arange(1, max_steps + 1, dtype=np.float64)  # steps are numbered from 1, as the scrubber says
         self._mean = np.zeros(max_steps, dtype=np.float64)
         self._accepted = np.zeros(max_steps, dtype=np.float64)
         self._count = 0
@@ -257,8 +260,10 @@ class StepCurves(QWidget):
         self.accepted_plot: pg.PlotItem = self.view.addPlot(row=1, col=0)
         self.view.ci.layout.setRowStretchFactor(0, 3)
         self.view.ci.layout.setRowStretchFactor(1, 2)
-        self.entropy_plot.setLabel("left", "mean entropy (nats)")
-        self.accepted_plot.setLabel("left", "accepted")
+        # Titles above each plot, not rotated axis labels: in a short window the two rotated labels ran into each
+        # other ("acceptedmean entropy (na…").
+        self.entropy_plot.setTitle("mean entropy (nats)", size="9pt")
+        self.accepted_plot.setTitle("tokens accepted", size="9pt")
         self.accepted_plot.setLabel("bottom", "step")
         # Log scale: the stop threshold (~0.005) and the first steps (several nats) differ by three decades.
         # Log mode plots log10 of the data, so values are clipped to a floor first and the lines sit at log10 values.
@@ -307,7 +312,7 @@ class StepCurves(QWidget):
         start = self._appender.seen(snapshots)
         if n > len(self._x):
             size = max(n, 2 * len(self._x))
-            self._x = np.arange(size, dtype=np.float64)
+            self._x = np.arange(1, size + 1, dtype=np.float64)
             self._mean = _grow(self._mean, size)
             self._accepted = _grow(self._accepted, size)
         self._canvas_length = len(snapshots[0].entropy)
@@ -322,7 +327,7 @@ class StepCurves(QWidget):
         self._set_x_range(max(n, MIN_FITTED_STEPS) if fit else len(self._x))
         self._step = (n - 1 if step is None else step) % n
         for marker in (self.entropy_marker, self.accepted_marker):
-            marker.setValue(self._step)
+            marker.setValue(self._step + 1)
             marker.setVisible(True)
 
     def clear(self) -> None:
@@ -351,7 +356,8 @@ class StepCurves(QWidget):
             return  # unchanged: a label set again is laid out again
         self._threshold = float(value)
         self.threshold_line.setValue(math.log10(max(self._threshold, self._floor)))
-        self.threshold_line.label.setFormat(f"stop threshold {self._threshold:g}")
+        self.threshold_line.label.setFormat(f"stop threshold {self._threshold:g}" if self._threshold > 0
+                                            else "adaptive stop off")
 
     def threshold(self) -> float:
         return self._threshold
@@ -367,7 +373,7 @@ class StepCurves(QWidget):
         """The plotted step nearest a scene point over either plot, or None."""
         for plot in (self.entropy_plot, self.accepted_plot):
             if plot.vb.sceneBoundingRect().contains(scene_pos):
-                step = round(plot.vb.mapSceneToView(scene_pos).x())
+                step = round(plot.vb.mapSceneToView(scene_pos).x()) - 1
                 return step if 0 <= step < self._count else None
         return None
 
@@ -381,7 +387,7 @@ class StepCurves(QWidget):
     def _set_x_range(self, steps: int) -> None:
         if self._x_span != steps:
             self._x_span = steps
-            self.entropy_plot.setXRange(-0.5, steps - 0.5, padding=0)
+            self.entropy_plot.setXRange(0.5, steps + 0.5, padding=0)
 
     def _fit_y(self) -> None:
         # Fixed decades from the floor to max entropy, widened only when the data goes above: no jitter per step.

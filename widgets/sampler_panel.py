@@ -7,6 +7,7 @@ import re
 from dataclasses import replace
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFocusEvent, QKeyEvent, QValidator
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QCheckBox,
@@ -39,10 +40,30 @@ ERROR_STYLE = "color: #d32f2f;"
 class FloatSpin(QDoubleSpinBox):
     """A double spin box that keeps 9 decimals but shows only the significant ones (at least `shown`)."""
 
+    refused = Signal(str)  # typed text that is out of range, which Qt puts back to the last value
+
     def __init__(self, shown: int, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._shown = shown
         self.setDecimals(STORED_DECIMALS)
+
+    def _refused_text(self) -> str | None:
+        text = self.lineEdit().text()
+        return text if self.validate(text, len(text))[0] != QValidator.State.Acceptable else None
+
+    def focusOutEvent(self, event: QFocusEvent) -> None:  # noqa: N802 - Qt naming
+        # Editing ends on text the range does not allow: Qt puts the last value back; this says so, after it.
+        refused = self._refused_text()
+        super().focusOutEvent(event)
+        if refused is not None:
+            self.refused.emit(refused)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt naming
+        finishing = event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
+        refused = self._refused_text() if finishing else None
+        super().keyPressEvent(event)
+        if refused is not None:
+            self.refused.emit(refused)
 
     def textFromValue(self, value: float) -> str:  # noqa: N802 - Qt naming
         text = super().textFromValue(value)
@@ -88,6 +109,8 @@ class SamplerPanel(QWidget):
         for spec in SPECS:
             spin = _spin_for(spec)
             spin.valueChanged.connect(self._on_edited)
+            if isinstance(spin, FloatSpin):
+                spin.refused.connect(lambda text, spec=spec: self._refused(spec, text))
             self.spins[spec.name] = spin
             label = QLabel(spec.label)
             label.setToolTip(spin.toolTip())
@@ -173,6 +196,12 @@ class SamplerPanel(QWidget):
         except SettingsError as exc:
             return str(exc)
         return ""
+
+    def _refused(self, spec: SettingSpec, text: str) -> None:
+        spin = self.spins[spec.name]
+        self.error_label.setText(f"{spec.label} takes {spec.minimum:g} to {spec.maximum:g}; “{text.strip()}” is "
+                                 f"outside that, so it stays at {spin.textFromValue(spin.value())}")
+        self.error_label.show()
 
     def _on_random_toggled(self, random: bool) -> None:
         self.seed_spin.setEnabled(not random)
