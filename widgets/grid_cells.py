@@ -78,7 +78,9 @@ class CellFrame:
         snap = history.snapshot(step)
         prev = history.snapshot(step - 1) if step > 0 else None
         accepted = np.asarray(snap.accepted, dtype=bool)
-        if prev is None:
+        if snap.step_index < 0:  # a document's canvas (models.document.canvas_snapshot): settled text
+            stable = accepted.copy()
+        elif prev is None:
             stable = np.zeros_like(accepted)
         else:
             stable = accepted & np.asarray(prev.accepted, dtype=bool) & (snap.argmax == prev.argmax)
