@@ -105,6 +105,11 @@ class EditController(QObject):
             if name in self.actions:
                 self.actions[name].setEnabled(editable and self.engine.generator is not None)
 
+    def can_run(self) -> bool:
+        """Whether an edit can start now: a model, nothing streaming, no proposal waiting, an editable text."""
+        return (self.engine.generator is not None and not self.engine.busy and self.ws.review is None
+                and self._can_edit())
+
     def _can_edit(self) -> bool:
         # A session of a model that is not loaded replays with its recorded tokens, which cannot be edited.
         return self.ws.document is not None and not isinstance(self.ws.document.tokenizer, RecordedTokenizer)
@@ -241,7 +246,7 @@ class EditController(QObject):
                instruction: str = "") -> bool:
         """Check the edit, record it as a run of the workspace and stream it."""
         ws, engine = self.ws, self.engine
-        if engine.generator is None or engine.busy or ws.review is not None or not self._can_edit():
+        if not self.can_run():
             return False
         settings = self.run_settings()
         if settings is None:

@@ -22,6 +22,7 @@ from app.generate_controller import GenerateController
 from app.help_dialogs import build_help_menu
 from app.history_views import HistoryViews
 from app.image_drops import ImageDropRouter
+from app.inspector_controller import InspectorController
 from app.model_controller import ModelController
 from app.prompt_binding import PromptBinding
 from app.session_controller import SessionController
@@ -69,6 +70,8 @@ class MainWindow(QMainWindow):
                                      self.generation.follow_up_action, self.generation.compile_action, self)
         self.edits = EditController(self.hub, self.engine, w.editor, w.grid, self.generation.run_settings,
                                     self.notify, lambda: w.bottom_tabs.setCurrentWidget(w.editor), self)
+        self.inspection = InspectorController(self.hub, w.inspector, w.grid, self.edits,
+                                              lambda: w.side_tabs.setCurrentWidget(w.inspector), self)
         self.models = ModelController(self.hub, self.engine, self, self.store, w.sampler_panel, w.image_strip,
                                       self.notify)
         self.autosaver = Autosaver(self.hub, self.engine, self)

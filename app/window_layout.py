@@ -18,6 +18,7 @@ from widgets.replay_bar import ReplayBar
 from widgets.runs_panel import RunsPanel
 from widgets.sampler_panel import SamplerPanel
 from widgets.token_grid import TokenGrid
+from widgets.token_inspector import TokenInspector
 from widgets.welcome_panel import WelcomePanel
 
 
@@ -36,6 +37,8 @@ class WindowWidgets:
     heatmap: EntropyHeatmap
     curves: StepCurves
     runs: RunsPanel
+    inspector: TokenInspector
+    side_tabs: QTabWidget  # runs and the token inspector, under the plots
     output: OutputPane
     editor: EditorPane
     bottom_tabs: QTabWidget
@@ -81,8 +84,12 @@ def build_layout(central_parent: QWidget) -> tuple[QWidget, WindowWidgets]:
     canvas_stack = QStackedWidget()
     canvas_stack.addWidget(welcome)
     canvas_stack.addWidget(grid)
-    heatmap, curves, runs = EntropyHeatmap(), StepCurves(), RunsPanel()
-    plots = _splitter(Qt.Orientation.Vertical, heatmap, curves, runs, stretch=(3, 2, 2))
+    heatmap, curves, runs, inspector = EntropyHeatmap(), StepCurves(), RunsPanel(), TokenInspector()
+    side_tabs = QTabWidget()
+    side_tabs.addTab(runs, "Runs")
+    side_tabs.addTab(inspector, "Inspector")
+    side_tabs.setTabToolTip(1, "The candidates behind a token and its story across the steps: click a cell")
+    plots = _splitter(Qt.Orientation.Vertical, heatmap, curves, side_tabs, stretch=(3, 2, 3))
     output, editor = OutputPane(), EditorPane()
     bottom_tabs = QTabWidget()
     bottom_tabs.addTab(output, "Answer")
@@ -93,6 +100,7 @@ def build_layout(central_parent: QWidget) -> tuple[QWidget, WindowWidgets]:
     centre = _splitter(Qt.Orientation.Vertical, top, bottom_tabs, stretch=(3, 1))
     main = _splitter(Qt.Orientation.Horizontal, left, _column(centre, margins=(0, 4, 6, 0)), stretch=(1, 3))
     widgets = WindowWidgets(conversation, prompt_panel, image_strip, sampler_panel, generate_button, stop_button,
-                            grid, welcome, canvas_stack, replay, heatmap, curves, runs, output, editor, bottom_tabs,
+                            grid, welcome, canvas_stack, replay, heatmap, curves, runs, inspector, side_tabs, output,
+                            editor, bottom_tabs,
                             {"main": main, "left": left, "top": top, "centre": centre, "plots": plots})
     return main, widgets

@@ -241,6 +241,12 @@ class Document:
         entropy[start : start + self.canvas_length] = np.nan if canvas_entropy is None else canvas_entropy
         return dataclasses.replace(self, ids=ids, entropy=entropy)
 
+    def with_token(self, index: int, token_id: int) -> Document:
+        """Another token at one position, locked (a candidate the user picked); its entropy is no longer known."""
+        ids, entropy = self.ids.copy(), self.entropy.copy()
+        ids[index], entropy[index] = token_id, np.nan
+        return dataclasses.replace(self, ids=ids, entropy=entropy, locks=self.locks | {index})
+
     def with_locks(self, locks: Collection[int]) -> Document:
         return dataclasses.replace(self, locks=frozenset(locks))
 

@@ -1,0 +1,97 @@
+"""The token inspector follows the grid: a clicked cell (or the arrow keys) picks the position, the scrubber picks the
+step; choosing a candidate puts it in the text, locked, as one undoable step, and offers to denoise around it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import QObject
+
+from app.edit_controller import EditController
+from app.workspace_hub import WorkspaceHub, max_entropy, token_text
+from models.inspection import candidates, timeline
+from widgets.token_grid import TokenGrid
+from widgets.token_inspector import InspectedToken, TokenInspector
+
+NEIGHBOURHOOD = 8  # tokens on each side that "Re-denoise around" sends back to noise
+
+
+class InspectorController(QObject):
+    def __init__(self, hub: WorkspaceHub, inspector: TokenInspector, grid: TokenGrid, edits: EditController,
+                 reveal: Callable[[], None], parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.hub, self.inspector, self.grid, self.edits, self.reveal = hub, inspector, grid, edits, reveal
+        self.position: int | None = None  # the canvas position inspected (a view state, like a selection)
+        grid.selectionChanged.connect(self._grid_selected)
+        inspector.positionMoved.connect(self.move)
+        inspector.candidatePicked.connect(self.pick)
+        inspector.fillRequested.connect(lambda: self.edits.fill_around())
+        inspector.redenoiseRequested.connect(self.redenoise_around)
+        hub.changed.connect(self.render)
+
+    def _grid_selected(self, start: int, end: int) -> None:
+        if start >= 0 and end == start + 1:
+            self.inspect(start)
+
+    def inspect(self, position: int) -> None:
+        self.position = position
+        self.reveal()
+        self.render(frozenset({"position"}))
+
+    def move(self, step: int) -> None:
+        snapshot = self.grid.snapshot()
+        if self.position is None or snapshot is None:
+            return
+        position = min(max(self.position + step, 0), len(snapshot.argmax) - 1)
+        self.grid.setSelection(position, position + 1)  # the grid, the editor and the inspector follow
+
+    def render(self, kinds: frozenset[str]) -> None:
+        if "model" in kinds:
+            ws = self.hub.ws
+            self.inspector.set_token_text(token_text(ws), max_entropy(ws) or 4.0)
+        if not kinds & {"position", "steps", "document", "runs", "model", "conversation"}:
+            return
+        shown = self._inspected()
+        self.inspector.show_token(shown)
+        ws = self.hub.ws
+        self.inspector.set_offers(shown is not None and bool(ws.document and ws.document.locks)
+                                  and self.edits.can_run())
+
+    def _inspected(self) -> InspectedToken | None:
+        """The position at the step on screen: a run's step, or the text with the replayed run's last step."""
+        ws, position = self.hub.ws, self.position
+        snapshot = self.grid.snapshot()
+        if position is None or snapshot is None or position >= len(snapshot.argmax):
+            return None
+        pos = ws.position
+        run = ws.runs.get(pos.run) if pos.run is not None else ws.replay_run()
+        steps = run.steps(pos.canvas) if run is not None else []
+        if pos.run is not None:
+            step = pos.step if 0 <= pos.step < len(steps) else len(steps) - 1
+            return InspectedToken(position, step, int(snapshot.argmax[position]),
+                                  tuple(candidates(steps[step], position)) if steps else (),
+                                  timeline(steps, position) if steps else None)
+        # The text itself: its token, with the candidates of the last step that denoised this canvas.
+        last = steps[-1] if steps else None
+        return InspectedToken(position, -1, int(snapshot.argmax[position]),
+                              tuple(candidates(last, position)) if last is not None else (),
+                              timeline(steps, position) if steps else None)
+
+    def pick(self, position: int, token_id: int) -> None:
+        """The candidate goes into the text at that position, locked: one undoable step."""
+        ws = self.hub.ws
+        doc = ws.document
+        if doc is None or not self.edits.can_run():
+            return
+        index = ws.position.canvas * doc.canvas_length + position
+        ws.change_document(doc.with_token(index, token_id), "Pick a candidate")
+        self.position = position
+        self.render(frozenset({"document"}))
+
+    def redenoise_around(self, position: int) -> None:
+        doc = self.hub.ws.document
+        if doc is None:
+            return
+        index = self.hub.ws.position.canvas * doc.canvas_length + position
+        span = (max(0, index - NEIGHBOURHOOD), min(len(doc.ids), index + NEIGHBOURHOOD + 1))
+        self.edits.redenoise(span=span)
