@@ -9,8 +9,8 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from PySide6.QtCore import QObject, Qt
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtGui import QAction, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import QMenu, QWidget
 
 from app.engine_controller import EngineController, MakeEvents
@@ -52,6 +52,7 @@ class EditController(QObject):
         pane.selectionChanged.connect(self._on_editor_selection)
         grid.selectionChanged.connect(self._on_grid_selection)
         grid.lockToggleRequested.connect(self._on_grid_lock)
+        grid.installEventFilter(self)  # Enter and Esc answer a review from the grid too, as from the editor
         hub.changed.connect(self.render)
 
     @property
@@ -274,6 +275,17 @@ class EditController(QObject):
         return engine.start_run(holder["run"], make_events)
 
     # ----- review ---------------------------------------------------------------------------------------------
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt naming
+        if (watched is self.grid and event.type() == QEvent.Type.KeyPress and self.ws.review is not None
+                and isinstance(event, QKeyEvent)):
+            if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+                self.accept(self.pane.accepted_hunks())
+                return True
+            if event.key() == Qt.Key.Key_Escape:
+                self.reject()
+                return True
+        return super().eventFilter(watched, event)
+
     def accept(self, hunks: set[int]) -> None:
         if self.ws.review is not None:
             self.ws.accept(hunks)

@@ -224,3 +224,72 @@ def test_an_impossible_edit_says_why_in_the_status_bar(qtbot, window):
     QTest.keyClick(window.editor.text_edit, Qt.Key.Key_R, CTRL)
     assert "locked" in window.statusBar().currentMessage() and not window.runner.busy
     assert window.editor.mode() == Mode.NORMAL and not window.workspace.runs
+
+
+def test_enter_and_escape_answer_a_review_from_the_grid(qtbot, window):
+    select_tokens(window, 2, 8)
+    QTest.keyClick(window.editor.text_edit, Qt.Key.Key_R, CTRL)
+    wait_for_review(qtbot, window)
+    first = last_run(window)
+    QTest.keyClick(window.grid, Qt.Key.Key_Escape)
+    assert first.fate is Fate.REJECTED and window.workspace.review is None
+    select_tokens(window, 2, 8)
+    QTest.keyClick(window.editor.text_edit, Qt.Key.Key_R, CTRL)
+    wait_for_review(qtbot, window)
+    proposal = window.workspace.runs[window.workspace.review].proposal_ids.copy()
+    QTest.keyClick(window.grid, Qt.Key.Key_Return)
+    assert last_run(window).fate is Fate.ACCEPTED and (doc(window).ids == proposal).all()
+    views_show_the_document(window)
+
+
+def test_save_new_and_open_show_what_the_workspace_holds(qtbot, window, tmp_path):
+    select_tokens(window, 1, 3)
+    QTest.keyClick(window.editor.text_edit, Qt.Key.Key_L, CTRL)
+    views_show_the_document(window)  # opened text: its own canvas, no heatmap, its statistics
+    assert window.isWindowModified() and "story" not in window.windowTitle()
+    path = tmp_path / "story.ddsession"
+    with qtbot.waitSignal(window.sessions.writer.written, timeout=30_000):
+        assert window.sessions._start_save(str(path))
+    assert not window.isWindowModified() and window.windowTitle().startswith("story.ddsession")
+    before = doc(window)
+    assert window.sessions.new_session()  # nothing unsaved: no question
+    assert window.workspace.document is None and window.w.canvas_stack.currentWidget() is window.w.welcome
+    assert window.grid.snapshot() is None and len(window.heatmap.image_data()) == 0
+    assert window.output.answer() == "" and window.output.stats() == {}
+    assert window.sessions.open_path(str(path))
+    assert doc(window).same_as(before) and doc(window).locks == {1, 2}
+    assert window.w.canvas_stack.currentWidget() is window.grid
+    views_show_the_document(window)
+
+
+def test_two_runs_compare_side_by_side(qtbot, window):
+    for seed in (4, 5):
+        window.sampler_panel.seed_spin.setValue(seed)
+        select_tokens(window, 0, 12)
+        QTest.keyClick(window.editor.text_edit, Qt.Key.Key_R, CTRL)
+        wait_for_review(qtbot, window)
+        QTest.keyClick(window.editor.text_edit, Qt.Key.Key_Escape)
+    first, second = sorted(window.workspace.runs)[-2:]
+    rows = window.w.runs.list
+    for row in range(rows.count()):
+        rows.item(row).setSelected(rows.item(row).data(Qt.ItemDataRole.UserRole).run_id in (first, second))
+    assert window.w.runs.compare_button.isEnabled()
+    qtbot.mouseClick(window.w.runs.compare_button, Qt.MouseButton.LeftButton)
+    from app.compare_window import CompareWindow
+
+    compare = window.findChild(CompareWindow)
+    assert compare is not None and compare.isVisible()
+    comparison = compare.comparison()
+    a, b = window.workspace.runs[first], window.workspace.runs[second]
+    np.testing.assert_array_equal(compare.grids[0].snapshot().argmax, a.steps(comparison.canvas)[-1].argmax)
+    np.testing.assert_array_equal(compare.grids[1].snapshot().argmax, b.steps(comparison.canvas)[-1].argmax)
+    differ = a.steps(comparison.canvas)[-1].argmax != b.steps(comparison.canvas)[-1].argmax
+    assert compare.grids[0].highlighted() == np.flatnonzero(differ).tolist()
+    for position, first_step in enumerate(comparison.divergence):  # the divergence map: first step they differ
+        drafts = [(x.argmax[position], y.argmax[position]) for x, y in zip(a.steps(comparison.canvas),
+                                                                           b.steps(comparison.canvas), strict=False)]
+        expected = next((s for s, (x, y) in enumerate(drafts) if x != y), -1)
+        assert first_step == expected
+    compare.slider.setValue(0)
+    assert compare.grids[0].snapshot() is a.steps(comparison.canvas)[0]
+    compare.close()
