@@ -8,7 +8,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from app.cpu_threads import leave_a_core_for_the_gui, start_cpu_thread_pool
-from app.jobs import LoadProgress, load_job, stream_job
+from app.jobs import LoadProgress, PlanNeeded, load_job, stream_job
 from app.tasks import TaskRunner
 from app.workspace_hub import WorkspaceHub
 from models.events import Event
@@ -30,6 +30,7 @@ def failure_message(error: BaseException) -> str:
 
 class EngineController(QObject):
     modelReady = Signal(object)  # LoadedModel
+    planned = Signal(object)  # models.memory_plan.MemoryPlan: the user chooses how to load
     loadProgress = Signal(float, str)
     loadCancelled = Signal()
     runEnded = Signal(object)  # Run (finished, cancelled or failed: its fate says which)
@@ -57,9 +58,11 @@ class EngineController(QObject):
         return self._run
 
     # ----- starting work ------------------------------------------------------------------------------------
-    def load_model(self, source: str | None) -> bool:
-        """Load in the background; the current model stays usable until the new one is ready."""
-        if not self.runner.start(load_job(source)):
+    def load_model(self, source: str | None, options: dict[str, Any] | None = None,
+                   allow_download: bool = True) -> bool:
+        """Load in the background; the current model stays usable until the new one is ready. Without `options`
+        the job plans first, and a model that does not simply fit comes back as `planned(plan)`, not loaded."""
+        if not self.runner.start(load_job(source, options, allow_download)):
             return False
         self.loading_source = source
         self.busyChanged.emit(True)
@@ -106,6 +109,10 @@ class EngineController(QObject):
             self.loaded, self.generator = result, Generator(result)
             self.busyChanged.emit(False)
             self.modelReady.emit(result)
+            return
+        if isinstance(result, PlanNeeded):
+            self.busyChanged.emit(False)
+            self.planned.emit(result.plan)
             return
         if run is not None and run.id in self.hub.ws.runs:
             self.hub.ws.finish_run(run.id, cancelled=cancelled)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from models.events import Event, GenerationResult
-from models.loading import LoadedModel, load_checkpoint
+from models.loading import load_checkpoint
 from models.settings import SamplerSettings
 
 
@@ -26,11 +26,42 @@ def with_seed(settings: SamplerSettings) -> SamplerSettings:
     return settings.with_values(seed=random.randrange(2**31))
 
 
-def load_job(source: str | None) -> Callable[[Callable[[Any], None], threading.Event], LoadedModel]:
-    def run(emit: Callable[[Any], None], cancel: threading.Event) -> LoadedModel:
-        return load_checkpoint(source, progress=lambda f, m: emit(LoadProgress(f, m)), cancel=cancel)
+#: Plans that need the user's word before a load: the model does not simply fit (or cannot run here).
+ASK_FIRST = frozenset({"offload", "offload-disk", "unsupported", "too-big"})
+
+
+@dataclass(frozen=True)
+class PlanNeeded:
+    """What a load job returns instead of a model when the user must choose how to load it."""
+
+    plan: Any  # models.memory_plan.MemoryPlan
+
+
+def load_job(source: str | None, options: dict[str, Any] | None = None, allow_download: bool = True
+             ) -> Callable[[Callable[[Any], None], threading.Event], Any]:
+    """Load a checkpoint. Without `options` a memory plan comes first (config and headers only, no weights): a model
+    that fits loads at once; otherwise the job returns the plan, for the user to choose how to load (or not)."""
+
+    def run(emit: Callable[[Any], None], cancel: threading.Event) -> Any:
+        if options is None and source:
+            plan = _plan(source, emit)
+            if plan is not None and plan.verdict in ASK_FIRST:
+                return PlanNeeded(plan)
+        return load_checkpoint(source, progress=lambda f, m: emit(LoadProgress(f, m)), cancel=cancel,
+                               allow_download=allow_download, **(options or {}))
 
     return run
+
+
+def _plan(source: str, emit: Callable[[Any], None]) -> Any:
+    from models.loading import LoadError
+    from models.memory_plan import plan_memory
+
+    emit(LoadProgress(0.01, f"Checking what {source} needs"))
+    try:
+        return plan_memory(source)
+    except (LoadError, OSError, ValueError):
+        return None  # no plan without the files (a hub id not yet downloaded): the load itself says what is wrong
 
 
 def stream_job(make_events: Callable[[threading.Event], Iterator[Event]]

@@ -80,6 +80,8 @@ class MainWindow(QMainWindow):
         self.engine.failed.connect(self.show_error)
         self.engine.runEnded.connect(self._on_run_ended)
         self.models.modelReady.connect(self._on_model_ready)
+        self.models.planningDone.connect(self.status.hide_progress)
+        self.models.loadStarted.connect(self.status.loading)
         self.hub.changed.connect(self._on_workspace_changed)
         w.generate_button.clicked.connect(self.generate)
         w.stop_button.clicked.connect(self.generation.stop)
@@ -103,8 +105,9 @@ class MainWindow(QMainWindow):
     def generate(self) -> bool:
         return self.generation.generate()
 
-    def load_model(self, source: str | None) -> bool:
-        if not self.models.load_model(source):
+    def load_model(self, source: str | None, allow_download: bool = True) -> bool:
+        """Load a checkpoint in the background; a session's model is loaded with allow_download False."""
+        if not self.models.load_model(source, allow_download=allow_download):
             return False
         self.status.loading(source)
         return True

@@ -39,6 +39,8 @@ def carried_settings(current: SamplerSettings, old_defaults: SamplerSettings,
 
 class ModelController(QObject):
     modelReady = Signal(object)  # LoadedModel, once the window shows it
+    planningDone = Signal()  # a plan came back instead of a model: the load's progress ends here
+    loadStarted = Signal(str)  # a load the user chose from the plan
 
     def __init__(self, hub: WorkspaceHub, engine: EngineController, window: QMainWindow, store: QSettings,
                  sampler: SamplerPanel, strip: ImageStrip, notify: Callable[[str], None]) -> None:
@@ -48,6 +50,7 @@ class ModelController(QObject):
         self.actions: list[QAction] = []
         self.recent_menu: QMenu | None = None
         engine.modelReady.connect(self._loaded)
+        engine.planned.connect(self._planned)
 
     def build_menu(self, menu: QMenu) -> None:
         folder = menu.addAction("Open checkpoint &folder…")
@@ -62,11 +65,24 @@ class ModelController(QObject):
         self.rebuild_recent_menu()
 
     # ----- loading ----------------------------------------------------------------------------------------------
-    def load_model(self, source: str | None) -> bool:
-        if not self.engine.load_model(source):
+    def load_model(self, source: str | None, options: dict[str, Any] | None = None,
+                   allow_download: bool = True) -> bool:
+        if not self.engine.load_model(source, options, allow_download):
             return False
         self.notify(f"Loading {source or 'the demo model'}…")
         return True
+
+    def _planned(self, plan: Any) -> None:
+        """The model does not simply fit: the plan says what would, and the user chooses (or cancels)."""
+        from widgets.memory_plan_dialog import MemoryPlanDialog
+
+        self.planningDone.emit()
+        options = MemoryPlanDialog.choose(plan, self.window)
+        if options is None:
+            self.notify(f"Not loaded: {plan.source}")
+            return
+        if self.load_model(plan.source, options.load_kwargs()):
+            self.loadStarted.emit(plan.source)
 
     def choose_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self.window, "Open a DiffusionGemma checkpoint folder",

@@ -137,7 +137,7 @@ class SessionController(QObject):
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         if locally_available(source):
             button = box.addButton(f"Load {source or 'the demo model'}", QMessageBox.ButtonRole.AcceptRole)
-            button.clicked.connect(lambda: self.load_model(source))
+            button.clicked.connect(lambda: self.load_model(source, allow_download=False))  # never fetched by itself
         self.offer = box  # non-modal: the session is on screen to look at while the user decides
         box.open()
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app.main_window import MainWindow
 from app.tasks import running_threads
@@ -239,3 +239,43 @@ def test_loading_can_be_cancelled_and_keeps_the_previous_model(qtbot, window, te
     qtbot.waitUntil(lambda: not window.runner.busy, timeout=10_000)
     assert window.loaded is previous and "cancelled" in window.statusBar().currentMessage()
     assert not window.status.progress.isVisible() and window.generate_button.isEnabled()
+
+
+def test_a_model_that_does_not_simply_fit_shows_its_plan_first(qtbot, window, text_checkpoint, monkeypatch):
+    import dataclasses
+
+    import models.memory_plan
+    from widgets.memory_plan_dialog import MemoryPlanDialog
+
+    real = models.memory_plan.plan_memory
+    asked = []
+
+    def needs_offload(source, **kwargs):  # as on a machine whose GPU is too small for this checkpoint
+        return dataclasses.replace(real(source, **kwargs), verdict="offload")
+
+    def click_when_shown(button: str) -> QTimer:
+        """The dialog is modal: a timer looks for it and clicks, as a person would once it shows."""
+        timer = QTimer()
+
+        def look() -> None:
+            shown = [w for w in QApplication.topLevelWidgets() if isinstance(w, MemoryPlanDialog) and w.isVisible()]
+            if shown:
+                timer.stop()
+                asked.append(shown[0].plan.source)
+                qtbot.mouseClick(getattr(shown[0], f"{button}_button"), Qt.MouseButton.LeftButton)
+
+        timer.timeout.connect(look)
+        timer.start(50)
+        return timer
+
+    monkeypatch.setattr(models.memory_plan, "plan_memory", needs_offload)
+    cancel = click_when_shown("cancel")
+    window.load_model(str(text_checkpoint))
+    qtbot.waitUntil(lambda: bool(asked) and not window.runner.busy, timeout=60_000)
+    cancel.stop()
+    assert window.loaded is None and "Not loaded" in window.statusBar().currentMessage()
+    load = click_when_shown("load")
+    with qtbot.waitSignal(window.modelReady, timeout=60_000):
+        window.load_model(str(text_checkpoint))
+    load.stop()
+    assert asked == [str(text_checkpoint)] * 2 and window.loaded is not None
