@@ -1,5 +1,6 @@
 """Diffusion Desk: `python main.py` opens the window; `python main.py generate|rewrite ...` is the command line;
-`python main.py serve ...` serves the engine to remote clients."""
+`python main.py serve ...` serves the engine to remote clients; `python main.py export ...` writes a session's
+denoising as images or data."""
 
 from __future__ import annotations
 
@@ -12,6 +13,10 @@ def main(argv: list[str] | None = None) -> int:
         from app.cli import main as cli_main  # imports no Qt
 
         return cli_main(args)
+    if args and args[0] == "export":
+        from app.cli_export import main as export_main  # imports Qt only for the grid images
+
+        return export_main(args[1:])
     if args and args[0] == "serve":
         from app.remote.serve import main as serve_main  # imports no Qt
 

@@ -260,3 +260,29 @@ def test_a_streamed_step_repaints_the_cells_not_the_legend(grid, qtbot):
     last_cell = grid.cell_rect(len(history[0].argmax) - 1)
     legend_top = last_cell.bottom() + 6
     assert all(rect.contains(last_cell.toRect()) and rect.bottom() < legend_top for rect in painted)
+
+
+def test_redrawing_only_the_changed_cells_gives_the_picture_a_fresh_drawing_gives(qapp):
+    """The cells image is kept between steps and only changed cells are redrawn: every step must look exactly as
+    if drawn from scratch (marks that came and went included)."""
+    from PySide6.QtCore import QRect
+    from PySide6.QtGui import QFont
+
+    from widgets.grid_render import CellsImage, GridColours, GridLayout
+
+    rng = np.random.default_rng(2)
+    steps = []
+    for s in range(8):
+        accepted = rng.random(64) < 0.5
+        locked = np.zeros(64, bool)
+        locked[rng.integers(0, 64, 3)] = True
+        steps.append(snap(s, rng.integers(0, 7, 64), rng.random(64) * 4, accepted, locked))
+    history = CanvasHistory()
+    history.update(steps)
+    layout = GridLayout(QRect(0, 0, 400, 320), 8, 8, 64)
+    colours = GridColours.of(qapp.palette())
+    kept = CellsImage(layout, lambda i: VOCAB.get(i, "?"), QFont(), colours)
+    for s in range(len(steps)):
+        frame = CellFrame.build(history, s, Overlay.ENTROPY, 4.0)
+        fresh = CellsImage(layout, lambda i: VOCAB.get(i, "?"), QFont(), colours)
+        assert kept.draw(frame) == fresh.draw(frame), f"step {s}"

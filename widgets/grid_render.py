@@ -197,6 +197,7 @@ class CellsImage:
         self.image.fill(colours.window)
         # Cell origins inside the image; each cell leaves a one-pixel gap in the window colour right and below.
         self._origins = [(int(r.left()) - layout.rect.left(), int(r.top()) - layout.rect.top()) for r in layout.cells]
+        self._cells = [QRect(x, y, cw, ch) for x, y in self._origins]
         self._fills = [QRect(x, y, cw - 1, ch - 1) for x, y in self._origins]
         self._keys: np.ndarray | None = None  # (4, count) what each cell shows now
         self._colours: dict[int, QColor] = {}
@@ -216,9 +217,10 @@ class CellsImage:
             return self.image
         rgbs, ids, variants, mark_keys = (row.tolist() for row in keys)
         p = QPainter(self.image)
-        text, mark, colour = self.texts.get, self.marks.get, self._colour
+        text, mark, colour, window = self.texts.get, self.marks.get, self._colour, self.colours.window
         for pos in changed:
             x, y = self._origins[pos]
+            p.fillRect(self._cells[pos], window)  # the gap too: a mark drawn last frame may reach into it
             p.fillRect(self._fills[pos], colour(rgbs[pos]))
             image, dx, dy = text(ids[pos], variants[pos])
             p.drawImage(x + dx, y + dy, image)
