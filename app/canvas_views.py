@@ -12,16 +12,16 @@ from PySide6.QtCore import QObject, QTimer
 from app.workspace_hub import WorkspaceHub, max_entropy, token_text
 from models.document import canvas_snapshot
 from models.events import StepSnapshot
+from widgets.canvas_panel import CanvasPanel
 from widgets.entropy_plots import EntropyHeatmap, StepCurves
 from widgets.replay_bar import ReplayBar
-from widgets.token_grid import TokenGrid
 
 PLOT_INTERVAL_MS = 50  # the heatmap and curves redraw at most 20 times a second while a run streams
 _DRAWN_ON = frozenset({"position", "steps", "document", "runs", "model"})
 
 
 class CanvasViews(QObject):
-    def __init__(self, hub: WorkspaceHub, grid: TokenGrid, heatmap: EntropyHeatmap, curves: StepCurves,
+    def __init__(self, hub: WorkspaceHub, grid: CanvasPanel, heatmap: EntropyHeatmap, curves: StepCurves,
                  replay: ReplayBar, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.hub, self.grid, self.heatmap, self.curves, self.replay = hub, grid, heatmap, curves, replay
@@ -58,6 +58,7 @@ class CanvasViews(QObject):
         ws = self.hub.ws
         for widget in (self.grid, self.heatmap):
             widget.set_token_text(token_text(ws))
+        self.grid.set_tokenizer(ws.tokenizer)
         top = max_entropy(ws)
         if top is not None:
             for widget in (self.grid, self.heatmap, self.curves):

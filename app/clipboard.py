@@ -14,11 +14,11 @@ from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QApplication, QMenu, QPlainTextEdit, QWidget
 
 from app.image_drops import carries_images
-from widgets.token_grid import TokenGrid
+from widgets.canvas_panel import CanvasPanel
 
 
 class ClipboardActions(QObject):
-    def __init__(self, window: QWidget, grid: TokenGrid, grid_text: Callable[[int, int], str],
+    def __init__(self, window: QWidget, grid: CanvasPanel, grid_text: Callable[[int, int], str],
                  prompt_boxes: list[QPlainTextEdit], paste_image: Callable[[], bool]) -> None:
         super().__init__(window)
         self.window, self.grid, self.grid_text = window, grid, grid_text
@@ -41,7 +41,7 @@ class ClipboardActions(QObject):
     def forward(self, method: str) -> bool:
         """Do `method` (cut, copy, paste, selectAll) on the widget with the keyboard focus."""
         focus = QApplication.focusWidget()
-        if focus is self.grid:
+        if focus in self.grid.views():
             return self._on_grid(method)
         if method == "paste" and focus in self.prompt_boxes and carries_images(QGuiApplication.clipboard().mimeData()):
             return self.paste_image()

@@ -19,8 +19,8 @@ from models.editing import EditError
 from models.runs import Run, RunKind
 from models.settings import SamplerSettings
 from models.vocabulary import NeedsModel, RecordedTokenizer
+from widgets.canvas_panel import CanvasPanel
 from widgets.editor_pane import EditorPane, Mode
-from widgets.token_grid import TokenGrid
 
 _RENDERED_ON = frozenset({"document", "review", "steps", "position", "runs", "conversation", "model"})
 
@@ -33,7 +33,7 @@ def redo_keys() -> list[QKeySequence]:
 
 
 class EditController(QObject):
-    def __init__(self, hub: WorkspaceHub, engine: EngineController, pane: EditorPane, grid: TokenGrid,
+    def __init__(self, hub: WorkspaceHub, engine: EngineController, pane: EditorPane, grid: CanvasPanel,
                  run_settings: Callable[[], SamplerSettings | None], notify: Callable[[str], None],
                  show_editor: Callable[[], None], parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -52,7 +52,8 @@ class EditController(QObject):
         pane.selectionChanged.connect(self._on_editor_selection)
         grid.selectionChanged.connect(self._on_grid_selection)
         grid.lockToggleRequested.connect(self._on_grid_lock)
-        grid.installEventFilter(self)  # Enter and Esc answer a review from the grid too, as from the editor
+        for view in grid.views():  # Enter and Esc answer a review from the canvas too, as from the editor
+            view.installEventFilter(self)
         hub.changed.connect(self.render)
 
     @property
@@ -276,7 +277,7 @@ class EditController(QObject):
 
     # ----- review ---------------------------------------------------------------------------------------------
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt naming
-        if (watched is self.grid and event.type() == QEvent.Type.KeyPress and self.ws.review is not None
+        if (watched in self.grid.views() and event.type() == QEvent.Type.KeyPress and self.ws.review is not None
                 and isinstance(event, QKeyEvent)):
             if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
                 self.accept(self.pane.accepted_hunks())

@@ -10,18 +10,19 @@ from PySide6.QtCore import QObject
 from app.edit_controller import EditController
 from app.workspace_hub import WorkspaceHub, max_entropy, token_text
 from models.inspection import candidates, timeline
-from widgets.token_grid import TokenGrid
+from widgets.canvas_panel import CanvasPanel
 from widgets.token_inspector import InspectedToken, TokenInspector
 
 NEIGHBOURHOOD = 8  # tokens on each side that "Re-denoise around" sends back to noise
 
 
 class InspectorController(QObject):
-    def __init__(self, hub: WorkspaceHub, inspector: TokenInspector, grid: TokenGrid, edits: EditController,
+    def __init__(self, hub: WorkspaceHub, inspector: TokenInspector, grid: CanvasPanel, edits: EditController,
                  reveal: Callable[[], None], parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.hub, self.inspector, self.grid, self.edits, self.reveal = hub, inspector, grid, edits, reveal
         self.position: int | None = None  # the canvas position inspected (a view state, like a selection)
+        grid.positionClicked.connect(self.inspect)  # a click in the grid or the text view
         grid.selectionChanged.connect(self._grid_selected)
         inspector.positionMoved.connect(self.move)
         inspector.candidatePicked.connect(self.pick)

@@ -51,7 +51,7 @@ class MainWindow(QMainWindow):
         central, w = build_layout(self)
         self.setCentralWidget(central)
         self.w = w
-        for name in ("prompt_panel", "image_strip", "sampler_panel", "generate_button", "stop_button", "grid",
+        for name in ("prompt_panel", "image_strip", "sampler_panel", "generate_button", "stop_button", "canvas", "grid",
                      "replay", "heatmap", "curves", "output", "editor", "bottom_tabs", "splitters"):
             setattr(self, name, getattr(w, name))  # the views by name, for tests and scripts
         self.status = WindowStatus(self, self.hub, self.engine)
@@ -64,13 +64,13 @@ class MainWindow(QMainWindow):
         self.generation = GenerateController(self, self.hub, self.engine, self.status, w.prompt_panel,
                                              w.image_strip, w.sampler_panel, self.sessions.new_session)
         w.welcome.exampleChosen.connect(self.generation.use_example)
-        self.views = CanvasViews(self.hub, w.grid, w.heatmap, w.curves, w.replay, self)
+        self.views = CanvasViews(self.hub, w.canvas, w.heatmap, w.curves, w.replay, self)
         self.history = HistoryViews(self.hub, w.conversation, w.runs, w.output, self.compare_runs, self)
         self.binding = PromptBinding(self.hub, w.prompt_panel, w.image_strip, w.sampler_panel,
                                      self.generation.follow_up_action, self.generation.compile_action, self)
-        self.edits = EditController(self.hub, self.engine, w.editor, w.grid, self.generation.run_settings,
+        self.edits = EditController(self.hub, self.engine, w.editor, w.canvas, self.generation.run_settings,
                                     self.notify, lambda: w.bottom_tabs.setCurrentWidget(w.editor), self)
-        self.inspection = InspectorController(self.hub, w.inspector, w.grid, self.edits,
+        self.inspection = InspectorController(self.hub, w.inspector, w.canvas, self.edits,
                                               lambda: w.side_tabs.setCurrentWidget(w.inspector), self)
         self.models = ModelController(self.hub, self.engine, self, self.store, w.sampler_panel, w.image_strip,
                                       self.notify)
@@ -136,7 +136,7 @@ class MainWindow(QMainWindow):
         edit_menu = menus.addMenu("&Edit")
         self.edit_actions = self.edits.build_menu(edit_menu, self)
         edit_menu.addSeparator()
-        self.clipboard = ClipboardActions(self, self.grid, self._grid_text,
+        self.clipboard = ClipboardActions(self, self.canvas, self._grid_text,
                                           [self.prompt_panel.user_edit, self.prompt_panel.system_edit],
                                           self.image_strip.paste_from_clipboard)
         self.clipboard.build_menu(edit_menu)
@@ -146,7 +146,7 @@ class MainWindow(QMainWindow):
 
     def _grid_text(self, start: int, end: int) -> str:
         """The text of the grid's selected cells, as the tokenizer decodes them."""
-        snapshot, tokenizer = self.grid.snapshot(), self.workspace.tokenizer
+        snapshot, tokenizer = self.canvas.snapshot(), self.workspace.tokenizer
         if snapshot is None or tokenizer is None:
             return ""
         return tokenizer.decode([int(i) for i in snapshot.argmax[start:end]], skip_special_tokens=False)
@@ -166,7 +166,7 @@ class MainWindow(QMainWindow):
     def _on_workspace_changed(self, kinds: frozenset[str]) -> None:
         ws = self.workspace
         if kinds & {"conversation", "model", "document"}:
-            self.w.canvas_stack.setCurrentWidget(self.grid if ws.conversation.turns else self.w.welcome)
+            self.w.canvas_stack.setCurrentWidget(self.canvas if ws.conversation.turns else self.w.welcome)
             self.w.welcome.set_examples(self.examples, demo=ws.model is not None and ws.model.source == "demo")
         if kinds & {"review", "model", "conversation"}:
             self._update_actions()

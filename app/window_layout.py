@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QPushButton, QSplitter, QStackedWidget, QTabWidget, QVBoxLayout, QWidget
 
+from widgets.canvas_panel import CanvasPanel
 from widgets.conversation_panel import ConversationPanel
 from widgets.editor_pane import EditorPane
 from widgets.entropy_plots import EntropyHeatmap, StepCurves
@@ -30,7 +31,8 @@ class WindowWidgets:
     sampler_panel: SamplerPanel
     generate_button: QPushButton
     stop_button: QPushButton
-    grid: TokenGrid
+    canvas: CanvasPanel  # the canvas as a grid or as text, under the overlay bar
+    grid: TokenGrid  # the canvas panel's grid view
     welcome: WelcomePanel
     canvas_stack: QStackedWidget  # the welcome page until there is a canvas, then the grid
     replay: ReplayBar
@@ -80,10 +82,10 @@ def build_layout(central_parent: QWidget) -> tuple[QWidget, WindowWidgets]:
                      _column(prompt_panel, margins=(6, 0, 0, 0)), _column(sampler_panel, margins=(6, 0, 0, 0)),
                      _column(generate_button, stop_button, margins=(6, 0, 0, 6)), stretch=(1, 3, 2, 0))
 
-    grid, replay, welcome = TokenGrid(), ReplayBar(), WelcomePanel()
+    canvas, replay, welcome = CanvasPanel(), ReplayBar(), WelcomePanel()
     canvas_stack = QStackedWidget()
     canvas_stack.addWidget(welcome)
-    canvas_stack.addWidget(grid)
+    canvas_stack.addWidget(canvas)
     heatmap, curves, runs, inspector = EntropyHeatmap(), StepCurves(), RunsPanel(), TokenInspector()
     side_tabs = QTabWidget()
     side_tabs.addTab(runs, "Runs")
@@ -100,7 +102,7 @@ def build_layout(central_parent: QWidget) -> tuple[QWidget, WindowWidgets]:
     centre = _splitter(Qt.Orientation.Vertical, top, bottom_tabs, stretch=(3, 1))
     main = _splitter(Qt.Orientation.Horizontal, left, _column(centre, margins=(0, 4, 6, 0)), stretch=(1, 3))
     widgets = WindowWidgets(conversation, prompt_panel, image_strip, sampler_panel, generate_button, stop_button,
-                            grid, welcome, canvas_stack, replay, heatmap, curves, runs, inspector, side_tabs, output,
-                            editor, bottom_tabs,
+                            canvas, canvas.grid, welcome, canvas_stack, replay, heatmap, curves, runs, inspector,
+                            side_tabs, output, editor, bottom_tabs,
                             {"main": main, "left": left, "top": top, "centre": centre, "plots": plots})
     return main, widgets

@@ -258,7 +258,7 @@ def test_save_new_and_open_show_what_the_workspace_holds(qtbot, window, tmp_path
     assert window.output.answer() == "" and window.output.stats() == {}
     assert window.sessions.open_path(str(path))
     assert doc(window).same_as(before) and doc(window).locks == {1, 2}
-    assert window.w.canvas_stack.currentWidget() is window.grid
+    assert window.w.canvas_stack.currentWidget() is window.canvas
     views_show_the_document(window)
 
 
