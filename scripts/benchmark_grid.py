@@ -5,10 +5,11 @@
 The baseline is the grid's own modules (token_grid, grid_cells, colors) read from git at COMMIT and imported as a
 separate package, so both grids run in one process on the same data, interleaved step by step (this machine is
 shared: run-to-run noise is large, a ratio within one run is not). Each sample is what the window pays for one
-streamed step: `show_step` with the history so far, then a synchronous repaint of the cells (the legend is not
-repainted while a run streams). Two histories: "churn", where every cell changes colour at every step (the worst
-case for a grid that redraws only changed cells), and "settling", where settled positions keep their entropy.
-Prints one line per grid and scenario with the ratio of the means, then one JSON line.
+streamed step: `show_step` with the history so far, then a synchronous repaint of what a step changes (the cells;
+the legend is not repainted while a run streams). The canvas text view is measured alongside ("text"; it has no
+earlier version). Two histories: "churn", where every cell changes colour at every step (the worst case for a grid
+that redraws only changed cells), and "settling", where settled positions keep their entropy. Prints one line per
+view and scenario, the grid's ratio of the means, then one JSON line.
 """
 
 from __future__ import annotations
@@ -102,7 +103,7 @@ def measure(grids: dict, snaps: list, rounds: int) -> dict[str, list[float]]:
                 grid = grids[name]
                 start = time.perf_counter()
                 grid.show_step(snaps[: step + 1], step)
-                grid.repaint(grid._cells_area())
+                grid.repaint(grid._cells_area() if hasattr(grid, "_cells_area") else grid._dirty_rect())
                 took = time.perf_counter() - start
                 if round_:
                     samples[name].append(took)
@@ -119,6 +120,7 @@ def main() -> int:
     import numpy as np
     from PySide6.QtWidgets import QApplication
 
+    from widgets.canvas_text_view import CanvasTextView
     from widgets.token_grid import TokenGrid
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -126,7 +128,8 @@ def main() -> int:
     results = {}
     for scenario in ("churn", "settling"):
         snaps, vocab = history(churn=scenario == "churn")
-        grids = {"before": baseline_grid_class(args.baseline)(vocab.get, 12.0), "now": TokenGrid(vocab.get, 12.0)}
+        grids = {"before": baseline_grid_class(args.baseline)(vocab.get, 12.0), "now": TokenGrid(vocab.get, 12.0),
+                 "text": CanvasTextView(vocab.get, 12.0)}  # fmt: skip
         for grid in grids.values():
             grid.resize(width, height)
             grid.show()
@@ -146,7 +149,7 @@ def main() -> int:
         ratio = report["before"]["mean_ms"] / report["now"]["mean_ms"]
         print(
             f"{scenario:>8}  ratio: {ratio:.2f}x the paints per second of the baseline ({args.baseline[:7]}), "
-            f"canvas 256, {width}x{height}, {len(samples['now'])} samples each"
+            f"canvas 256, {width}x{height}, {len(samples['now'])} samples each (text: the text view, no baseline)"
         )
         results[scenario] = {"ratio": round(ratio, 2), **report}
         for grid in grids.values():

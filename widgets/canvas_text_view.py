@@ -21,7 +21,14 @@ from models.canvas_text import CanvasText, canvas_text, raw_canvas_text
 from widgets import colors
 from widgets.canvas_view import CanvasView, TokenText
 from widgets.grid_cells import MARK_STABLE, text_rgba
-from widgets.grid_render import GridColours, MarkShape, paint_cell_marks, paint_span_outline
+from widgets.grid_render import (
+    GridColours,
+    MarkShape,
+    accepted_outline,
+    accepted_pen,
+    paint_cell_marks,
+    paint_span_outline,
+)
 from widgets.legend import Legend
 
 MARGIN = 6
@@ -38,13 +45,15 @@ class CanvasTextView(CanvasView):
         self._tokenizer: Any = None
         self._ids: tuple[int, ...] | None = None  # the ids the layout was made for
         self._labels: list[str] = []  # what each position's box shows
-        self._text_x: list[float] = []
         self._boxes: list[QRectF] = []  # per position, widget coordinates
         self._lines: list[tuple[float, float, int, int]] = []  # (top, bottom, first position, end position)
         self._content_height = 0
         self._legend: Legend | None = None
         self._images: dict[tuple[str, int], QImage] = {}
-        self._colour_cache: dict[tuple[int, int, int], QColor] = {}
+        self._colour_cache: dict[int, QColor] = {}
+        self._placed: list[tuple[int, int, int, str]] = []  # (position, x, y, label) of every drawn label
+        self._widths: dict[str, int] = {}  # label -> its box width, for the font in use
+        self._shown: dict[str, str] = {}  # piece -> its label (whitespace and controls made visible)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
     def set_tokenizer(self, tokenizer: Any) -> None:
@@ -63,23 +72,40 @@ class CanvasTextView(CanvasView):
         if layout:
             self._ids = None
             self._images.clear()
+            self._widths.clear()
         if legend or layout:
             self._legend = None
-        self._schedule()
+        if self._legend is None or self._legend.state() != self._legend_state():
+            self.update()
+        else:
+            self._schedule(self._dirty_rect())  # a streamed step repaints the text, not the legend above it
+
+    def _dirty_rect(self) -> QRect:
+        return QRect(0, self._text_top(), self.width(), self.height())
+
+    def _text_top(self) -> int:
+        return MARGIN + (self._legend.height if self._legend is not None else 0)
 
     def _ensure_layout(self) -> None:
+        """The legend on top (its height depends on the width and the overlay only), then the text below it."""
+        state = self._legend_state()
+        if self._legend is None or self._legend.state() != state:
+            old = self._legend.height if self._legend is not None else -1
+            self._legend = Legend(self.font(), *state, text_view=True)
+            if self._legend.layout(self.width() - 2 * MARGIN) != old:
+                self._ids = None  # the text moves
         snap = self.snapshot()
         ids = tuple(np.asarray(snap.argmax).tolist()) if snap is not None else ()
         if ids != self._ids:
             self._ids = ids
             self._lay_out(self._decode(ids))
-        state = self._legend_state()
-        if self._legend is None or self._legend.state() != state:
-            self._legend = Legend(self.font(), *state, text_view=True)
-            self._legend.layout(self.width() - 2 * MARGIN)
-        height = self._content_height + self._legend.height + MARGIN
-        if height != self.minimumHeight():
-            self.setMinimumHeight(height)  # a scroll area around the view scrolls the rest into reach
+        # A scroll area around the view scrolls the rest into reach. Drafts change the line count from step to
+        # step; the minimum height grows in steps of four lines and shrinks only by more than that, so streaming
+        # seldom relayouts the scroll area.
+        chunk = 4 * (QFontMetricsF(self.font()).height() + 8)
+        height, now = int(math.ceil(self._content_height / chunk) * chunk), self.minimumHeight()
+        if height > now or height < now - chunk:
+            self.setMinimumHeight(height)
 
     def _decode(self, ids: tuple[int, ...]) -> CanvasText:
         if self._tokenizer is not None:
@@ -90,23 +116,27 @@ class CanvasTextView(CanvasView):
         """Boxes for every position, flowed into lines no wider than the widget."""
         fm = QFontMetricsF(self.font())
         line_h, box_h = fm.height() + 8, fm.height() + 3
+        marker = round(fm.height() * 0.6)  # an end token repeating the one before it: a narrow box, no label
         right = max(self.width() - MARGIN, MARGIN + 40)
         labels = [""] * len(text.pieces)
         text_x = [0.0] * len(text.pieces)  # where a label starts: its character's first box, for byte tokens
         boxes = [QRectF()] * len(text.pieces)
         lines: list[tuple[float, float, int, int]] = []
-        x, y, line_start = float(MARGIN), float(MARGIN), 0
+        x, y, line_start = float(MARGIN), float(self._text_top() + 2), 0  # room for the selection's outline
+        shown, widths, ids, ends = self._shown, self._widths, self._ids, text.ends
         for start, end in text.groups():
-            piece = "".join(text.pieces[start:end])
+            piece = text.pieces[start] if end - start == 1 else "".join(text.pieces[start:end])
             breaks = 0
-            if text.ends[start]:
-                same = start > 0 and text.ends[start - 1] and self._ids[start - 1] == self._ids[start]
+            if ends[start]:
+                same = start > 0 and ends[start - 1] and ids[start - 1] == ids[start]
                 label = "" if same else piece
-                width = round(fm.height() * 0.6) if same else math.ceil(fm.horizontalAdvance(label)) + PAD + GAP
+                width = marker if same else widths.get(label) or self._width(label, fm)
             else:
                 breaks = piece.count("\n")
-                label = _visible(piece)
-                width = math.ceil(fm.horizontalAdvance(label)) + PAD + GAP
+                label = shown.get(piece)
+                if label is None:
+                    label = shown[piece] = _visible(piece)
+                width = widths.get(label) or self._width(label, fm)
             if x + width > right and x > MARGIN:
                 lines.append((y, y + line_h, line_start, start))
                 x, y, line_start = float(MARGIN), y + line_h, start
@@ -120,9 +150,10 @@ class CanvasTextView(CanvasView):
                 x, y, line_start = float(MARGIN), y + line_h, end
         if line_start < len(boxes) or not lines:
             lines.append((y, y + line_h, line_start, len(boxes)))
-        self._labels, self._text_x, self._boxes, self._lines = labels, text_x, boxes, lines
+        self._labels, self._boxes, self._lines = labels, boxes, lines
+        self._placed = [(i, int(x), int(boxes[i].top() + 1.5), label)
+                        for i, (x, label) in enumerate(zip(text_x, labels, strict=True)) if label]  # fmt: skip
         self._content_height = int(y + line_h) + MARGIN
-        self._legend = None
 
     def sizeHint(self) -> QSize:  # noqa: N802
         return QSize(640, 360)
@@ -161,29 +192,35 @@ class CanvasTextView(CanvasView):
         p = QPainter(self)
         colours = GridColours.of(self.palette())
         p.fillRect(event.rect(), colours.window)
+        if event.rect().top() < self._text_top():
+            self._legend.paint(p, QPointF(MARGIN, MARGIN), colours)
         frame = self.frame()
         if frame is None:
             p.setPen(colours.placeholder)
             p.drawText(QRectF(self.rect()), Qt.AlignmentFlag.AlignCenter, "No canvas yet")
             return
-        bg = frame.background.tolist()
-        variants, marks = frame.variants.tolist(), frame.marks.tolist()
-        for pos, box in enumerate(self._boxes):
-            p.fillRect(box, self._colour(tuple(bg[pos])))
-        for pos, label in enumerate(self._labels):
-            if label:
-                image = self._image(label, variants[pos])
-                p.drawImage(QPointF(int(self._text_x[pos]), int(self._boxes[pos].top() + 1.5)), image)
-        for pos, key in enumerate(marks):
-            if key & ~MARK_STABLE & 7:  # accepted now or locked; settled tokens read as plain text
-                paint_cell_marks(p, MarkShape.of(self._boxes[pos], True), key & ~MARK_STABLE)
+        bg = frame.background.astype(np.int64)
+        colour, cache = self._colour, self._colour_cache
+        for box, rgb in zip(self._boxes, ((bg[:, 0] << 16) | (bg[:, 1] << 8) | bg[:, 2]).tolist(), strict=False):
+            p.fillRect(box, cache.get(rgb) or colour(rgb))
+        variants, image = frame.variants.tolist(), self._image
+        for pos, x, y, label in self._placed:
+            p.drawImage(x, y, image(label, variants[pos]))
+        # Accepted now and locked; tokens accepted before read as plain text (a dot on each would be clutter).
+        # The outlines (many, in the first steps) in one call, the rarer locks one by one.
+        outlines = [accepted_outline(self._boxes[i], True) for i in np.flatnonzero(frame.accepted_now).tolist()]
+        if outlines:
+            p.setBrush(Qt.BrushStyle.NoBrush)
+            p.setPen(accepted_pen(outlines[0]))
+            p.drawRects(outlines)
+        for pos in np.flatnonzero(frame.locked).tolist():
+            paint_cell_marks(p, MarkShape.of(self._boxes[pos], True), int(frame.marks[pos]) & ~MARK_STABLE)
         if self._highlight:
             p.setBrush(Qt.BrushStyle.NoBrush)
             p.setPen(QColor(230, 0, 170))
             p.drawRects([self._boxes[i] for i in self._highlight if i < len(self._boxes)])
         if self._selection is not None:
             self._paint_selection(p, colours)
-        self._legend.paint(p, QPointF(MARGIN, self._content_height), colours)
 
     def _paint_selection(self, p: QPainter, colours: GridColours) -> None:
         start, end = self._selection[0], min(self._selection[1], len(self._boxes))
@@ -193,11 +230,15 @@ class CanvasTextView(CanvasView):
                 paint_span_outline(p, self._boxes[a].united(self._boxes[b - 1]).adjusted(-1.5, -1.5, 1.5, 1.5),
                                    colours.highlight)  # fmt: skip
 
-    def _colour(self, rgb: tuple[int, int, int]) -> QColor:
-        colour = self._colour_cache.get(rgb)
-        if colour is None:
-            colour = self._colour_cache[rgb] = QColor(*rgb)
+    def _colour(self, rgb: int) -> QColor:
+        colour = self._colour_cache[rgb] = QColor.fromRgb(rgb)
         return colour
+
+    def _width(self, label: str, fm: QFontMetricsF) -> int:
+        width = self._widths.get(label)
+        if width is None:
+            width = self._widths[label] = math.ceil(fm.horizontalAdvance(label)) + PAD + GAP
+        return width
 
     def _image(self, label: str, variant: int) -> QImage:
         """The label pre-rendered in its text style, drawn as an image at every later paint."""

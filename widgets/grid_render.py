@@ -68,11 +68,20 @@ class MarkShape:
         r = min(4.0, max(1.5, s * 0.07))
         corner = QPolygonF([rect.topRight(), rect.topRight() + QPointF(-t, 0), rect.topRight() + QPointF(0, t)])
         if compact:
-            accepted = rect.adjusted(1, 1, -1, -1)
             locked = QRectF(rect.left() + 1, rect.bottom() - 1.5, rect.width() - 2, 0)
         else:
-            accepted, locked = rect.adjusted(1.5, 1.5, -1.5, -1.5), rect.adjusted(3.5, 3.5, -3.5, -3.5)
-        return cls(accepted, locked, corner, QPointF(rect.right() - r - 2.5, rect.bottom() - r - 2.5), r)
+            locked = rect.adjusted(3.5, 3.5, -3.5, -3.5)
+        dot = QPointF(rect.right() - r - 2.5, rect.bottom() - r - 2.5)
+        return cls(accepted_outline(rect, compact), locked, corner, dot, r)
+
+
+def accepted_outline(rect: QRectF, compact: bool = False) -> QRectF:
+    """The accepted-now outline of a cell (or, `compact`, of a token's box in running text)."""
+    return rect.adjusted(1, 1, -1, -1) if compact else rect.adjusted(1.5, 1.5, -1.5, -1.5)
+
+
+def accepted_pen(outline: QRectF) -> QPen:
+    return QPen(ACCEPTED_NOW, 2.5 if outline.height() > 24 else 2)
 
 
 def paint_cell_marks(p: QPainter, shape: MarkShape, key: int) -> None:
@@ -94,7 +103,7 @@ def paint_cell_marks(p: QPainter, shape: MarkShape, key: int) -> None:
         p.drawEllipse(shape.dot, shape.dot_radius, shape.dot_radius)
         p.setBrush(Qt.BrushStyle.NoBrush)
     if key & MARK_ACCEPTED_NOW:
-        p.setPen(QPen(ACCEPTED_NOW, 2.5 if shape.accepted.height() > 24 else 2))
+        p.setPen(accepted_pen(shape.accepted))
         p.drawRect(shape.accepted)
 
 
