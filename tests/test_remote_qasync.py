@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 
 import pytest
@@ -14,37 +15,51 @@ from models.prompts import Prompt
 from tests.remote_helpers import TOKEN, assert_same_events, running_server
 
 
-def test_a_run_streams_on_the_qt_event_loop(qapp, loaded_text, tmp_path):
+@pytest.fixture
+def qt_loop(qapp):
+    """A qasync loop on the test's QApplication, closed after the test with no Qt timer left behind.
+
+    qasync keeps each pending `call_later` (websockets' keepalive and close timeouts) as a Qt timer on an object
+    of its own, and closing the loop does not kill them. In the app the loop lives as long as the window; here a
+    timer left over fired during a later Qt test, into the freed object, and crashed it (seen in gdb:
+    QTimerInfoList::activateTimers -> notifyInternal2). So the fixture kills them.
+    """
     import qasync
 
+    loop = qasync.QEventLoop(qapp)
+    yield loop
+    loop.close()
+    for timer_id in list(loop._timer._SimpleTimer__callbacks):  # qasync has no public way to do this
+        loop._timer.killTimer(timer_id)
+    del loop
+    gc.collect()
+
+
+def test_a_run_streams_on_the_qt_event_loop(qt_loop, loaded_text, tmp_path):
     prompt = Prompt(user="Sort 4 3 9")
     settings = loaded_text.defaults.with_values(seed=6, max_denoising_steps=6, max_new_tokens=64)
     ticks: list[float] = []
     timer = QTimer()
     timer.setInterval(5)
     timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
-    loop = qasync.QEventLoop(qapp)
-    with running_server(loaded_text) as served:
 
-        async def scenario():
-            client = await AsyncRemoteGenerator.connect(served.url, TOKEN, cache_dir=tmp_path)
-            try:
-                model = await client.remote_model()  # tokenizer files fetched off the loop, on qasync's executor
-                timer.start()
-                started = time.perf_counter()
-                events = [event async for event in await client.generate(prompt, settings)]
-                ended = time.perf_counter()
-                timer.stop()
-                info = await client.model_info()
-            finally:
-                await client.close()
-            return model, events, (started, ended), info, await client.closed
-
+    async def scenario(url: str):
+        client = await AsyncRemoteGenerator.connect(url, TOKEN, cache_dir=tmp_path)
         try:
-            model, events, (started, ended), info, closed = loop.run_until_complete(scenario())
+            model = await client.remote_model()  # tokenizer files fetched off the loop, on qasync's executor
+            timer.start()
+            started = time.perf_counter()
+            events = [event async for event in await client.generate(prompt, settings)]
+            ended = time.perf_counter()
+            timer.stop()
+            info = await client.model_info()
         finally:
             timer.stop()
-            loop.close()
+            await client.close()
+        return model, events, (started, ended), info, await client.closed
+
+    with running_server(loaded_text) as served:
+        model, events, (started, ended), info, closed = qt_loop.run_until_complete(scenario(served.url))
     assert_same_events(events, list(Generator(loaded_text).generate(prompt, settings)))
     assert sum(started <= t <= ended for t in ticks) >= 3  # Qt's timers fired while the steps streamed in
     assert model.tokenizer.decode([7, 8]) == loaded_text.tokenizer.decode([7, 8])
@@ -52,17 +67,12 @@ def test_a_run_streams_on_the_qt_event_loop(qapp, loaded_text, tmp_path):
     assert isinstance(closed, RemoteError) and "closed" in str(closed)
 
 
-def test_a_dropped_connection_is_noticed_while_idle(qapp, loaded_text):
-    import qasync
-
-    loop = qasync.QEventLoop(qapp)
-    try:
-        with running_server(loaded_text) as served:
-            client = loop.run_until_complete(AsyncRemoteGenerator.connect(served.url, TOKEN))
-        # The server is gone: the window hears of it without having sent anything.
-        reason = loop.run_until_complete(client.closed)
-        with pytest.raises(RemoteError, match="connection to the server was"):
-            loop.run_until_complete(client.model_info())
-    finally:
-        loop.close()
+def test_a_dropped_connection_is_noticed_while_idle(qt_loop, loaded_text):
+    with running_server(loaded_text) as served:
+        client = qt_loop.run_until_complete(AsyncRemoteGenerator.connect(served.url, TOKEN))
+    # The server is gone: the window hears of it without having sent anything.
+    reason = qt_loop.run_until_complete(client.closed)
+    with pytest.raises(RemoteError, match="connection to the server was"):
+        qt_loop.run_until_complete(client.model_info())
+    qt_loop.run_until_complete(client.close())
     assert reason.code == "connection"
