@@ -25,7 +25,12 @@ _app = None  # the QGuiApplication of an image export, alive until the process e
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="diffusion-desk export", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="diffusion-desk export",
+                     description="Write a session's denoising as images (GIF, APNG, PNG) or data (CSV, JSON), or its "
+                                 "conversation as Markdown.",
+                     epilog="By default: the run on screen when the session was saved (else the last run kept in "
+                            "the text) and the canvas on screen (else the run's first); CSV and JSON hold every "
+                            "canvas of the run unless --canvas names one.")  # fmt: skip
     parser.add_argument("--session", required=True, help="a session file (File → Save, or generate --save)")
     parser.add_argument("--to", required=True, metavar="OUT", help="OUT.gif, .apng, .png, .csv, .json or .md")
     parser.add_argument("--run", type=int, metavar="K", help="the run labelled #K (default: the one on screen)")
