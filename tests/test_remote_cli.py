@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 from app.cli import main
+from models.session_open import open_session
 from tests.remote_helpers import TOKEN, running_server
 
 TIMINGS = ("seconds", "tokens_per_second", "parallel_tokens_per_second")
@@ -62,20 +63,21 @@ def test_generate_and_rewrite_print_the_local_json(capsys, served, token_file, v
         token_file,
         *common,
         "--save",
-        str(tmp_path / "remote.json"),
+        str(tmp_path / "remote.session"),
     )
     local = run_json(
-        capsys, "generate", "--model", str(vision_checkpoint), *common, "--save", str(tmp_path / "local.json")
+        capsys, "generate", "--model", str(vision_checkpoint), *common, "--save", str(tmp_path / "local.session")
     )
     assert remote == local and len(remote["canvases"]) == 2
-    saved = json.loads((tmp_path / "remote.json").read_text())
-    assert saved["token_ids"] == remote["token_ids"] and saved["model"] == str(vision_checkpoint)
+    generated = remote["token_ids"]
+    saved = open_session(tmp_path / "remote.session")  # a session of the remote run, as of a local one
+    assert saved.document.ids.tolist() == generated and saved.model.source == str(vision_checkpoint)
 
-    edit = ["--session", str(tmp_path / "local.json"), "--span", "3:20", "--lock", "4,5", "--seed", "8", "--json"]
+    edit = ["--session", str(tmp_path / "local.session"), "--span", "3:20", "--lock", "4,5", "--seed", "8", "--json"]
     remote = run_json(capsys, "rewrite", "--server", served.url, "--token-file", token_file, *edit)
     local = run_json(capsys, "rewrite", *edit)
     assert remote == local and remote["span"] == [3, 20]
-    assert remote["token_ids"][4:6] == saved["token_ids"][4:6]
+    assert remote["token_ids"][4:6] == generated[4:6] and remote["token_ids"][:3] == generated[:3]
 
 
 def test_server_errors_are_one_line_with_exit_status_2(capsys, served, token_file, tmp_path):
