@@ -192,6 +192,7 @@ class MainWindow(QMainWindow):
             self.resize(1400, 900)
             self.splitters["centre"].setSizes([560, 300])
             self.splitters["main"].setSizes([340, 1060])
+            self.splitters["plots"].setSizes([250, 230, 300])
         for name, splitter in self.splitters.items():
             state = self.store.value(f"{SPLITTER_KEY}/{name}")
             if state is not None:

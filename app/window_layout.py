@@ -91,7 +91,8 @@ def build_layout(central_parent: QWidget) -> tuple[QWidget, WindowWidgets]:
     side_tabs.addTab(runs, "Runs")
     side_tabs.addTab(inspector, "Inspector")
     side_tabs.setTabToolTip(1, "The candidates behind a token and its story across the steps: click a cell")
-    plots = _splitter(Qt.Orientation.Vertical, heatmap, curves, side_tabs, stretch=(3, 2, 3))
+    curves.setMinimumHeight(190)  # two stacked plots: any shorter and their axis labels run into each other
+    plots = _splitter(Qt.Orientation.Vertical, heatmap, curves, side_tabs, stretch=(3, 3, 3))
     output, editor = OutputPane(), EditorPane()
     bottom_tabs = QTabWidget()
     bottom_tabs.addTab(output, "Answer")

@@ -156,7 +156,8 @@ class GenerationRun:
             "t_min": float(s.t_min),
             "t_max": float(s.t_max),
             "stability_threshold": int(s.stability_threshold),
-            "confidence_threshold": float(s.confidence_threshold),
+            # 0 turns the adaptive stop off; transformers' config refuses 0 but takes None for "no criterion".
+            "confidence_threshold": float(s.confidence_threshold) if s.confidence_threshold > 0 else None,
         }
         if self.plans is not None:
             overrides["max_new_tokens"] = len(self.plans) * self.model.config.canvas_length

@@ -85,3 +85,9 @@ def no_leftover_workers(request):
 def private_data_folder(tmp_path, monkeypatch):
     """Each test's window autosaves into a folder of its own, never into the user's data folder."""
     monkeypatch.setenv("DIFFUSION_DESK_DATA", str(tmp_path / "data"))
+
+
+@pytest.fixture(scope="session")
+def canvas256_checkpoint(tmp_path_factory):
+    """The real model's canvas (256) on a tiny model: what the window must keep up with."""
+    return build_checkpoint(tmp_path_factory.mktemp("ckpt") / "canvas256", vision=False, canvas_length=256, seed=3)

@@ -93,6 +93,25 @@ def test_parity_holds_when_the_adaptive_stop_fires(loaded_small):
             model.lm_head.weight.div_(40.0)
 
 
+def test_threshold_zero_turns_the_adaptive_stop_off_and_stays_exact(loaded_small):
+    """Sharpened logits stop canvases early at the default threshold; at 0 every canvas takes all its steps, exactly
+    as generate does with no confidence criterion."""
+    model = loaded_small.model
+    with torch.no_grad():
+        model.lm_head.weight.mul_(40.0)
+    try:
+        seed = next(seed for seed in range(6) if any(run_engine(loaded_small, PROMPT, settings_for(
+            loaded_small, max_new_tokens=32, max_denoising_steps=12, seed=seed))[-1].adaptive_stops))
+        settings = settings_for(loaded_small, max_new_tokens=32, max_denoising_steps=12, seed=seed)
+        result = run_engine(loaded_small, PROMPT, settings.with_values(confidence_threshold=0))[-1]
+        assert all(steps == 12 for steps in result.canvas_steps) and not any(result.adaptive_stops)
+        expected = reference_ids(loaded_small, PROMPT, seed, 32, 12, confidence_threshold=None)
+        assert result.token_ids.tolist() == expected.tolist()
+    finally:
+        with torch.no_grad():
+            model.lm_head.weight.div_(40.0)
+
+
 def test_parity_with_an_image_prompt(loaded_vision):
     from PIL import Image
 

@@ -157,35 +157,6 @@ def test_a_failed_load_keeps_the_previous_model(qtbot, window, tmp_path, text_ch
     assert not generate_with_keys(qtbot, window).cancelled
 
 
-def test_the_gui_thread_stays_responsive_during_generation(qtbot, window, text_checkpoint):
-    """Probe the event loop every 4 ms while a generation streams into the window: no gap over one 16 ms frame.
-
-    The probe runs until generationDone, so its last gap also spans the one pass that finishes the run (result,
-    statistics, the text's new document, then a repaint of most of the window). That pass measured 8-17 ms here,
-    once per run and after the streaming, so it is held to 25 ms on its own.
-    """
-    load(qtbot, window, text_checkpoint)
-    type_prompt(qtbot, window, "Latency")
-    set_spin(window, "max_new_tokens", 96)
-    set_spin(window, "max_denoising_steps", 12)
-    set_spin(window, "confidence_threshold", 1e-9)  # no adaptive stop: all 36 steps stream, a run of known length
-    fixed_seed(window, 0)
-    ticks: list[float] = []
-    probe = QTimer()
-    probe.setTimerType(Qt.TimerType.PreciseTimer)
-    probe.setInterval(4)
-    probe.timeout.connect(lambda: ticks.append(time.perf_counter()))
-    with qtbot.waitSignal(window.generationDone, timeout=60_000):
-        window.generate()
-        probe.start()
-    probe.stop()
-    gaps = np.diff(ticks) * 1000
-    assert len(gaps) > 40
-    streaming, finishing = gaps[:-1], gaps[-1]
-    assert streaming.max() <= 16, f"the GUI thread stalled for {streaming.max():.1f} ms while the run streamed"
-    assert finishing <= 25, f"finishing the run held the GUI thread for {finishing:.1f} ms"
-
-
 def test_settings_and_last_model_are_remembered(qtbot, settings_file, text_checkpoint):
     first = make_window(qtbot, settings_file)
     load(qtbot, first, text_checkpoint)
