@@ -46,6 +46,8 @@ def test_generate_streams_every_event_of_the_local_engine(remote, loaded_text, s
     want = list(Generator(loaded_text).generate(PROMPT, settings))
     assert_same_events(got, want)
     assert sum(isinstance(e, StepSnapshot) for e in got) == 6 and isinstance(got[-1], GenerationResult)
+    k = settings.top_k
+    assert k > 0 and got[0].top_ids.shape == (32, k) and got[0].top_probs.dtype == np.float32  # candidates too
 
 
 def test_an_image_prompt_gives_the_local_ids(loaded_vision, tmp_path):
