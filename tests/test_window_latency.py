@@ -23,8 +23,8 @@ def window(qtbot, tmp_path, canvas256_checkpoint):
     win = make_window(qtbot, tmp_path / "settings.ini")
     load(qtbot, win, canvas256_checkpoint)
     type_prompt(qtbot, win, "Latency")
-    set_spin(win, "max_new_tokens", 512)
-    set_spin(win, "max_denoising_steps", 16)
+    set_spin(win, "max_new_tokens", 256)  # one canvas of the real size
+    set_spin(win, "max_denoising_steps", 32)
     set_spin(win, "confidence_threshold", 0)  # no adaptive stop: every run streams all 32 steps
     fixed_seed(win, 0)
     return win
