@@ -6,7 +6,7 @@ it on a worker thread behind a progress dialog whose Cancel stops it; a cancelle
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, Signal
@@ -57,10 +57,11 @@ class ExportController(QObject):
     def busy(self) -> bool:
         return self.runner.busy
 
-    def build_menu(self, menu: QMenu) -> QMenu:
-        """Add an "Export" submenu to `menu` with an action per kind; returns the submenu."""
+    def build_menu(self, menu: QMenu, kinds: Iterable[str] = tuple(KINDS)) -> QMenu:
+        """Add an "Export" submenu to `menu` with an action per kind (all of KINDS by default); returns it."""
         submenu = menu.addMenu("E&xport")
-        for kind, (label, _suffix) in KINDS.items():
+        for kind in kinds:
+            label = KINDS[kind][0]
             if kind == "md":
                 submenu.addSeparator()
             action = submenu.addAction(label)
