@@ -18,6 +18,7 @@ from app.clipboard import ClipboardActions
 from app.edit_controller import EditController
 from app.engine_controller import EngineController
 from app.examples import load_examples
+from app.export_controller import ExportController
 from app.generate_controller import GenerateController
 from app.help_dialogs import build_help_menu
 from app.history_views import HistoryViews
@@ -75,6 +76,7 @@ class MainWindow(QMainWindow):
         self.models = ModelController(self.hub, self.engine, self, self.store, w.sampler_panel, w.image_strip,
                                       self.notify)
         self.autosaver = Autosaver(self.hub, self.engine, self)
+        self.exports = ExportController(self.hub, self, self.notify, overlay=w.canvas.overlay)
         self._build_menus()
         self.engine.busyChanged.connect(lambda busy: self._update_actions())
         self.engine.failed.connect(self.show_error)
@@ -129,6 +131,7 @@ class MainWindow(QMainWindow):
         menus = self.menuBar()
         file_menu = menus.addMenu("&File")
         self.sessions.build_menu(file_menu)
+        self.exports.build_menu(file_menu, kinds=("gif", "apng", "pngs", "heatmap", "csv", "json"))  # Markdown: above
         file_menu.addSeparator()
         quit_action = file_menu.addAction("&Quit")
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
@@ -215,6 +218,7 @@ class MainWindow(QMainWindow):
         self._closed = True
         self.hide()  # the window goes at once; the worker stops at its next step boundary
         self.engine.shutdown()
+        self.exports.shutdown()
         self.sessions.writer.wait()
         self.autosaver.stop()
         self.status.stop()

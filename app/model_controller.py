@@ -99,7 +99,7 @@ class ModelController(QObject):
 
     def _loaded(self, loaded: LoadedModel) -> None:
         """The new model is ready: the sampler takes its defaults, the workspace takes it where it can."""
-        old_defaults = self.sampler.defaults()
+        old_defaults, current = self.sampler.defaults(), self.hub.ws.settings  # before the panel shows new defaults
         first = old_defaults == SamplerSettings()
         from models.processing import image_token_count  # imported by the load itself
 
@@ -116,7 +116,7 @@ class ModelController(QObject):
         elif first:
             settings = loaded.defaults
         else:
-            settings = carried_settings(ws.settings, old_defaults, loaded.defaults)
+            settings = carried_settings(current, old_defaults, loaded.defaults)
         ref = model_ref(loaded)
         if ws.adopt_model(ref, loaded.tokenizer):
             ws.set_settings(settings)
