@@ -151,7 +151,7 @@ def test_tooltip_reports_id_entropy_and_change_history(grid):
     assert "position 5 (row 0, column 5)" in text
     assert "token id 6: '<eos>'" in text
     assert f"entropy {history[2].entropy[5]:.4g} nats" in text
-    assert "last changed at step 2, 2 changes" in text
+    assert "step 3: last changed at step 3, 2 changes" in text  # the third step, counted from 1
     assert "renoised" in text
     text6 = grid.tooltip_text(6)
     assert "last changed at step 1, 1 change" in text6 and "accepted this step" in text6

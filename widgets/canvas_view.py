@@ -244,7 +244,8 @@ class CanvasView(QWidget):
         counts, last = self._history.changes(self._step)
         count, changed_at = int(counts[position]), int(last[position])
         plural = "s" if count != 1 else ""
-        changed = f"last changed at step {changed_at}, {count} change{plural}" if count else "unchanged since step 0"
+        # Steps are numbered from 1 here, as on the scrubber and the plots.
+        changed = f"last changed at step {changed_at + 1}, {count} change{plural}" if count else "never changed"
         settled = self._history.values(Overlay.COMMIT_ORDER, self._step)[position]
         state = [label for flag, label in (
             (frame.accepted_now[position], "accepted this step"),
@@ -257,8 +258,8 @@ class CanvasView(QWidget):
             f"position {position} {self._where(position)}",
             f"token id {token_id}: {self.raw_text(token_id)!r}",
             f"entropy {float(snap.entropy[position]):.4g} nats",
-            f"step {snap.step_index}: {changed}",
-            f"settled since step {int(settled)}" if not np.isnan(settled) else "not settled",
+            f"step {snap.step_index + 1}: {changed}" if snap.step_index >= 0 else f"the text: {changed}",
+            f"settled since step {int(settled) + 1}" if not np.isnan(settled) else "not settled",
         ]
         if self._history.has_margin:
             lines.append(f"margin {float(self._history.values(Overlay.MARGIN, self._step)[position]):.3f}")

@@ -42,7 +42,7 @@ def bar_labels(overlay: Overlay, value_range: tuple[float, float]) -> tuple[str,
     if overlay is Overlay.REVISIONS:
         return "revisions  0", f"{int(high)}"
     if overlay is Overlay.COMMIT_ORDER:
-        return "settled at step  0", f"{int(high)}"
+        return "settled at step  1", f"{int(high) + 1}"  # steps counted from 1, as everywhere on screen
     return "margin (top-1 − top-2)  1", "0"
 
 
