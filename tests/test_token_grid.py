@@ -154,13 +154,13 @@ def test_tooltip_reports_id_entropy_and_change_history(grid):
     assert "step 3: last changed at step 3, 2 changes" in text  # the third step, counted from 1
     assert "renoised" in text
     text6 = grid.tooltip_text(6)
-    assert "last changed at step 1, 1 change" in text6 and "accepted this step" in text6
+    assert "last changed at step 2, 1 change" in text6 and "accepted this step" in text6
     assert "accepted earlier (stable)" in grid.tooltip_text(7)
-    assert "unchanged since step 0" in grid.tooltip_text(8)
+    assert "never changed" in grid.tooltip_text(8)
     assert "locked" in grid.tooltip_text(9)
     # Replaying an earlier step counts only the changes up to that step.
     grid.show_step(history, step=1)
-    assert "last changed at step 1, 1 change" in grid.tooltip_text(5)
+    assert "last changed at step 2, 1 change" in grid.tooltip_text(5)
     assert "token id 1: 'b'" in grid.tooltip_text(5)
 
 
