@@ -42,15 +42,22 @@ ROOT = Path(__file__).resolve().parent.parent
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--steps", type=int, default=16,
-                        help="denoising steps per canvas (random weights never stop early)")
+    parser.add_argument(
+        "--steps", type=int, default=16, help="denoising steps per canvas (random weights never stop early)"
+    )
     parser.add_argument("--vocab", type=int, default=8192)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
     folder = tempfile.TemporaryDirectory()
-    path = build_checkpoint(Path(folder.name) / "bench", hidden_size=64, num_layers=2, vocab_size=args.vocab,
-                            canvas_length=256, vision=False)
+    path = build_checkpoint(
+        Path(folder.name) / "bench",
+        hidden_size=64,
+        num_layers=2,
+        vocab_size=args.vocab,
+        canvas_length=256,
+        vision=False,
+    )
     start_cpu_thread_pool()  # as the server does on its main thread: the local engine runs on a worker thread too
     loaded = load_checkpoint(path)
     params = sum(p.numel() for p in loaded.model.parameters())
@@ -59,8 +66,12 @@ def main() -> None:
     local_generator = Generator(loaded)
     worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="local-engine")
     token_file = Path(folder.name) / "token"
-    server = subprocess.Popen([sys.executable, "main.py", "serve", "--model", str(path), "--port", "0",
-                               "--token-file", str(token_file)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [sys.executable, "main.py", "serve", "--model", str(path), "--port", "0", "--token-file", str(token_file)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     snapshots: list[StepSnapshot] = []
 
     def consume(events) -> list[int]:
@@ -82,8 +93,10 @@ def main() -> None:
         server.stdout.readline()  # the token file's path
         url = re.search(r"at (http://\S+)$", server.stdout.readline().strip())[1]
         remote = RemoteGenerator(url, token_file=token_file)
-        print(f"checkpoint: {params / 1e6:.2f}M parameters, hidden 64, canvas 256, vocab {args.vocab}, "
-              f"{args.steps} steps, {torch.get_num_threads()} torch threads")
+        print(
+            f"checkpoint: {params / 1e6:.2f}M parameters, hidden 64, canvas 256, vocab {args.vocab}, "
+            f"{args.steps} steps, {torch.get_num_threads()} torch threads"
+        )
         local(), over_loopback()  # warm-up: first-call costs are not what we measure
         times: dict[str, list[float]] = {"local engine": [], "remote, loopback": []}
         for round_index in range(args.rounds):
@@ -104,11 +117,15 @@ def main() -> None:
         folder.cleanup()
     for name, values in times.items():
         per_step = 1000 * statistics.median(values) / args.steps
-        print(f"{name:18s} median {statistics.median(values):6.3f} s  ({per_step:6.1f} ms/step)  "
-              f"runs: {', '.join(f'{v:.3f}' for v in values)}")
+        print(
+            f"{name:18s} median {statistics.median(values):6.3f} s  ({per_step:6.1f} ms/step)  "
+            f"runs: {', '.join(f'{v:.3f}' for v in values)}"
+        )
     local_median, remote_median = (statistics.median(v) for v in times.values())
-    print(f"one step's frame: {len(encode_event(1, snapshots[0]))} bytes; remote overhead "
-          f"{1000 * (remote_median - local_median) / args.steps:+.2f} ms/step")
+    print(
+        f"one step's frame: {len(encode_event(1, snapshots[0]))} bytes; remote overhead "
+        f"{1000 * (remote_median - local_median) / args.steps:+.2f} ms/step"
+    )
     print(f"remote speed / local speed = {local_median / remote_median:.3f}  (target >= 0.9; same ids every round)")
 
 

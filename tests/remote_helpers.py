@@ -26,8 +26,9 @@ class Served:
 
 
 @contextlib.contextmanager
-def running_server(loaded, token: str = TOKEN, certfile: str | None = None, keyfile: str | None = None,
-                   **host_options) -> Iterator[Served]:
+def running_server(
+    loaded, token: str = TOKEN, certfile: str | None = None, keyfile: str | None = None, **host_options
+) -> Iterator[Served]:
     """The app on uvicorn in a background thread, listening on 127.0.0.1 only; stopped when the block ends."""
     host = EngineHost(loaded, **host_options)
     server = ServerThread(build_app(host, token), listen("127.0.0.1", 0), certfile, keyfile).start()

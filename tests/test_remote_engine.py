@@ -115,8 +115,10 @@ def test_the_tokenizer_is_fetched_once_and_matches_the_servers(text_server, load
     assert model.tokenizer(text)["input_ids"] == loaded_text.tokenizer(text)["input_ids"]
     messages = PROMPT.messages()
     kwargs = {"add_generation_prompt": True, "tokenize": True, "return_dict": True}
-    assert (model.processor.apply_chat_template(messages, **kwargs)["input_ids"]
-            == loaded_text.processor.apply_chat_template(messages, **kwargs)["input_ids"])
+    assert (
+        model.processor.apply_chat_template(messages, **kwargs)["input_ids"]
+        == loaded_text.processor.apply_chat_template(messages, **kwargs)["input_ids"]
+    )
     assert model.canvas_length == 32 and model.vocab_size == 1024 and model.defaults == loaded_text.defaults
 
 
@@ -124,8 +126,9 @@ def test_a_cancel_token_stops_the_run_on_the_server(remote, text_server, loaded_
     before = text_server.host.runs_cancelled
     cancel = threading.Event()
     events = []
-    for event in remote.generate(PROMPT, settings_for(loaded_text, seed=3, max_denoising_steps=40,
-                                                      max_new_tokens=256), cancel):
+    for event in remote.generate(
+        PROMPT, settings_for(loaded_text, seed=3, max_denoising_steps=40, max_new_tokens=256), cancel
+    ):
         events.append(event)
         if len(events) == 2:
             cancel.set()

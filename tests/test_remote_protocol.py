@@ -21,19 +21,39 @@ CANVAS = 8
 
 
 def step(**changes) -> StepSnapshot:
-    values = dict(canvas_index=1, step_index=3, argmax=np.arange(CANVAS, dtype=np.int64),
-                  accepted=np.arange(CANVAS) % 2 == 0, entropy=np.linspace(0, 2, CANVAS, dtype=np.float32),
-                  locked=np.zeros(CANVAS, bool), editable=np.ones(CANVAS, bool), mean_entropy=0.25,
-                  num_accepted=4, temperature=0.7, elapsed=1.5)
+    values = dict(
+        canvas_index=1,
+        step_index=3,
+        argmax=np.arange(CANVAS, dtype=np.int64),
+        accepted=np.arange(CANVAS) % 2 == 0,
+        entropy=np.linspace(0, 2, CANVAS, dtype=np.float32),
+        locked=np.zeros(CANVAS, bool),
+        editable=np.ones(CANVAS, bool),
+        mean_entropy=0.25,
+        num_accepted=4,
+        temperature=0.7,
+        elapsed=1.5,
+    )
     return StepSnapshot(**{**values, **changes})
 
 
 def result() -> GenerationResult:
-    return GenerationResult(prompt_ids=np.arange(5, dtype=np.int64), token_ids=np.arange(16, dtype=np.int64),
-                            text="<|channel>hi", thought="hm", answer="hi", canvas_steps=(3, 4),
-                            adaptive_stops=(True, False), seconds=1.0, tokens_per_forward=2.5,
-                            tokens_per_second=10.0, parallel_tokens_per_second=99.0, cancelled=True, span=(2, 9),
-                            extra={"note": "x", "n": [1, 2]})
+    return GenerationResult(
+        prompt_ids=np.arange(5, dtype=np.int64),
+        token_ids=np.arange(16, dtype=np.int64),
+        text="<|channel>hi",
+        thought="hm",
+        answer="hi",
+        canvas_steps=(3, 4),
+        adaptive_stops=(True, False),
+        seconds=1.0,
+        tokens_per_forward=2.5,
+        tokens_per_second=10.0,
+        parallel_tokens_per_second=99.0,
+        cancelled=True,
+        span=(2, 9),
+        extra={"note": "x", "n": [1, 2]},
+    )
 
 
 def round_trip(event):
@@ -68,15 +88,23 @@ def test_a_step_is_a_few_hundred_bytes_of_header_and_the_raw_arrays():
 def test_new_event_fields_travel_with_no_protocol_change(monkeypatch):
     """Fields added to StepSnapshot (the candidates, or any later array) need no code here, and are checked."""
     existing = {f.name for f in dataclasses.fields(StepSnapshot)}
-    added = [(name, np.ndarray | None, dataclasses.field(default=None))
-             for name in ("top_ids", "top_probs", "novel_scores") if name not in existing]
+    added = [
+        (name, np.ndarray | None, dataclasses.field(default=None))
+        for name in ("top_ids", "top_probs", "novel_scores")
+        if name not in existing
+    ]
     grown = dataclasses.make_dataclass("StepSnapshot", added, bases=(StepSnapshot,), frozen=True)
     monkeypatch.setitem(protocol.EVENT_TYPES, "StepSnapshot", grown)
     base = {f.name: getattr(step(), f.name) for f in dataclasses.fields(StepSnapshot)}
     base.update(top_ids=None, top_probs=None)
-    event = grown(**{**base, "top_ids": np.arange(CANVAS * 3).reshape(CANVAS, 3),
-                     "top_probs": np.full((CANVAS, 3), 0.25, np.float32),
-                     "novel_scores": np.ones((CANVAS, 2), np.float16)})
+    event = grown(
+        **{
+            **base,
+            "top_ids": np.arange(CANVAS * 3).reshape(CANVAS, 3),
+            "top_probs": np.full((CANVAS, 3), 0.25, np.float32),
+            "novel_scores": np.ones((CANVAS, 2), np.float16),
+        }
+    )
     assert same(round_trip(event), event)
     assert round_trip(grown(**base)).top_ids is None
     with pytest.raises(ProtocolError, match=r"top_ids must be canvas-shaped \(8, ...\)"):
@@ -87,14 +115,17 @@ def test_new_event_fields_travel_with_no_protocol_change(monkeypatch):
         round_trip(grown(**{**base, "novel_scores": np.ones(3, np.float32)}))
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"argmax": np.arange(CANVAS, dtype=np.int32)}, "argmax must have dtype <i8"),
-    ({"entropy": np.zeros(CANVAS + 1, np.float32)}, r"entropy must be canvas-shaped"),
-    ({"accepted": np.zeros(CANVAS, np.int64)}, "accepted must have dtype |b1"),
-    ({"mean_entropy": "high"}, "mean_entropy has the wrong type"),
-    ({"num_accepted": 2.5}, "num_accepted has the wrong type"),
-    ({"locked": None}, "locked has the wrong type"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"argmax": np.arange(CANVAS, dtype=np.int32)}, "argmax must have dtype <i8"),
+        ({"entropy": np.zeros(CANVAS + 1, np.float32)}, r"entropy must be canvas-shaped"),
+        ({"accepted": np.zeros(CANVAS, np.int64)}, "accepted must have dtype |b1"),
+        ({"mean_entropy": "high"}, "mean_entropy has the wrong type"),
+        ({"num_accepted": 2.5}, "num_accepted has the wrong type"),
+        ({"locked": None}, "locked has the wrong type"),
+    ],
+)
 def test_fields_are_checked_against_their_dtype_shape_and_type(change, message):
     with pytest.raises(ProtocolError, match=message):
         round_trip(step(**change))
@@ -119,30 +150,36 @@ def frame(header: dict, *buffers: bytes) -> bytes:
     return b"DDRP" + struct.pack("<I", len(text)) + text + b"".join(buffers)
 
 
-@pytest.mark.parametrize("data, message", [
-    (b"DD", "too short"),
-    (b"ABCD\x02\x00\x00\x00{}", "bad magic"),
-    (b"DDRP\xff\x00\x00\x00{}", "does not fit"),
-    (b"DDRP\x02\x00\x00\x00[]", "JSON object with a string 'type'"),
-    (frame({"type": "x"}, b"a")[:-1], "add up to 1 bytes but 0 follow"),
-    (frame({"type": "x"}, b"a") + b"b", "add up to 1 bytes but 2 follow"),
-    (frame({"type": "x"}, b"a"), "buffers that its header does not use"),
-    (frame({"type": "x", "a": {"$bytes": 0}, "b": {"$bytes": 0}}, b"a"), "out of range or used twice"),
-    (frame({"type": "x", "v": {"$eval": 1}}), "unknown tagged value"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (b"DD", "too short"),
+        (b"ABCD\x02\x00\x00\x00{}", "bad magic"),
+        (b"DDRP\xff\x00\x00\x00{}", "does not fit"),
+        (b"DDRP\x02\x00\x00\x00[]", "JSON object with a string 'type'"),
+        (frame({"type": "x"}, b"a")[:-1], "add up to 1 bytes but 0 follow"),
+        (frame({"type": "x"}, b"a") + b"b", "add up to 1 bytes but 2 follow"),
+        (frame({"type": "x"}, b"a"), "buffers that its header does not use"),
+        (frame({"type": "x", "a": {"$bytes": 0}, "b": {"$bytes": 0}}, b"a"), "out of range or used twice"),
+        (frame({"type": "x", "v": {"$eval": 1}}), "unknown tagged value"),
+    ],
+)
 def test_broken_frames_are_refused(data, message):
     with pytest.raises(ProtocolError, match=message):
         decode_frame(data)
 
 
-@pytest.mark.parametrize("dtype, shape, size, message", [
-    ("|O", [3], 24, "not allowed"),
-    ("<U1", [3], 12, "not allowed"),
-    (">i8", [3], 24, "not allowed"),
-    ("<i8", [4], 24, "needs 32 bytes, got 24"),
-    ("<i8", [1, 1, 3], 24, "at most 2 sizes"),
-    ("<i8", [-3], 24, "at most 2 sizes"),
-])
+@pytest.mark.parametrize(
+    "dtype, shape, size, message",
+    [
+        ("|O", [3], 24, "not allowed"),
+        ("<U1", [3], 12, "not allowed"),
+        (">i8", [3], 24, "not allowed"),
+        ("<i8", [4], 24, "needs 32 bytes, got 24"),
+        ("<i8", [1, 1, 3], 24, "at most 2 sizes"),
+        ("<i8", [-3], 24, "at most 2 sizes"),
+    ],
+)
 def test_arrays_must_be_plain_numbers_of_the_declared_size(dtype, shape, size, message):
     with pytest.raises(ProtocolError, match=message):
         decode_frame(frame({"type": "x", "a": {"$array": 0, "dtype": dtype, "shape": shape}}, b"\0" * size))
@@ -163,8 +200,11 @@ def test_frames_over_the_limit_are_refused():
 
 def test_nothing_in_app_remote_imports_qt():
     modules = sorted(p.stem for p in (ROOT / "app" / "remote").glob("*.py") if p.stem != "__init__")
-    code = ("import sys\n" + "".join(f"import app.remote.{m}\n" for m in modules) +
-            "bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'PyQt5', 'PyQt6', 'qtpy', "
-            "'pyqtgraph', 'qasync')]\nassert not bad, bad\n")
+    code = (
+        "import sys\n"
+        + "".join(f"import app.remote.{m}\n" for m in modules)
+        + "bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'PyQt5', 'PyQt6', 'qtpy', "
+        "'pyqtgraph', 'qasync')]\nassert not bad, bad\n"
+    )
     assert len(modules) >= 10
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
