@@ -126,7 +126,10 @@ class RecordedTokenizer:
         """As the tokenizer decodes: pieces joined, byte-fallback runs decoded as UTF-8 (one U+FFFD per bad byte)."""
         out: list[str] = []
         run = bytearray()
-        for token_id in [int(i) for i in ids] + [None]:
+        ids = [int(i) for i in ids]
+        if skip_special_tokens:  # removed before decoding, as the tokenizer does: bytes around one become one run
+            ids = [i for i in ids if not (i in self.table.entries and self.table.entries[i][2])]
+        for token_id in ids + [None]:
             entry = self.table.entries.get(token_id) if token_id is not None else None
             match = _BYTE_TOKEN.fullmatch(entry[0]) if entry else None
             if match:
@@ -142,7 +145,7 @@ class RecordedTokenizer:
                 break
             if entry is None:
                 out.append(f"<id {token_id}>")
-            elif not (skip_special_tokens and entry[2]):
+            else:
                 out.append(entry[1])
         return "".join(out)
 

@@ -270,3 +270,18 @@ def test_mangled_sessions_open_whole_or_are_refused(small_session, loaded_small,
         return
     assert isinstance(ws, Workspace)
     session_bytes(ws)  # what opened can be saved again
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_the_recorded_tokens_decode_as_the_tokenizer_does(loaded_small, data):
+    from models.vocabulary import record_tokens
+
+    tokenizer = loaded_small.tokenizer
+    byte_ids = [i for i in range(len(tokenizer)) if (tokenizer.convert_ids_to_tokens(i) or "").startswith("<0x")]
+    specials = sorted(tokenizer.all_special_ids)
+    pool = st.one_of(st.integers(0, len(tokenizer) - 1), st.sampled_from(byte_ids), st.sampled_from(specials))
+    ids = data.draw(st.lists(pool, max_size=24))
+    recorded = RecordedTokenizer(record_tokens(tokenizer, ids))
+    for skip in (False, True):
+        assert recorded.decode(ids, skip_special_tokens=skip) == tokenizer.decode(ids, skip_special_tokens=skip)
