@@ -1,4 +1,5 @@
-"""Runs the engine for the workspace: loads models and streams runs on the worker thread, one task at a time."""
+"""Runs the engine for the workspace: a local model on the worker thread, or a server's over the network (asyncio on
+Qt's event loop, through qasync); one task at a time either way, and the same events reach the workspace."""
 
 from __future__ import annotations
 
@@ -7,15 +8,17 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
+from app.async_runner import AsyncRunner
 from app.cpu_threads import leave_a_core_for_the_gui, start_cpu_thread_pool
 from app.jobs import LoadProgress, PlanNeeded, load_job, stream_job
+from app.remote_jobs import Connected, connect_job, remote_stream_job
 from app.tasks import TaskRunner
 from app.workspace_hub import WorkspaceHub
 from models.events import Event
 from models.loading import LoadCancelled, LoadedModel
 from models.runs import Run
 
-#: make_events(generator, cancel) -> the run's event stream; called once with cancel None to check the request.
+#: make_events(generator, cancel) -> the run's event stream (a coroutine giving an async stream for a server).
 MakeEvents = Callable[[Any, Any], Iterator[Event]]
 
 
@@ -29,30 +32,41 @@ def failure_message(error: BaseException) -> str:
 
 
 class EngineController(QObject):
-    modelReady = Signal(object)  # LoadedModel
+    modelReady = Signal(object)  # LoadedModel, or a server's RemoteModel
     planned = Signal(object)  # models.memory_plan.MemoryPlan: the user chooses how to load
     loadProgress = Signal(float, str)
     loadCancelled = Signal()
     runEnded = Signal(object)  # Run (finished, cancelled or failed: its fate says which)
     failed = Signal(str, str)  # title, message
     busyChanged = Signal(bool)
+    connectionLost = Signal(str)  # why; everything recorded so far stays
 
     def __init__(self, hub: WorkspaceHub, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.hub = hub
-        self.runner = TaskRunner(self)
-        self.loaded: LoadedModel | None = None
-        self.generator: Any = None  # models.generator.Generator once a model is loaded
+        self.local_runner = TaskRunner(self)
+        self.remote_runner = AsyncRunner(self)
+        self.loaded: Any = None  # LoadedModel, or RemoteModel while connected to a server
+        self.generator: Any = None  # Generator, or the server's AsyncRemoteGenerator
+        self.remote: Any = None  # the AsyncRemoteGenerator of the server connected to
         self.loading_source: str | None = None
+        self._connecting = False
+        self._threads_ready = False  # torch's CPU threads are set up with the first local model
         self._run: Run | None = None  # the run being streamed; None while loading or idle
-        self.runner.events.connect(self._on_events)
-        self.runner.finished.connect(lambda result: self._on_ended(result, cancelled=False))
-        self.runner.cancelled.connect(lambda result: self._on_ended(result, cancelled=True))
-        self.runner.failed.connect(self._on_failed)
+        for runner in (self.local_runner, self.remote_runner):
+            runner.events.connect(self._on_events)
+            runner.finished.connect(lambda result: self._on_ended(result, cancelled=False))
+            runner.cancelled.connect(lambda result: self._on_ended(result, cancelled=True))
+            runner.failed.connect(self._on_failed)
+
+    @property
+    def runner(self) -> TaskRunner | AsyncRunner:
+        """The runner now in use: the remote one while connected (or connecting) to a server."""
+        return self.remote_runner if self.remote is not None or self.remote_runner.busy else self.local_runner
 
     @property
     def busy(self) -> bool:
-        return self.runner.busy
+        return self.local_runner.busy or self.remote_runner.busy
 
     def running(self) -> Run | None:
         return self._run
@@ -62,20 +76,41 @@ class EngineController(QObject):
                    allow_download: bool = True) -> bool:
         """Load in the background; the current model stays usable until the new one is ready. Without `options`
         the job plans first, and a model that does not simply fit comes back as `planned(plan)`, not loaded."""
-        if not self.runner.start(load_job(source, options, allow_download)):
+        if self.busy or not self.local_runner.start(load_job(source, options, allow_download)):
             return False
         self.loading_source = source
         self.busyChanged.emit(True)
         return True
 
+    def connect_server(self, url: str, token_file: str, ca_file: str | None = None) -> bool:
+        """Connect to a Diffusion Desk server; its model becomes the one the window runs (`modelReady`)."""
+        if self.busy or not self.remote_runner.start(connect_job(url, token_file, ca_file)):
+            return False
+        self.loading_source, self._connecting = url, True
+        self.busyChanged.emit(True)
+        return True
+
+    def disconnect_server(self) -> None:
+        remote, self.remote = self.remote, None
+        if remote is not None:
+            self.loaded = self.generator = None
+            remote.closed.remove_done_callback(self._lost)
+            _close_soon(remote)
+
     def check(self, make_events: MakeEvents) -> None:
-        """Build the stream once without running it, so an impossible request raises here (EditError, ...)."""
-        make_events(self.generator, None)
+        """Build a local stream once without running it, so an impossible request raises here (EditError, ...).
+        A server checks its requests itself and answers with the same errors."""
+        if self.remote is None:
+            make_events(self.generator, None)
 
     def start_run(self, run: Run, make_events: MakeEvents) -> bool:
         """Stream a run the workspace has just created."""
         generator = self.generator
-        if generator is None or not self.runner.start(stream_job(lambda cancel: make_events(generator, cancel))):
+        if self.remote is not None:
+            job = remote_stream_job(lambda cancel: make_events(generator, cancel))
+        else:
+            job = stream_job(lambda cancel: make_events(generator, cancel))
+        if generator is None or self.busy or not self.runner.start(job):
             self.hub.ws.fail_run(run.id, "the engine is busy")
             return False
         self._run = run
@@ -83,11 +118,12 @@ class EngineController(QObject):
         return True
 
     def stop(self) -> None:
-        if self.runner.busy:
-            self.runner.cancel()
+        self.runner.cancel()
 
     def shutdown(self) -> None:
-        self.runner.shutdown()
+        self.local_runner.shutdown()
+        self.remote_runner.shutdown()
+        self.disconnect_server()
 
     # ----- outcomes -------------------------------------------------------------------------------------------
     def _on_events(self, batch: list[Any]) -> None:
@@ -100,25 +136,46 @@ class EngineController(QObject):
 
     def _on_ended(self, result: Any, cancelled: bool) -> None:
         run, self._run = self._run, None
-        if isinstance(result, LoadedModel):
-            from models.generator import Generator  # the worker thread imported the engine while loading
-
-            if self.loaded is None:  # torch's threads, set once torch is here (it loads with the first model)
-                leave_a_core_for_the_gui()
-                start_cpu_thread_pool()
-            self.loaded, self.generator = result, Generator(result)
-            self.busyChanged.emit(False)
-            self.modelReady.emit(result)
-            return
         if isinstance(result, PlanNeeded):
             self.busyChanged.emit(False)
             self.planned.emit(result.plan)
+            return
+        self._connecting = False
+        if isinstance(result, Connected):
+            self._connected(result)
+            return
+        if isinstance(result, LoadedModel):
+            from models.generator import Generator  # the worker thread imported the engine while loading
+
+            if not self._threads_ready:  # torch's threads, set once torch is here (with the first local model)
+                leave_a_core_for_the_gui()
+                start_cpu_thread_pool()
+                self._threads_ready = True
+            self.disconnect_server()
+            self.loaded, self.generator = result, Generator(result)
+            self.busyChanged.emit(False)
+            self.modelReady.emit(result)
             return
         if run is not None and run.id in self.hub.ws.runs:
             self.hub.ws.finish_run(run.id, cancelled=cancelled)
         self.busyChanged.emit(False)
         if run is not None:
             self.runEnded.emit(run)
+
+    def _connected(self, connected: Connected) -> None:
+        self.disconnect_server()
+        self.remote, self.generator, self.loaded = connected.remote, connected.remote, connected.model
+        connected.remote.closed.add_done_callback(self._lost)
+        self.busyChanged.emit(False)
+        self.modelReady.emit(connected.model)
+
+    def _lost(self, closed: Any) -> None:
+        """The connection dropped: no engine until it is back; the runs recorded so far stay in the workspace."""
+        if self.remote is None:
+            return
+        self.remote = self.generator = None
+        reason = str(closed.result()) if not closed.cancelled() else "the connection was closed"
+        self.connectionLost.emit(reason)
 
     def _on_failed(self, error: BaseException) -> None:
         run, self._run = self._run, None
@@ -130,6 +187,18 @@ class EngineController(QObject):
         if run is not None and run.id in self.hub.ws.runs:
             self.hub.ws.fail_run(run.id, message)
         self.busyChanged.emit(False)
-        self.failed.emit("Generation failed" if run is not None else "Could not load the model", message)
+        title = ("Generation failed" if run is not None else "Could not connect to the server" if self._connecting
+                 else "Could not load the model")
+        self._connecting = False
+        self.failed.emit(title, message)
         if run is not None:
             self.runEnded.emit(run)
+
+
+def _close_soon(remote: Any) -> None:
+    import asyncio
+
+    try:
+        asyncio.ensure_future(remote.close())
+    except RuntimeError:
+        pass  # no event loop is running (the app is closing): the socket closes with the process

@@ -63,7 +63,7 @@ class GenerateController(QObject):
 
     def set_compile_device(self, device: Any) -> None:
         """Compiling helps a CUDA GPU only: elsewhere the option is off and says why."""
-        cuda = getattr(device, "type", "") == "cuda"
+        cuda = str(getattr(device, "type", device or "")).startswith("cuda")  # a server's device is its name
         self.compile_action.setEnabled(cuda)
         if not cuda:
             self.compile_action.setChecked(False)
@@ -75,7 +75,7 @@ class GenerateController(QObject):
 
     def update_actions(self) -> None:
         busy = self.engine.busy
-        self.generate_action.setEnabled(self.engine.loaded is not None and not busy)
+        self.generate_action.setEnabled(self.engine.generator is not None and not busy)
         self.stop_action.setEnabled(busy)
 
     # ----- generating -----------------------------------------------------------------------------------------

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 import tempfile
 from pathlib import Path
 
+import qasync
 from PySide6.QtCore import QBuffer, QIODevice, QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
@@ -110,7 +112,11 @@ def main(argv: list[str] | None = None) -> int:
 
     # Loading imports torch on the worker thread, which holds the interpreter for seconds: the window paints first.
     QTimer.singleShot(FIRST_FRAME_MS, start_loading)
-    app.exec()
+    # Qt's event loop, driven by qasync as asyncio's too: a server connection runs on it, with no thread of its own.
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    with loop:
+        loop.run_forever()
     return status["code"]
 
 

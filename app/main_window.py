@@ -84,6 +84,8 @@ class MainWindow(QMainWindow):
         self.models.modelReady.connect(self._on_model_ready)
         self.models.planningDone.connect(self.status.hide_progress)
         self.models.loadStarted.connect(self.status.loading)
+        self.models.modelGone.connect(self._on_model_gone)
+        self.engine.connectionLost.connect(self._on_connection_lost)
         self.hub.changed.connect(self._on_workspace_changed)
         w.generate_button.clicked.connect(self.generate)
         w.stop_button.clicked.connect(self.generation.stop)
@@ -179,6 +181,16 @@ class MainWindow(QMainWindow):
         self.generation.set_compile_device(loaded.device)
         self._update_actions()
         self.modelReady.emit(loaded)
+
+    def _on_model_gone(self) -> None:
+        self.status.model_gone("No model")
+        self._update_actions()
+
+    def _on_connection_lost(self, reason: str) -> None:
+        self.status.model_gone("Disconnected")
+        self.show_error("The connection to the server was lost", f"{reason}. Everything recorded so far is kept; "
+                        "connect again (Model → Connect to server…) or load a model.")
+        self._update_actions()
 
     def _on_run_ended(self, run: Run) -> None:
         self._update_actions()

@@ -40,7 +40,8 @@ def carried_settings(current: SamplerSettings, old_defaults: SamplerSettings,
 class ModelController(QObject):
     modelReady = Signal(object)  # LoadedModel, once the window shows it
     planningDone = Signal()  # a plan came back instead of a model: the load's progress ends here
-    loadStarted = Signal(str)  # a load the user chose from the plan
+    loadStarted = Signal(str)  # a load the user chose from the plan, or a connection to a server
+    modelGone = Signal()  # disconnected from the server: no model until one is loaded or connected
 
     def __init__(self, hub: WorkspaceHub, engine: EngineController, window: QMainWindow, store: QSettings,
                  sampler: SamplerPanel, strip: ImageStrip, notify: Callable[[str], None]) -> None:
@@ -49,6 +50,7 @@ class ModelController(QObject):
         self.sampler, self.strip, self.notify = sampler, strip, notify
         self.actions: list[QAction] = []
         self.recent_menu: QMenu | None = None
+        self.pending_server = ("", "", "")
         engine.modelReady.connect(self._loaded)
         engine.planned.connect(self._planned)
 
@@ -61,7 +63,13 @@ class ModelController(QObject):
         self.recent_menu = menu.addMenu("&Recent models")
         demo = menu.addAction("&Demo model")
         demo.triggered.connect(lambda: self.load_model(None))
-        self.actions = [folder, hub_id, demo]
+        menu.addSeparator()
+        server = menu.addAction("&Connect to server…")
+        server.triggered.connect(self.choose_server)
+        self.disconnect_action = menu.addAction("&Disconnect from server")
+        self.disconnect_action.triggered.connect(self.disconnect_server)
+        self.disconnect_action.setEnabled(False)
+        self.actions = [folder, hub_id, demo, server]
         self.rebuild_recent_menu()
 
     # ----- loading ----------------------------------------------------------------------------------------------
@@ -71,6 +79,42 @@ class ModelController(QObject):
             return False
         self.notify(f"Loading {source or 'the demo model'}…")
         return True
+
+    # ----- a server ---------------------------------------------------------------------------------------------
+    def choose_server(self) -> None:
+        from widgets.connect_dialog import ConnectDialog
+
+        dialog = ConnectDialog(self.recent_servers(), self.window)
+        if dialog.exec() == ConnectDialog.DialogCode.Accepted:
+            self.connect_server(*dialog.values())
+
+    def connect_server(self, url: str, token_file: str, ca_file: str = "") -> bool:
+        if not self.engine.connect_server(url, token_file, ca_file or None):
+            return False
+        self.pending_server = (url, token_file, ca_file)
+        self.notify(f"Connecting to {url}…")
+        self.loadStarted.emit(url)
+        return True
+
+    def disconnect_server(self) -> None:
+        self.engine.disconnect_server()
+        self.disconnect_action.setEnabled(False)
+        self.modelGone.emit()
+        self.notify("Disconnected from the server; load a model or connect again")
+
+    def recent_servers(self) -> list[tuple[str, str, str]]:
+        value = self.store.value("remote/recent") or []
+        entries = [value] if isinstance(value, str) else list(value)
+        servers = []
+        for entry in entries:
+            parts = (str(entry).split("\t") + ["", ""])[:3]
+            if parts[0]:
+                servers.append((parts[0], parts[1], parts[2]))
+        return servers
+
+    def _remember_server(self, server: tuple[str, str, str]) -> None:
+        servers = [server] + [s for s in self.recent_servers() if s[0] != server[0]]
+        self.store.setValue("remote/recent", ["\t".join(s) for s in servers[:MAX_RECENT]])
 
     def _planned(self, plan: Any) -> None:
         """The model does not simply fit: the plan says what would, and the user chooses (or cancels)."""
@@ -126,7 +170,11 @@ class ModelController(QObject):
             self.notify(f"This session was made with {ws.model.name}; it stays open to replay and save. "
                         f"File → New session starts one with {loaded.name}.")
         self.sampler.set_settings(self.hub.ws.settings)
-        self._remember(self.engine.loading_source)
+        if self.engine.remote is not None:
+            self._remember_server(self.pending_server)
+        else:
+            self._remember(self.engine.loading_source)
+        self.disconnect_action.setEnabled(self.engine.remote is not None)
         self.modelReady.emit(loaded)
 
     # ----- remembered models and settings -----------------------------------------------------------------------

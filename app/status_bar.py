@@ -65,9 +65,20 @@ class WindowStatus(QObject):
 
     def loaded(self, loaded: Any) -> None:
         self.hide_progress()
-        self.model_label.setText(f"{loaded.name} · {loaded.device.type} · {str(loaded.dtype).removeprefix('torch.')}")
-        self.notify(f"Loaded {loaded.name}")
+        info = getattr(loaded, "info", None)  # a server's model: where it runs and what memory it holds there
+        if info is not None:
+            self.model_label.setText(f"{loaded.name} · {info.status_text()}")
+            self.notify(f"Connected to {info.address}: {loaded.name}")
+        else:
+            self.model_label.setText(f"{loaded.name} · {loaded.device.type} · "
+                                     f"{str(loaded.dtype).removeprefix('torch.')}")
+            self.notify(f"Loaded {loaded.name}")
+        self.memory_label.setVisible(info is None)
         self.update_memory()
+
+    def model_gone(self, why: str) -> None:
+        self.model_label.setText(why)
+        self.memory_label.show()
 
     def hide_progress(self) -> None:
         self.progress.hide()

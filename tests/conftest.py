@@ -91,3 +91,25 @@ def private_data_folder(tmp_path, monkeypatch):
 def canvas256_checkpoint(tmp_path_factory):
     """The real model's canvas (256) on a tiny model: what the window must keep up with."""
     return build_checkpoint(tmp_path_factory.mktemp("ckpt") / "canvas256", vision=False, canvas_length=256, seed=3)
+
+
+@pytest.fixture
+def qt_loop(qapp):
+    """A qasync loop on the test's QApplication, closed after the test with no Qt timer left behind.
+
+    qasync keeps each pending `call_later` (websockets' keepalive and close timeouts) as a Qt timer on an object
+    of its own, and closing the loop does not kill them. In the app the loop lives as long as the window; here a
+    timer left over fired during a later Qt test, into the freed object, and crashed it (seen in gdb:
+    QTimerInfoList::activateTimers -> notifyInternal2). So the fixture kills them.
+    """
+    import gc
+
+    import qasync
+
+    loop = qasync.QEventLoop(qapp)
+    yield loop
+    loop.close()
+    for timer_id in list(loop._timer._SimpleTimer__callbacks):  # qasync has no public way to do this
+        loop._timer.killTimer(timer_id)
+    del loop
+    gc.collect()

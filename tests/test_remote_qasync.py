@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import time
 
 import pytest
@@ -13,26 +12,6 @@ from app.remote.errors import RemoteError
 from models.generator import Generator
 from models.prompts import Prompt
 from tests.remote_helpers import TOKEN, assert_same_events, running_server
-
-
-@pytest.fixture
-def qt_loop(qapp):
-    """A qasync loop on the test's QApplication, closed after the test with no Qt timer left behind.
-
-    qasync keeps each pending `call_later` (websockets' keepalive and close timeouts) as a Qt timer on an object
-    of its own, and closing the loop does not kill them. In the app the loop lives as long as the window; here a
-    timer left over fired during a later Qt test, into the freed object, and crashed it (seen in gdb:
-    QTimerInfoList::activateTimers -> notifyInternal2). So the fixture kills them.
-    """
-    import qasync
-
-    loop = qasync.QEventLoop(qapp)
-    yield loop
-    loop.close()
-    for timer_id in list(loop._timer._SimpleTimer__callbacks):  # qasync has no public way to do this
-        loop._timer.killTimer(timer_id)
-    del loop
-    gc.collect()
 
 
 def test_a_run_streams_on_the_qt_event_loop(qt_loop, loaded_text, tmp_path):
