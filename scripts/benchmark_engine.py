@@ -1,10 +1,13 @@
 """Engine with full per-step observation vs bare `model.generate`, interleaved in one process on one checkpoint.
 
-    .venv/bin/python scripts/benchmark_engine.py [--rounds 4] [--steps 12]
+    .venv/bin/python scripts/benchmark_engine.py [--rounds 4] [--steps 12] [--top-k 5] [--vocab 8192]
+    .venv/bin/python scripts/benchmark_engine.py --vocab 262144 --hidden 128 --layers 2 --steps 2 --rounds 3
 
-Builds a ~40M-parameter DiffusionGemma checkpoint (random weights; a denoising step takes a few hundred ms on a
-laptop CPU), loads it with the app's loader, then alternates the two runs with the same seed and prompt, checks they
-produce the same ids, and prints the median times and the speed ratio (bare time / engine time; 1.0 = as fast).
+Builds a DiffusionGemma checkpoint with random weights (by default ~50M parameters, a denoising step takes a few
+hundred ms on a laptop CPU; at the real vocabulary with a tiny hidden size the vocabulary-sized softmax, entropy and
+sampling dominate a step), loads it with the app's loader, then alternates bare `generate`, the engine with every
+snapshot but no candidates (top-k 0) and the engine with `--top-k` candidates, with the same seed and prompt, checks
+they produce the same ids, and prints the median times and speed ratios (bare time / engine time; 1.0 = as fast).
 """
 
 from __future__ import annotations
@@ -14,16 +17,20 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from models.events import GenerationResult, StepSnapshot  # noqa: E402
 from models.generator import Generator  # noqa: E402
 from models.loading import load_checkpoint  # noqa: E402
 from models.prompts import Prompt  # noqa: E402
 from models.tiny_checkpoint import build_checkpoint  # noqa: E402
+
+BARE = "bare generate"
 
 
 def main() -> None:
@@ -32,12 +39,16 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=12,
                         help="denoising steps per canvas (random weights never stop early)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--top-k", type=int, default=5, help="candidates per position in the third variant (0: skip)")
+    parser.add_argument("--vocab", type=int, default=8192, help="vocabulary size (the real model's: 262144)")
+    parser.add_argument("--hidden", type=int, default=512, help="hidden size")
+    parser.add_argument("--layers", type=int, default=6, help="decoder layers")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as folder:
-        path = build_checkpoint(Path(folder) / "bench", hidden_size=512, num_layers=6, vocab_size=8192,
-                                canvas_length=256, heads=8, intermediate_size=2048, moe_intermediate_size=512,
-                                vision=False)
+        path = build_checkpoint(Path(folder) / "bench", hidden_size=args.hidden, num_layers=args.layers,
+                                vocab_size=args.vocab, canvas_length=256, heads=8, intermediate_size=4 * args.hidden,
+                                moe_intermediate_size=args.hidden, vision=False)
         loaded = load_checkpoint(path)
     model = loaded.model
     params = sum(p.numel() for p in model.parameters())
@@ -52,33 +63,59 @@ def main() -> None:
         out = model.generate(**inputs, max_new_tokens=256, max_denoising_steps=args.steps)
         return out.sequences[0, inputs["input_ids"].shape[1]:].tolist()
 
-    def engine() -> list[int]:
-        steps = 0
-        for event in generator.generate(prompt, settings):  # every snapshot is produced and consumed
-            steps += hasattr(event, "entropy")
-        assert steps == args.steps
-        return event.token_ids.tolist()
+    def engine(k: int) -> Callable[[], list[int]]:
+        run_settings = settings.with_values(top_k=k)
 
-    print(f"checkpoint: {params / 1e6:.1f}M parameters, canvas 256, vocab 8192, {args.steps} steps, "
-          f"{torch.get_num_threads()} torch threads")
-    bare(), engine()  # warm-up: first-call costs are not what we measure
-    times: dict[str, list[float]] = {"bare generate": [], "engine + observation": []}
+        def run() -> list[int]:
+            steps = 0
+            for event in generator.generate(prompt, run_settings):  # every snapshot is produced and consumed
+                if isinstance(event, StepSnapshot):
+                    steps += 1
+                    assert (event.top_ids is None) if k == 0 else event.top_ids.shape == (256, k)
+            assert steps == args.steps and isinstance(event, GenerationResult)
+            return event.token_ids.tolist()
+
+        return run
+
+    variants: dict[str, Callable[[], list[int]]] = {BARE: bare, "engine + observation": engine(0)}
+    if args.top_k:
+        variants[f"engine + obs. + top-{args.top_k}"] = engine(args.top_k)
+    print(f"checkpoint: {params / 1e6:.1f}M parameters (hidden {args.hidden}, {args.layers} layers), canvas 256, "
+          f"vocab {args.vocab}, {args.steps} steps, {torch.get_num_threads()} torch threads")
+    for run in variants.values():
+        run()  # warm-up: first-call costs are not what we measure
+    times: dict[str, list[float]] = {name: [] for name in variants}
     for round_index in range(args.rounds):
-        order = [("bare generate", bare), ("engine + observation", engine)]
+        order = list(variants.items())
         if round_index % 2:
-            order.reverse()  # alternate which goes first, so drift in machine load hits both alike
+            order.reverse()  # alternate which goes first, so drift in machine load hits all alike
         ids = {}
         for name, run in order:
             start = time.perf_counter()
             ids[name] = run()
             times[name].append(time.perf_counter() - start)
-        assert ids["bare generate"] == ids["engine + observation"], "the engine diverged from generate"
+        assert all(these == ids[BARE] for these in ids.values()), "the engine diverged from generate"
     for name, values in times.items():
         per_step = 1000 * statistics.median(values) / args.steps
-        print(f"{name:22s} median {statistics.median(values):6.2f} s  ({per_step:5.0f} ms/step)  "
+        print(f"{name:24s} median {statistics.median(values):6.2f} s  ({per_step:5.0f} ms/step)  "
               f"runs: {', '.join(f'{v:.2f}' for v in values)}")
-    ratio = statistics.median(times["bare generate"]) / statistics.median(times["engine + observation"])
-    print(f"engine speed / bare speed = {ratio:.3f}  (target >= 0.97; same ids in every round)")
+    for name in list(variants)[1:]:
+        ratio = statistics.median(times[BARE]) / statistics.median(times[name])
+        print(f"{name} speed / bare speed = {ratio:.3f}")
+    print("(target >= 0.95; same ids in every round)")
+    if args.top_k:
+        # The candidates' own cost, apart from run-to-run noise: the topk the engine adds to each step.
+        probs = torch.softmax(torch.randn(256, args.vocab), dim=-1)
+        topk = statistics.median(_seconds(lambda: torch.topk(probs, args.top_k, dim=-1)) for _ in range(7))
+        step = statistics.median(times["engine + observation"]) / args.steps
+        print(f"torch.topk(k={args.top_k}) over (256 x {args.vocab}): {1000 * topk:.1f} ms a step, "
+              f"{100 * topk / step:.1f}% of an engine step")
+
+
+def _seconds(work: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    work()
+    return time.perf_counter() - start
 
 
 if __name__ == "__main__":
