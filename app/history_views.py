@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from PySide6.QtCore import QObject
@@ -14,6 +15,7 @@ from widgets.conversation_panel import ConversationPanel, TurnRow
 from widgets.output_pane import OutputPane
 from widgets.runs_panel import DOCUMENT, RunRow, RunsPanel
 
+LIVE_STATS_INTERVAL_S = 0.25
 _DROPPED = frozenset({Fate.REJECTED, Fate.CANCELLED, Fate.FAILED, Fate.UNCHANGED})
 
 
@@ -23,6 +25,7 @@ class HistoryViews(QObject):
         super().__init__(parent)
         self.hub, self.conversation, self.runs, self.output = hub, conversation, runs, output
         self._answer_key: tuple[int, int] | None = None
+        self._stats_shown = 0.0  # when the live statistics were last updated
         hub.changed.connect(self.render)
         conversation.turnChosen.connect(lambda turn: self.hub.ws.select_turn(turn))
         conversation.branchStepped.connect(lambda turn, step: self.hub.ws.step_branch(turn, step))
@@ -71,9 +74,13 @@ class HistoryViews(QObject):
                 _, thought, answer = split_reply(run.record.draft_ids(), ws.tokenizer)
                 output.set_answer(answer)
                 output.set_thought(thought)
-            output.set_stats(live_stats(run))
+            now = time.monotonic()
+            if now - self._stats_shown >= LIVE_STATS_INTERVAL_S:  # numbers change too fast to read any oftener
+                self._stats_shown = now
+                output.set_stats(live_stats(run))
             return
         self._answer_key = None
+        self._stats_shown = 0.0
         doc = ws.document
         if doc is None:
             output.clear()

@@ -7,6 +7,7 @@ in one call for all cells that have it. QImage (not QPixmap) throughout, so an e
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -211,22 +212,27 @@ class CellsImage:
         self._keys: np.ndarray | None = None  # (4, count) what each cell shows now
         self._colours: dict[int, QColor] = {}
 
-    def draw(self, frame: CellFrame) -> QImage:
-        """The image with `frame` drawn into it."""
+    def draw(self, frame: CellFrame, budget_s: float | None = None) -> tuple[QImage, bool]:
+        """(the image with `frame` drawn into it, whether every cell is done).
+
+        With a time budget, drawing stops once it is spent and the cells not yet drawn are the first drawn by the
+        next call (same frame or a newer one): a frame of many tokens never seen before (each renders its text
+        image once) is spread over several event-loop passes instead of holding one for tens of milliseconds.
+        """
+        started = time.perf_counter()
         count = min(self.layout.count, len(frame.token_ids))
         bg = frame.background[:count].astype(np.int64)
         rgb = (bg[:, 0] << 16) | (bg[:, 1] << 8) | bg[:, 2]
         keys = np.stack([rgb, frame.token_ids[:count], frame.variants[:count], frame.marks[:count]])
         if self._keys is None or self._keys.shape != keys.shape:
-            changed = range(count)
-        else:
-            changed = np.flatnonzero((keys != self._keys).any(axis=0)).tolist()
-        self._keys = keys
+            self._keys = np.full_like(keys, -1)  # nothing drawn yet: every cell differs
+        changed = np.flatnonzero((keys != self._keys).any(axis=0)).tolist()
         if not changed:
-            return self.image
+            return self.image, True
         rgbs, ids, variants, mark_keys = (row.tolist() for row in keys)
         p = QPainter(self.image)
         text, mark, colour, window = self.texts.get, self.marks.get, self._colour, self.colours.window
+        done = 0
         for pos in changed:
             x, y = self._origins[pos]
             p.fillRect(self._cells[pos], window)  # the gap too: a mark drawn last frame may reach into it
@@ -235,8 +241,13 @@ class CellsImage:
             p.drawImage(x + dx, y + dy, image)
             if mark_keys[pos]:
                 p.drawImage(x, y, mark(mark_keys[pos]))
+            done += 1
+            if budget_s is not None and done % 16 == 0 and time.perf_counter() - started > budget_s:
+                break
         p.end()
-        return self.image
+        drawn = changed[:done]
+        self._keys[:, drawn] = keys[:, drawn]
+        return self.image, done == len(changed)
 
     def _colour(self, rgb: int) -> QColor:
         colour = self._colours.get(rgb)
