@@ -38,8 +38,9 @@ class _TaskThread(QThread):
             self.error_details = traceback.format_exc()
 
 
-class TaskRunner(QObject):
-    """Runs one task at a time on a QThread. Every emitted event is delivered, in order, in batches.
+class BatchedRunner(QObject):
+    """What every runner shares: the signals, the cancel flag, and events queued by the work and handed to the GUI
+    in batches, at most ~60 times a second.
 
     Signals fire on the GUI thread: `events(list)` with everything queued since the last batch, then exactly one
     of `finished(result)`, `failed(error)` or `cancelled(result)` (what the task returned after it stopped early).
@@ -53,12 +54,45 @@ class TaskRunner(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._thread: _TaskThread | None = None
         self._queue: deque = deque()
         self._cancel = threading.Event()
         self._timer = QTimer(self)
         self._timer.setInterval(DRAIN_INTERVAL_MS)
         self._timer.timeout.connect(self._drain)
+
+    def cancel(self) -> None:
+        """Ask the task to stop at its next check (the engine checks at every step boundary)."""
+        self._cancel.set()
+
+    def _begin(self) -> None:
+        self._queue, self._cancel = deque(), threading.Event()
+        self._timer.start()
+
+    def _drain(self) -> None:
+        batch = []
+        while self._queue:
+            batch.append(self._queue.popleft())
+        if batch:
+            self.events.emit(batch)
+
+    def _end(self, error: BaseException | None, result: Any) -> None:
+        """The last events, then the one outcome signal."""
+        self._timer.stop()
+        self._drain()
+        if error is not None:
+            self.failed.emit(error)
+        elif self._cancel.is_set():
+            self.cancelled.emit(result)
+        else:
+            self.finished.emit(result)
+
+
+class TaskRunner(BatchedRunner):
+    """Runs one task at a time on a QThread (see BatchedRunner for the signals)."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._thread: _TaskThread | None = None
 
     @property
     def busy(self) -> bool:
@@ -68,18 +102,12 @@ class TaskRunner(QObject):
         """Start `fn` on a worker thread; False (and nothing started) while another task runs."""
         if self._thread is not None:
             return False
-        self._queue = deque()
-        self._cancel = threading.Event()
+        self._begin()
         self._thread = _TaskThread(fn, self._queue, self._cancel)
         self._thread.finished.connect(self._on_thread_finished)
         _running.add(self._thread)
         self._thread.start()
-        self._timer.start()
         return True
-
-    def cancel(self) -> None:
-        """Ask the task to stop at its next check (the engine checks at every step boundary)."""
-        self._cancel.set()
 
     def shutdown(self) -> None:
         """Cancel and wait for the thread to end, so no QThread outlives its owner (closing the window)."""
@@ -89,26 +117,12 @@ class TaskRunner(QObject):
         self._thread.wait()
         self._on_thread_finished()
 
-    def _drain(self) -> None:
-        batch = []
-        while self._queue:
-            batch.append(self._queue.popleft())
-        if batch:
-            self.events.emit(batch)
-
     def _on_thread_finished(self) -> None:
         thread = self._thread
         if thread is None:
             return
         self._thread = None
         _running.discard(thread)
-        self._timer.stop()
-        self._drain()
         thread.finished.disconnect(self._on_thread_finished)
         thread.deleteLater()
-        if thread.error is not None:
-            self.failed.emit(thread.error)
-        elif self._cancel.is_set():
-            self.cancelled.emit(thread.result)
-        else:
-            self.finished.emit(thread.result)
+        self._end(thread.error, thread.result)
