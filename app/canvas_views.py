@@ -13,8 +13,9 @@ from app.workspace_hub import WorkspaceHub, max_entropy, token_text
 from models.document import canvas_snapshot
 from models.events import StepSnapshot
 from widgets.canvas_panel import CanvasPanel
-from widgets.entropy_plots import EntropyHeatmap, StepCurves
+from widgets.entropy_heatmap import EntropyHeatmap
 from widgets.replay_bar import ReplayBar
+from widgets.step_curves import StepCurves
 
 PLOT_INTERVAL_MS = 50  # the heatmap and curves redraw at most 20 times a second while a run streams
 _DRAWN_ON = frozenset({"position", "steps", "document", "runs", "model"})

@@ -11,13 +11,14 @@ from PySide6.QtWidgets import QPushButton, QSplitter, QStackedWidget, QTabWidget
 from widgets.canvas_panel import CanvasPanel
 from widgets.conversation_panel import ConversationPanel
 from widgets.editor_pane import EditorPane
-from widgets.entropy_plots import EntropyHeatmap, StepCurves
+from widgets.entropy_heatmap import EntropyHeatmap
 from widgets.image_strip import ImageStrip
 from widgets.output_pane import OutputPane
 from widgets.prompt_panel import PromptPanel
 from widgets.replay_bar import ReplayBar
 from widgets.runs_panel import RunsPanel
 from widgets.sampler_panel import SamplerPanel
+from widgets.step_curves import StepCurves
 from widgets.token_grid import TokenGrid
 from widgets.token_inspector import TokenInspector
 from widgets.welcome_panel import WelcomePanel

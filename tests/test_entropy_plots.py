@@ -13,7 +13,9 @@ from qt_helpers import shown
 
 from models.events import StepSnapshot
 from widgets import colors
-from widgets.entropy_plots import DEFAULT_MAX_STEPS, MIN_FITTED_STEPS, EntropyHeatmap, StepCurves
+from widgets.entropy_heatmap import EntropyHeatmap
+from widgets.plot_common import DEFAULT_MAX_STEPS, MIN_FITTED_STEPS
+from widgets.step_curves import StepCurves
 
 LENGTH = 64
 
