@@ -9,7 +9,8 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QToolButton
 
 from models.document import Document, diff_hunks, lay_into_canvases
-from widgets.editor_pane import INSTRUCTION_PLACEHOLDER, EditorPane, Mode
+from widgets.editor_pane import EditorPane, Mode
+from widgets.instruction_box import PLACEHOLDER as INSTRUCTION_PLACEHOLDER
 
 CANVAS = 16
 TEXT = "The cat sat on the mat. It was 😀 happy."

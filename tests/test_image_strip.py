@@ -364,7 +364,7 @@ def test_decompression_bomb_is_refused_without_allocating_it(strip: ImageStrip, 
 
 
 def test_an_unexpected_decoder_error_is_refused_like_any_other(strip: ImageStrip, tmp_path: Path, monkeypatch) -> None:
-    import widgets.image_strip as module
+    import widgets.image_input as module  # where the window reads the files it is given
 
     real = module.load_image_file
 

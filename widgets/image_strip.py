@@ -3,25 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from functools import partial
 from os import PathLike
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMimeData, QPoint, QSize, QStandardPaths, Qt, Signal
+from PySide6.QtCore import QByteArray, QMimeData, QPoint, QStandardPaths, Qt, Signal
 from PySide6.QtGui import (
-    QAction,
-    QDrag,
     QDragEnterEvent,
     QDragMoveEvent,
     QDropEvent,
     QGuiApplication,
-    QImage,
-    QMouseEvent,
     QPalette,
-    QPixmap,
 )
 from PySide6.QtWidgets import (
     QApplication,
@@ -30,23 +22,19 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
-    QMenu,
     QPushButton,
-    QScrollArea,
     QSizePolicy,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-from models.images import ImageError, load_image_bytes, load_image_file
+from widgets.image_input import read_files, read_mime
+from widgets.image_tiles import Entry, Tile, TileScroll
 
 #: Mirrors models.processing.IMAGE_TOKEN_BUDGETS (not imported: that module pulls in transformers).
 BUDGETS: tuple[int, ...] = (70, 140, 280, 560, 1120)
 DEFAULT_BUDGET = 280  # Gemma 4's own default
 MARKER_TOKENS = 2  # the <|image> and <image|> that wrap each image's soft tokens
-THUMB_HEIGHT = 72
-THUMB_MAX_WIDTH = 144  # a panorama is letterboxed rather than pushing its neighbours out of view
 FILE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.bmp *.gif);;All files (*)"
 REORDER_MIME = "application/x-diffusion-desk-image-index"
 BUDGET_TOOLTIP = (
@@ -55,131 +43,6 @@ BUDGET_TOOLTIP = (
 )
 
 TokenCounter = Callable[[Any, int], int]  # (PIL image, budget) -> soft tokens
-
-
-def _thumbnail_pixmap(image: Image.Image, scale: float) -> QPixmap:
-    """A small pixmap of a PIL image; only the thumbnail's pixels are ever copied into Qt."""
-    fit = min(THUMB_HEIGHT / image.height, THUMB_MAX_WIDTH / image.width)
-    width, height = max(1, round(image.width * fit * scale)), max(1, round(image.height * fit * scale))
-    small = image.resize((width, height), Image.Resampling.BILINEAR, reducing_gap=2.0).convert("RGB")
-    qimage = QImage(small.tobytes(), width, height, 3 * width, QImage.Format.Format_RGB888).copy()
-    pixmap = QPixmap.fromImage(qimage)
-    pixmap.setDevicePixelRatio(scale)
-    return pixmap
-
-
-def qimage_to_png(image: QImage) -> bytes:
-    """PNG bytes of a QImage, so pasted and dropped pixels go through the same checks as files."""
-    buffer = QBuffer()
-    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
-    image.save(buffer, "PNG")
-    return bytes(buffer.data().data())
-
-
-@dataclass
-class _Entry:
-    image: Any  # PIL RGB image, bounded by models.images
-    name: str
-    tile: _Tile
-
-
-class _Tile(QFrame):
-    """One image: its thumbnail, pixel size, token count, and move / remove buttons."""
-
-    def __init__(self, strip: ImageStrip, image: Image.Image, name: str) -> None:
-        super().__init__()
-        self._strip = strip
-        self._press: QPoint | None = None
-        self.setFrameShape(QFrame.Shape.StyledPanel)
-        self.setToolTip(name)
-        self.picture = QLabel()
-        self.picture.setPixmap(_thumbnail_pixmap(image, self.devicePixelRatioF()))
-        self.picture.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.picture.setFixedHeight(THUMB_HEIGHT)
-        self.size_label = QLabel(f"{image.width}×{image.height}")
-        self.tokens_label = QLabel()
-        small = self.font()
-        small.setPointSizeF(small.pointSizeF() * 0.9)
-        for label in (self.size_label, self.tokens_label):
-            label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-            label.setFont(small)
-        self.left_button = self._button("◀", "Move left", lambda: strip._step(self, -1))
-        self.remove_button = self._button("×", f"Remove {name}", lambda: strip._remove_tile(self))
-        self.right_button = self._button("▶", "Move right", lambda: strip._step(self, +1))
-        buttons = QHBoxLayout()
-        buttons.setSpacing(2)
-        buttons.addWidget(self.left_button)
-        buttons.addStretch(1)
-        buttons.addWidget(self.remove_button)
-        buttons.addStretch(1)
-        buttons.addWidget(self.right_button)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.setSpacing(1)
-        layout.addWidget(self.picture)
-        layout.addWidget(self.size_label)
-        layout.addWidget(self.tokens_label)
-        layout.addLayout(buttons)
-
-    def _button(self, text: str, tip: str, slot: Callable[[], None]) -> QToolButton:
-        button = QToolButton()
-        button.setText(text)
-        button.setToolTip(tip)
-        button.setAccessibleName(tip)
-        button.setAutoRaise(True)
-        button.clicked.connect(slot)
-        return button
-
-    def set_position(self, index: int, count: int) -> None:
-        self.left_button.setEnabled(index > 0)
-        self.right_button.setEnabled(index < count - 1)
-
-    def context_menu(self) -> QMenu:
-        menu = QMenu(self)
-        for text, enabled, slot in (
-            ("Move left", self.left_button.isEnabled(), lambda: self._strip._step(self, -1)),
-            ("Move right", self.right_button.isEnabled(), lambda: self._strip._step(self, +1)),
-            ("Remove", True, lambda: self._strip._remove_tile(self)),
-        ):
-            action = QAction(text, menu)
-            action.setEnabled(enabled)
-            action.triggered.connect(slot)
-            menu.addAction(action)
-        return menu
-
-    def contextMenuEvent(self, event) -> None:  # noqa: N802 - Qt override
-        menu = self.context_menu()
-        menu.exec(event.globalPos())
-        menu.deleteLater()
-
-    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
-        if event.button() == Qt.MouseButton.LeftButton:
-            self._press = event.position().toPoint()
-        super().mousePressEvent(event)
-
-    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
-        moved = self._press is not None and (
-            (event.position().toPoint() - self._press).manhattanLength() >= QApplication.startDragDistance()
-        )
-        if not moved or not event.buttons() & Qt.MouseButton.LeftButton:
-            return super().mouseMoveEvent(event)
-        self._press = None
-        drag = QDrag(self)
-        drag.setMimeData(self._strip.reorder_mime(self._strip.index_of(self)))
-        drag.setPixmap(self.picture.pixmap())
-        drag.exec(Qt.DropAction.MoveAction)
-
-
-class _TileScroll(QScrollArea):
-    """A horizontal scroll row exactly as tall as its tiles plus a scroll bar, so a scroll bar never squeezes them."""
-
-    def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
-        row = self.widget().sizeHint()
-        bar = self.horizontalScrollBar().sizeHint().height()
-        return QSize(row.width(), row.height() + bar + 2 * self.frameWidth())
-
-    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt override
-        return QSize(0, self.sizeHint().height())
 
 
 class ImageStrip(QWidget):
@@ -191,7 +54,7 @@ class ImageStrip(QWidget):
 
     def __init__(self, parent: QWidget | None = None, budget: int = DEFAULT_BUDGET) -> None:
         super().__init__(parent)
-        self._entries: list[_Entry] = []
+        self._entries: list[Entry] = []
         self._counter: TokenCounter | None = None
         self._folder = ""  # where the last images were picked from
         self.setAcceptDrops(True)
@@ -226,7 +89,7 @@ class ImageStrip(QWidget):
         self._marker.setFrameShape(QFrame.Shape.VLine)
         self._marker.setForegroundRole(QPalette.ColorRole.Highlight)
         self._marker.hide()
-        self.scroll = _TileScroll()
+        self.scroll = TileScroll()
         self.scroll.setWidget(self._row)
         self.scroll.setWidgetResizable(True)
         self.scroll.setFrameShape(QFrame.Shape.NoFrame)
@@ -263,7 +126,7 @@ class ImageStrip(QWidget):
     def index_of(self, tile: QWidget) -> int:
         return next(i for i, entry in enumerate(self._entries) if entry.tile is tile)
 
-    def tile(self, index: int) -> _Tile:
+    def tile(self, index: int) -> Tile:
         return self._entries[index].tile
 
     # ----- changing -----------------------------------------------------------------------------------------
@@ -283,20 +146,12 @@ class ImageStrip(QWidget):
 
     def add_files(self, paths: Iterable[str | PathLike]) -> int:
         """Append the readable images among `paths`, in order; the rest are refused. Returns how many were added."""
-        added, refusals = 0, []
         QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:
-            for path in paths:
-                image, refusal = _read(partial(load_image_file, path), Path(path).name)
-                if image is None:
-                    refusals.append(refusal)
-                else:
-                    self._append(image, Path(path).name)
-                    added += 1
+            images, refusals = read_files(paths)
         finally:
             QApplication.restoreOverrideCursor()
-        self._report(added, refusals)
-        return added
+        return self._add(images, refusals)
 
     def add_mime_data(self, mime: QMimeData, name: str = "dropped image") -> int:
         """Append what a drop or paste carries: local files, else image data. Returns how many were added."""
@@ -304,21 +159,13 @@ class ImageStrip(QWidget):
         files = [url.toLocalFile() for url in urls if url.isLocalFile()]
         if files:
             return self.add_files(files)
-        data = _image_payloads(mime)
-        if not data:
-            remote = [url.toDisplayString() for url in urls]
-            self._report(0, [f"{url} is not a file on this computer" for url in remote])
-            return 0
-        refusals = []
-        for payload in data:  # several encodings of one image: the first that reads is the image
-            image, refusal = _read(partial(load_image_bytes, payload, name), name)
-            if image is not None:
-                self._append(image, name)
-                self._report(1, [])
-                return 1
-            refusals.append(refusal)
-        self._report(0, refusals[:1])
-        return 0
+        return self._add(*read_mime(mime, name))
+
+    def _add(self, images: list[tuple[Any, str]], refusals: list[str]) -> int:
+        for image, name in images:
+            self._append(image, name)
+        self._report(len(images), refusals)
+        return len(images)
 
     def paste_from_clipboard(self) -> bool:
         """Add the clipboard's image or image files; False (and nothing changes) when it holds none."""
@@ -436,7 +283,7 @@ class ImageStrip(QWidget):
             self.add_files(paths)
 
     def _append(self, image: Any, name: str) -> None:
-        self._entries.append(_Entry(image, name, _Tile(self, image, name)))
+        self._entries.append(Entry(image, name, Tile(self, image, name)))
 
     def _report(self, added: int, refusals: list[str]) -> None:
         if added:
@@ -448,12 +295,12 @@ class ImageStrip(QWidget):
         self._refresh()
         self.changed.emit()
 
-    def _step(self, tile: _Tile, offset: int) -> None:
+    def _step(self, tile: Tile, offset: int) -> None:
         index = self.index_of(tile)
         if 0 <= index + offset < len(self._entries):
             self.move(index, index + offset)
 
-    def _remove_tile(self, tile: _Tile) -> None:
+    def _remove_tile(self, tile: Tile) -> None:
         self.remove(self.index_of(tile))
 
     def _budget_changed(self) -> None:
@@ -487,25 +334,3 @@ class ImageStrip(QWidget):
         # The thumbnails count each image's soft tokens; the prompt also holds a begin and an end marker per image.
         return (f"{text} · {sum(counts) + MARKER_TOKENS * count} prompt tokens "
                 f"({sum(counts)} image + {MARKER_TOKENS * count} markers)")
-
-
-def _read(load: Callable[[], Any], name: str) -> tuple[Any, str]:
-    """(image, "") or (None, why not): whatever a damaged file makes PIL raise, it is refused, never raised into Qt."""
-    try:
-        return load(), ""
-    except ImageError as error:
-        return None, str(error)
-    except Exception as error:  # noqa: BLE001 - a crafted file can trip any decoder error; report it, keep the rest
-        return None, f"{name} could not be read ({type(error).__name__}: {error})"
-
-
-def _image_payloads(mime: QMimeData) -> list[bytes]:
-    """Encoded images a MIME payload carries: raw image/* bytes first (they keep EXIF), then its QImage."""
-    payloads = [bytes(mime.data(f).data()) for f in mime.formats() if f.startswith("image/")]
-    if mime.hasImage():
-        image = mime.imageData()
-        if isinstance(image, QPixmap):
-            image = image.toImage()
-        # A null image becomes empty bytes, which load_image_bytes refuses with a message like any other.
-        payloads.append(qimage_to_png(image) if isinstance(image, QImage) and not image.isNull() else b"")
-    return payloads
