@@ -22,6 +22,7 @@ from models.vocabulary import NeedsModel, RecordedTokenizer
 from widgets.canvas_panel import CanvasPanel
 from widgets.editor_pane import EditorPane, Mode
 
+GENERAL_INSTRUCTIONS = ("More formal", "Shorter", "Simpler", "Fix the grammar", "Translate to French")
 _RENDERED_ON = frozenset({"document", "review", "steps", "position", "runs", "conversation", "model"})
 
 
@@ -121,6 +122,8 @@ class EditController(QObject):
         if not kinds & _RENDERED_ON:
             return
         ws, pane = self.ws, self.pane
+        if "model" in kinds:
+            self._suggest_instructions()
         if kinds & {"review", "document", "conversation", "model"} or "runs" in kinds:
             self.update_actions()
         running = ws.running()
@@ -143,6 +146,16 @@ class EditController(QObject):
                 pane.set_document(ws.empty_document())
         elif pane.document() is not doc or pane.mode() is not Mode.NORMAL:
             pane.set_document(doc)
+
+    def _suggest_instructions(self) -> None:
+        """The demo model knows a few instructions, word for word; any other model gets everyday ones."""
+        from models.training.rewrites import REWRITE_INSTRUCTIONS
+
+        if self.ws.model is not None and self.ws.model.source == "demo":
+            self.pane.instruction_row.set_suggestions(
+                REWRITE_INSTRUCTIONS, "The demo model knows these, word for word (Replace takes any two digits)")
+        else:
+            self.pane.instruction_row.set_suggestions(GENERAL_INSTRUCTIONS)
 
     def _live_span(self, run: Run, live) -> tuple[int, int]:
         start, end = run.span
