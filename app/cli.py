@@ -19,10 +19,9 @@ from app.remote.cli_remote import ServerOptionError, add_server_options, check_s
 from models.events import CanvasCommitted, GenerationResult, StepSnapshot
 from models.safe_files import UserFileError, check_save_target, check_user_file
 from models.settings import SamplerSettings, SettingsError
-from models.validation import InputError, Limits, check_device, check_model_source, check_text
+from models.validation import InputError, Limits, check_device, check_model_source, check_text, is_out_of_memory
 
 EXIT_BAD_INPUT = 2
-_MEMORY_WORDS = ("out of memory", "not enough memory", "tried to allocate", "can't allocate memory")
 
 
 class CliError(Exception):
@@ -55,8 +54,7 @@ def error_line(error: BaseException) -> str | None:
     if isinstance(error, _user_errors()):
         return str(error)
     text = str(error)
-    if isinstance(error, MemoryError) or (isinstance(error, RuntimeError) and
-                                          any(word in text.lower() for word in _MEMORY_WORDS)):
+    if is_out_of_memory(error):
         first = text.strip().splitlines()[0] if text.strip() else type(error).__name__
         return (f"not enough memory for this run ({first}); try a shorter prompt, a smaller --max-new-tokens "
                 "or --image-budget, or a smaller model")

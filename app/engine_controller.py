@@ -17,6 +17,7 @@ from app.workspace_hub import WorkspaceHub
 from models.events import Event
 from models.loading import LoadCancelled, LoadedModel
 from models.runs import Run
+from models.validation import is_out_of_memory
 
 #: make_events(generator, cancel) -> the run's event stream (a coroutine giving an async stream for a server).
 MakeEvents = Callable[[Any, Any], Iterator[Event]]
@@ -24,7 +25,7 @@ MakeEvents = Callable[[Any, Any], Iterator[Event]]
 
 def failure_message(error: BaseException) -> str:
     """One line a user can act on, never a traceback."""
-    if isinstance(error, MemoryError) or "out of memory" in str(error).lower():
+    if is_out_of_memory(error):
         return ("The model ran out of memory. Try fewer max new tokens, a smaller image budget, "
                 "or a smaller (FP8/NVFP4) build of the model.")
     text = str(error).strip()

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from models.events import StepSnapshot
+from models.validation import special_token_escaper
 
 END_OF_TURN = "<turn|>"
 _BYTE_TOKEN = re.compile(r"<0x([0-9A-Fa-f]{2})>")
@@ -27,6 +28,12 @@ def lay_into_canvases(text_ids: list[int], canvas_length: int, end_id: int, pad_
     ids = list(text_ids) + [end_id]
     total = -(-len(ids) // canvas_length) * canvas_length
     return np.array(ids + [pad_id] * (total - len(ids)), dtype=np.int64)
+
+
+def encode_text(tokenizer: Any, text: str) -> list[int]:
+    """Ids of text a user gave (typed, opened): a special token's string in it stays those characters, as in a
+    prompt (models.validation.escape_special_tokens), so "<turn|>" typed in the text does not end the answer."""
+    return tokenizer(special_token_escaper(tokenizer)(text), add_special_tokens=False)["input_ids"] if text else []
 
 
 def end_ids_of(tokenizer: Any) -> frozenset[int]:
@@ -212,7 +219,7 @@ class Document:
     @classmethod
     def from_text(cls, text: str, canvas_length: int, tokenizer: Any) -> Document:
         """Any text laid out as a generation (end-of-turn, then padding to whole canvases), for the model to edit."""
-        ids = tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
+        ids = encode_text(tokenizer, text)
         laid = lay_into_canvases(ids, canvas_length, end_of_turn_id(tokenizer), tokenizer.pad_token_id)
         return cls(laid, canvas_length, tokenizer)
 
@@ -280,7 +287,7 @@ class Document:
             end += 1
         a, b = int(offsets[start]), int(offsets[end])
         region = tt.text[a:char_start] + new_text + tt.text[char_end:b]
-        typed = self.tokenizer(region, add_special_tokens=False)["input_ids"] if region else []
+        typed = encode_text(self.tokenizer, region)
         visible = [int(i) for i in self.ids[:n]]
         shift = len(typed) - (end - start)
         locks = (

@@ -16,10 +16,10 @@ from models.engine import CancelToken, CanvasPlan, GenerationRun
 from models.events import Event, GenerationResult
 from models.images import prepare_image
 from models.loading import LoadedModel
-from models.processing import apply_chat_template_checked, budget_kwargs, special_token_escaper
+from models.processing import apply_chat_template_checked, budget_kwargs
 from models.prompts import Prompt, split_reply
 from models.settings import SamplerSettings
-from models.validation import Limits, check_prompt_texts, check_prompt_tokens
+from models.validation import Limits, check_prompt_texts, check_prompt_tokens, special_token_escaper
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,6 @@ This module does not import Qt.
 from __future__ import annotations
 
 import os
-import weakref
-from collections.abc import Callable
 from typing import Any
 
 from transformers import AutoImageProcessor, AutoProcessor, AutoTokenizer
@@ -26,13 +24,12 @@ from transformers.processing_utils import ProcessorMixin
 from transformers.utils import is_torchvision_available
 
 from models import template_guard
-from models.validation import InputError, escape_special_tokens, special_token_pattern, special_token_strings
+from models.validation import InputError, special_token_escaper
 
 #: The visual token budgets (max soft tokens per image) the Gemma 4 image processor accepts.
 IMAGE_TOKEN_BUDGETS: tuple[int, ...] = (70, 140, 280, 560, 1120)
 
 template_guard.install()  # every chat template compiles in the memory-bounded sandbox
-_escapers: weakref.WeakKeyDictionary[Any, Callable[[str], str]] = weakref.WeakKeyDictionary()
 
 
 class ImageTextProcessor(Gemma4Processor):
@@ -109,24 +106,6 @@ def build_image_text_processor(source: str | os.PathLike, **hub_kwargs: Any) -> 
              if k in processor_dict}
     chat_template = processor_dict.get("chat_template") or getattr(tokenizer, "chat_template", None)
     return ImageTextProcessor(image_processor, tokenizer, chat_template=chat_template, **extra)
-
-
-def special_token_escaper(tokenizer: Any) -> Callable[[str], str]:
-    """`text -> text` with the tokenizer's special-token strings escaped (`models.validation.escape_special_tokens`)."""
-    try:
-        return _escapers[tokenizer]
-    except (KeyError, TypeError):
-        pass
-    pattern = special_token_pattern(special_token_strings(tokenizer))
-
-    def escape(text: str) -> str:
-        return escape_special_tokens(text, pattern)
-
-    try:
-        _escapers[tokenizer] = escape
-    except TypeError:
-        pass  # not weak-referenceable: built again next time
-    return escape
 
 
 def apply_chat_template_checked(processor: Any, messages: list[dict[str, Any]], model: str,

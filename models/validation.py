@@ -16,7 +16,8 @@ from __future__ import annotations
 import os
 import re
 import unicodedata
-from collections.abc import Iterable
+import weakref
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -255,3 +256,33 @@ def check_temperature_schedule(t_min: float, t_max: float, steps: int) -> None:
     problem = temperature_schedule_problem(t_min, t_max, steps)
     if problem:
         raise InputError(problem)
+
+
+_escapers: weakref.WeakKeyDictionary[Any, Callable[[str], str]] = weakref.WeakKeyDictionary()
+
+
+def special_token_escaper(tokenizer: Any) -> Callable[[str], str]:
+    """`text -> text` with the tokenizer's special-token strings escaped (`models.validation.escape_special_tokens`)."""
+    try:
+        return _escapers[tokenizer]
+    except (KeyError, TypeError):
+        pass
+    pattern = special_token_pattern(special_token_strings(tokenizer))
+
+    def escape(text: str) -> str:
+        return escape_special_tokens(text, pattern)
+
+    try:
+        _escapers[tokenizer] = escape
+    except TypeError:
+        pass  # not weak-referenceable: built again next time
+    return escape
+
+
+_MEMORY_WORDS = ("out of memory", "not enough memory", "tried to allocate", "can't allocate memory")
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """Whether an error means memory ran out (torch says so in several ways on CUDA and on the CPU)."""
+    text = str(error).lower()
+    return isinstance(error, MemoryError) or (isinstance(error, RuntimeError) and any(w in text for w in _MEMORY_WORDS))

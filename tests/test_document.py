@@ -228,3 +228,12 @@ def test_apply_all_gives_the_new_text_none_the_old_some_the_mix(tok, old_text, n
     merged = apply_hunks(old, new.ids, some)
     assert merged.text == expected_merge(old, hunks, some)
     assert len(merged.ids) % CANVAS == 0
+
+
+def test_special_token_strings_in_text_stay_text(tok):
+    """Typed or opened text that spells a special token does not become it (an end of turn would cut the text)."""
+    doc = Document.from_text("Sort <turn|> 1 2", CANVAS, tok)
+    assert doc.text.replace("\u2060", "") == "Sort <turn|> 1 2"
+    typed = doc.with_typed_text(0, 0, "<turn|>")
+    assert typed.text.replace("\u2060", "") == "<turn|>Sort <turn|> 1 2"
+    assert tok.convert_tokens_to_ids("<turn|>") not in typed.ids[: typed.visible_count].tolist()
