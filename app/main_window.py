@@ -72,7 +72,7 @@ class MainWindow(QMainWindow):
         self.edits = EditController(self.hub, self.engine, w.editor, w.canvas, self.generation.run_settings,
                                     self.notify, lambda: w.bottom_tabs.setCurrentWidget(w.editor), self)
         self.inspection = InspectorController(self.hub, w.inspector, w.canvas, self.edits,
-                                              lambda: w.side_tabs.setCurrentWidget(w.inspector), self)
+                                              lambda: w.side_tabs.setCurrentWidget(w.inspector_tab), self)
         self.models = ModelController(self.hub, self.engine, self, self.store, w.sampler_panel, w.image_strip,
                                       self.notify)
         self.autosaver = Autosaver(self.hub, self.engine, self)
@@ -205,9 +205,9 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
         else:
             self.resize(1400, 900)
-            self.splitters["centre"].setSizes([560, 300])
+            self.splitters["centre"].setSizes([640, 220])
             self.splitters["main"].setSizes([340, 1060])
-            self.splitters["plots"].setSizes([250, 230, 300])
+            self.splitters["plots"].setSizes([250, 240, 230])
         for name, splitter in self.splitters.items():
             state = self.store.value(f"{SPLITTER_KEY}/{name}")
             if state is not None:

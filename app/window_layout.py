@@ -6,7 +6,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QPushButton, QSplitter, QStackedWidget, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QStackedWidget,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from widgets.canvas_panel import CanvasPanel
 from widgets.conversation_panel import ConversationPanel
@@ -41,6 +49,7 @@ class WindowWidgets:
     curves: StepCurves
     runs: RunsPanel
     inspector: TokenInspector
+    inspector_tab: QScrollArea  # the inspector's page in the side tabs
     side_tabs: QTabWidget  # runs and the token inspector, under the plots
     output: OutputPane
     editor: EditorPane
@@ -67,6 +76,14 @@ def _column(*widgets: QWidget, margins: tuple[int, int, int, int] = (0, 0, 0, 0)
     return box
 
 
+def _scrolled(widget: QWidget) -> QScrollArea:
+    area = QScrollArea()
+    area.setWidget(widget)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QScrollArea.Shape.NoFrame)
+    return area
+
+
 def build_layout(central_parent: QWidget) -> tuple[QWidget, WindowWidgets]:
     """(the central widget, the widgets by role)."""
     prompt_panel = PromptPanel()
@@ -90,7 +107,8 @@ def build_layout(central_parent: QWidget) -> tuple[QWidget, WindowWidgets]:
     heatmap, curves, runs, inspector = EntropyHeatmap(), StepCurves(), RunsPanel(), TokenInspector()
     side_tabs = QTabWidget()
     side_tabs.addTab(runs, "Runs")
-    side_tabs.addTab(inspector, "Inspector")
+    inspector_tab = _scrolled(inspector)  # scrolls rather than squeezing the plots above it
+    side_tabs.addTab(inspector_tab, "Inspector")
     side_tabs.setTabToolTip(1, "The candidates behind a token and its story across the steps: click a cell")
     curves.setMinimumHeight(190)  # two stacked plots: any shorter and their axis labels run into each other
     plots = _splitter(Qt.Orientation.Vertical, heatmap, curves, side_tabs, stretch=(3, 3, 3))
@@ -105,6 +123,6 @@ def build_layout(central_parent: QWidget) -> tuple[QWidget, WindowWidgets]:
     main = _splitter(Qt.Orientation.Horizontal, left, _column(centre, margins=(0, 4, 6, 0)), stretch=(1, 3))
     widgets = WindowWidgets(conversation, prompt_panel, image_strip, sampler_panel, generate_button, stop_button,
                             canvas, canvas.grid, welcome, canvas_stack, replay, heatmap, curves, runs, inspector,
-                            side_tabs, output, editor, bottom_tabs,
+                            inspector_tab, side_tabs, output, editor, bottom_tabs,
                             {"main": main, "left": left, "top": top, "centre": centre, "plots": plots})
     return main, widgets

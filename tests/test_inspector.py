@@ -44,7 +44,7 @@ def test_a_clicked_cell_shows_its_candidates_and_follows_the_scrubber(qtbot, win
     steps = run.steps(canvas)
     click_cell(qtbot, window, 3)
     inspector = window.w.inspector
-    assert window.w.side_tabs.currentWidget() is inspector
+    assert window.w.side_tabs.currentWidget() is window.w.inspector_tab
     shown = inspector.shown
     assert shown.position == 3 and shown.step == -1  # the text itself, with its last step's candidates
     np.testing.assert_array_equal([c.token_id for c in shown.candidates], steps[-1].top_ids[3])

@@ -62,7 +62,7 @@ class ReviewPanel(QFrame):
             rows = min(len(hunks), 5) * self.hunk_list.sizeHintForRow(0)
             self.hunk_list.setFixedHeight(rows + 2 * self.hunk_list.frameWidth())
         count = f"{len(hunks)} change{'' if len(hunks) == 1 else 's'}"
-        self.label.setText(f"<b>Review the rewrite</b>: {count}" if hunks else "<b>No changes</b>")
+        self.label.setText(f"<b>Review the proposal</b>: {count}" if hunks else "<b>No changes</b>")
         self.show()
 
     def set_ticked(self, index: int, ticked: bool) -> None:

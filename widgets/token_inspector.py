@@ -136,9 +136,12 @@ class TimelineStrip(QWidget):
             x = timeline.settled * width
             p.setPen(QPen(self.palette().windowText().color(), 1.5))
             p.drawLine(int(x), int(self.height() - 11), int(self.width()), int(self.height() - 11))
-            p.drawText(QRectF(x + 2, self.height() - 11, self.width(), 11),
-                       Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
-                       f"settled at step {timeline.settled + 1}")
+            label = f"settled at step {timeline.settled + 1}"
+            fits_right = x + p.fontMetrics().horizontalAdvance(label) + 4 < self.width()
+            area = QRectF(x + 2, self.height() - 11, self.width(), 11) if fits_right else \
+                QRectF(0, self.height() - 11, x - 4, 11)  # late in the canvas: the words go left of the mark
+            align = Qt.AlignmentFlag.AlignLeft if fits_right else Qt.AlignmentFlag.AlignRight
+            p.drawText(area, align | Qt.AlignmentFlag.AlignVCenter, label)
 
 
 class TokenInspector(QWidget):
