@@ -39,6 +39,7 @@ class GenerateController(QObject):
         self.compile_action = QAction(window)
         self.compile_action.setCheckable(True)
         self.set_compile_device(None)
+        self.queued = False  # Generate was asked for while the model loads: it runs once the model is ready
 
     def _action(self, text: str, slot: Callable[[], Any], keys: list[QKeySequence]) -> QAction:
         action = QAction(text, self.window)
@@ -74,9 +75,17 @@ class GenerateController(QObject):
             "not on a CUDA device, where compiling would only add minutes of waiting")
 
     def update_actions(self) -> None:
-        busy = self.engine.busy
-        self.generate_action.setEnabled(self.engine.generator is not None and not busy)
-        self.stop_action.setEnabled(busy)
+        engine = self.engine
+        loading = engine.busy and engine.running() is None
+        if not engine.busy and engine.generator is None:
+            self.queued = False  # the load failed, was cancelled or came back as a plan
+        self.generate_action.setEnabled((engine.generator is not None and not engine.busy) or loading)
+        self.stop_action.setEnabled(engine.busy)
+
+    def model_ready(self) -> None:
+        if self.queued:
+            self.queued = False
+            self.generate()
 
     # ----- generating -----------------------------------------------------------------------------------------
     def run_settings(self) -> SamplerSettings | None:
@@ -98,15 +107,20 @@ class GenerateController(QObject):
 
     def generate(self) -> bool:
         engine, ws = self.engine, self.hub.ws
-        if engine.generator is None or engine.busy:
-            return False
-        settings = self.run_settings()
-        if settings is None:
-            return False
         draft = ws.draft
         if not draft.user.strip() and not draft.images:
             self.status.notify("Type a prompt first (or pick one from Generate → Demo-model prompts).")
             self.prompt.user_edit.setFocus()
+            return False
+        if engine.busy and engine.running() is None:  # a model is loading: a newcomer's first Ctrl+Enter waits
+            self.queued = True
+            self.status.notify("The model is still loading; this prompt generates as soon as it is ready "
+                               "(Esc: don't).")
+            return False
+        if engine.generator is None or engine.busy:
+            return False
+        settings = self.run_settings()
+        if settings is None:
             return False
         if ws.model is not None and not ws.model.same_model(model_ref(engine.loaded)):
             if not self.new_session():  # this session belongs to another model: start one for this model
@@ -120,6 +134,10 @@ class GenerateController(QObject):
                                                                         image_budget=budget))
 
     def stop(self) -> None:
+        if self.queued:  # the first Esc takes back the queued prompt; the load goes on
+            self.queued = False
+            self.status.notify("The prompt will not generate by itself; press Ctrl+Enter when the model is ready.")
+            return
         if self.engine.busy:
             self.engine.stop()
             self.status.notify("Stopping at the next step…")

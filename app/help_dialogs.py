@@ -74,19 +74,23 @@ class ShortcutsDialog(QDialog):
         self.table.setHorizontalHeaderLabels(["Action", "Keys", "Menu"])
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.table.setWordWrap(False)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
         rows = list(_menu_actions(window))
         self.table.setRowCount(len(rows))
         for row, (menu, action) in enumerate(rows):
-            keys = ", ".join(k.toString(QKeySequence.SequenceFormat.NativeText) for k in action.shortcuts())
+            keys = ", ".join(_typeable(action.shortcuts()))
             for column, text in enumerate((_plain(action.text()), keys, menu)):
                 self.table.setItem(row, column, QTableWidgetItem(text))
-        self.table.resizeColumnsToContents()
+        self.table.resizeRowsToContents()
         layout = QVBoxLayout(self)
         layout.addWidget(self.search)
         layout.addWidget(self.table)
         self.search.textChanged.connect(self.filter)
-        self.resize(620, 560)
+        self.resize(720, 600)
 
     def filter(self, text: str) -> None:
         words = text.lower().split()
@@ -96,6 +100,14 @@ class ShortcutsDialog(QDialog):
 
     def visible_actions(self) -> list[str]:
         return [self.table.item(r, 0).text() for r in range(self.table.rowCount()) if not self.table.isRowHidden(r)]
+
+
+def _typeable(keys: list[QKeySequence]) -> list[str]:
+    """The keys a person types: the platform's extra bindings for dedicated keys (X11 binds Undo to the keyboards'
+    Undo and F14 keys) are left out, because no laptop has them and they read as noise."""
+    names = [k.toString(QKeySequence.SequenceFormat.NativeText) for k in keys]
+    return [n for n in names if "+" in n or n in ("Esc", "Del", "Return", "Enter") or
+            (n.startswith("F") and n[1:].isdigit() and int(n[1:]) <= 12)] or names
 
 
 def _menu_actions(window: QMainWindow, menu: QMenu | None = None, path: str = ""):

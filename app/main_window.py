@@ -181,6 +181,7 @@ class MainWindow(QMainWindow):
         self.generation.set_compile_device(loaded.device)
         self._update_actions()
         self.modelReady.emit(loaded)
+        self.generation.model_ready()
 
     def _on_model_gone(self) -> None:
         self.status.model_gone("No model")

@@ -37,6 +37,27 @@ def test_ctrl_enter_with_an_empty_prompt_says_so_in_the_status_bar(qtbot, window
     assert not [w for w in QApplication.topLevelWidgets() if w.isVisible() and w.inherits("QMessageBox")]
 
 
+def test_ctrl_enter_while_the_model_loads_generates_once_it_is_ready(qtbot, window, small_canvas_checkpoint):
+    focus_window(qtbot, window)
+    assert window.load_model(str(small_canvas_checkpoint))
+    QTest.keyClicks(window.prompt_panel.user_edit, "Sort 3 1 2")
+    with qtbot.waitSignal(window.generationDone, timeout=60_000):
+        QTest.keyClick(window.prompt_panel.user_edit, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+        assert "still loading" in window.statusBar().currentMessage() and not window.workspace.runs
+    assert len(window.workspace.runs) == 1 and window.workspace.conversation.turns[0].user == "Sort 3 1 2"
+
+
+def test_esc_takes_back_a_prompt_queued_while_loading(qtbot, window, small_canvas_checkpoint):
+    focus_window(qtbot, window)
+    with qtbot.waitSignal(window.modelReady, timeout=60_000):
+        assert window.load_model(str(small_canvas_checkpoint))
+        QTest.keyClicks(window.prompt_panel.user_edit, "Sort 3 1 2")
+        QTest.keyClick(window.prompt_panel.user_edit, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+        QTest.keyClick(window.prompt_panel.user_edit, Qt.Key.Key_Escape)
+        assert "will not generate" in window.statusBar().currentMessage()
+    assert window.loaded is not None and not window.workspace.runs and not window.engine.busy
+
+
 def test_an_empty_answer_from_the_demo_model_says_why_and_what_to_try(qtbot, window):
     load(qtbot, window, "")  # the demo model
     ws = window.workspace

@@ -67,6 +67,27 @@ def test_a_clicked_cell_shows_its_candidates_and_follows_the_scrubber(qtbot, win
     assert inspector.shown.position == 3
 
 
+def test_arrow_keys_in_the_grid_move_the_inspected_token(qtbot, window):
+    focus_window(qtbot, window)
+    click_cell(qtbot, window, 3)
+    grid, inspector = window.grid, window.w.inspector
+    assert grid.hasFocus()  # a click gives the grid the keys, not the prompt box
+    QTest.keyClick(grid, Qt.Key.Key_Right)
+    assert grid.selection() == (4, 5) and inspector.shown.position == 4
+    columns = sum(1 for p in range(len(grid.snapshot().argmax))
+                  if abs(grid.cell_rect(p).top() - grid.cell_rect(0).top()) < 1)
+    QTest.keyClick(grid, Qt.Key.Key_Down)
+    assert grid.selection() == (4 + columns, 5 + columns) and inspector.shown.position == 4 + columns
+    QTest.keyClick(grid, Qt.Key.Key_Left, Qt.KeyboardModifier.ShiftModifier)
+    assert grid.selection() == (3 + columns, 5 + columns)  # shift extends from where the selection started
+    QTest.keyClick(grid, Qt.Key.Key_Up)
+    assert grid.selection() == (3, 4)
+    grid.setSelection(0, 1)
+    QTest.keyClick(grid, Qt.Key.Key_Up)  # at the edge: nothing moves
+    QTest.keyClick(grid, Qt.Key.Key_Left)
+    assert grid.selection() == (0, 1) and window.workspace.draft.user == "Tell me"
+
+
 def test_picking_a_candidate_locks_it_and_fill_around_keeps_it(qtbot, window):
     focus_window(qtbot, window)
     click_cell(qtbot, window, 5)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QColor, QHelpEvent
+from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QToolTip
 from qt_helpers import shown
 
@@ -137,9 +138,18 @@ def test_a_selection_in_the_text_is_the_same_span_in_the_grid(qtbot, prose):
     qtbot.mouseClick(grid, Qt.MouseButton.LeftButton, pos=grid.cell_rect(77).center().toPoint())
     assert text.selection() == (77, 78)
     panel.set_view("text")
+    # The arrow keys move through the flowing text: up and down to the token drawn above or below.
+    text.setFocus()
+    QTest.keyClick(text, Qt.Key.Key_Right)
+    assert grid.selection() == (78, 79)
+    QTest.keyClick(text, Qt.Key.Key_Down)
+    below = grid.selection()[0]
+    assert text.position_rect(below).top() > text.position_rect(78).bottom() - 1
+    QTest.keyClick(text, Qt.Key.Key_Up)
+    assert text.position_rect(grid.selection()[0]).top() == text.position_rect(78).top()
     with qtbot.waitSignal(panel.lockToggleRequested, check_params_cb=lambda p: p == 90):
         click(qtbot, text, 90, Qt.KeyboardModifier.ControlModifier)
-    assert text.selection() == (77, 78)
+    assert text.selection() == grid.selection()
 
 
 def test_hovering_a_token_describes_it(qtbot, prose):

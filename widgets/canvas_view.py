@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 from PySide6.QtCore import QEvent, QPoint, QPointF, QRect, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QHelpEvent, QMouseEvent
+from PySide6.QtGui import QHelpEvent, QKeyEvent, QMouseEvent
 from PySide6.QtWidgets import QToolTip, QWidget
 
 from models.events import StepSnapshot
@@ -27,7 +27,8 @@ FRAME_INTERVAL_S = 1 / 60  # at most this often a new step is drawn; the newest 
 
 
 class CanvasView(QWidget):
-    """One canvas at one step; click selects, shift-click or drag extends, ctrl-click asks to toggle a lock."""
+    """One canvas at one step; click selects, shift-click or drag extends, ctrl-click asks to toggle a lock; the
+    arrow keys move the selected position (shift extends), so the inspector can be driven from the keyboard."""
 
     selectionChanged = Signal(int, int)  # half-open [start, end) in canvas positions; (-1, -1) when cleared
     lockToggleRequested = Signal(int)
@@ -51,6 +52,7 @@ class CanvasView(QWidget):
         self._last_paint = 0.0
         self._pending = False  # a deferred repaint is on its way
         self._dirty = False  # something changed since the last paint
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
 
     # ---- data -------------------------------------------------------------------------------------------------
     def show_step(self, snapshots: Sequence[StepSnapshot], step: int | None = None) -> None:
@@ -233,6 +235,34 @@ class CanvasView(QWidget):
         if event.buttons() & Qt.MouseButton.LeftButton and pos is not None and self._selection is not None:
             self._extend_to(pos)  # dragging extends like shift-click
         super().mouseMoveEvent(event)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+        target = self._neighbour(event.key())
+        if target is None:
+            super().keyPressEvent(event)
+            return
+        if event.modifiers() & Qt.KeyboardModifier.ShiftModifier:
+            self._extend_to(target)
+        else:
+            self.setSelection(target, target + 1)
+        event.accept()
+
+    def _neighbour(self, key: int) -> int | None:
+        """The position an arrow key moves to from the selection's moving end; None for other keys or at an edge.
+        Up and down go by geometry (the cell drawn above or below), so the grid and the flowing text both work."""
+        length = self._history.length
+        if self._selection is None or not length:
+            return None
+        start, end = self._selection
+        current = start if start < self._anchor else end - 1
+        if key in (Qt.Key.Key_Left, Qt.Key.Key_Right):
+            target = current + (1 if key == Qt.Key.Key_Right else -1)
+            return target if 0 <= target < length else None
+        if key in (Qt.Key.Key_Up, Qt.Key.Key_Down):
+            rect = self.position_rect(current)
+            offset = rect.height() * (1 if key == Qt.Key.Key_Down else -1)
+            return self.position_at(rect.center() + QPointF(0, offset))
+        return None
 
     def tooltip_text(self, position: int) -> str:
         """Plain-text description of one position at the shown step (the hover tooltip's content)."""

@@ -44,6 +44,7 @@ class CandidateList(QWidget):
         self.token_text = token_text
         self.items: tuple[Candidate, ...] = ()
         self.current = -1
+        self.empty_text = ""  # what an empty list says: nothing while no token is inspected
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
 
     def set_candidates(self, items: tuple[Candidate, ...]) -> None:
@@ -62,7 +63,7 @@ class CandidateList(QWidget):
         pal = self.palette()
         if not self.items:
             p.setPen(pal.placeholderText().color())
-            p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "No candidates recorded (top-k was 0)")
+            p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self.empty_text)
             return
         bar = QColor(pal.highlight().color())
         bar.setAlpha(90)
@@ -97,6 +98,7 @@ class TimelineStrip(QWidget):
         self.timeline: Timeline | None = None
         self.step = -1
         self.max_entropy = colors.DEFAULT_MAX_ENTROPY
+        self.empty_text = ""
         self.setMinimumHeight(44)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
 
@@ -109,7 +111,7 @@ class TimelineStrip(QWidget):
         timeline = self.timeline
         if timeline is None or not len(timeline.argmax):
             p.setPen(self.palette().placeholderText().color())
-            p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "No steps recorded for this canvas")
+            p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self.empty_text)
             return
         n = len(timeline.argmax)
         width = self.width() / n
@@ -191,8 +193,11 @@ class TokenInspector(QWidget):
 
     def show_token(self, token: InspectedToken | None) -> None:
         self.shown = token
+        self.candidates.empty_text = "" if token is None else "No candidates recorded (top-k was 0)"
+        self.timeline.empty_text = "" if token is None else "No steps recorded for this canvas"
         if token is None:
-            self.header.setText("Click a token in the grid to inspect it (←/→ move, ↑/↓ choose, Enter picks).")
+            self.header.setText("Click a token in the grid to inspect it; the arrow keys move from token to token. "
+                                "Double-click a candidate to use it.")
             self.candidates.set_candidates(())
             self.timeline.show_timeline(None, -1)
         else:
