@@ -295,13 +295,8 @@ class Document:
             | (set(range(start, start + len(typed))) if lock else set())
             | {i + shift for i in self.locks if end <= i < n}
         )
-        ids = lay_into_canvases(
-            visible[:start] + list(typed) + visible[end:],
-            self.canvas_length,
-            end_of_turn_id(self.tokenizer),
-            self.tokenizer.pad_token_id,
-        )
         entropy = np.concatenate([self.entropy[:start], np.full(len(typed), np.nan, np.float32), self.entropy[end:n]])
+        ids, entropy = _lay_out(self, visible[:start] + list(typed) + visible[end:], entropy)
         return dataclasses.replace(self, ids=ids, locks=locks, entropy=entropy)
 
 
@@ -367,8 +362,20 @@ def apply_hunks(old: Document, new_ids: Sequence[int] | np.ndarray, accepted: Co
         locks |= {len(merged) + i - i1 for i in old.locks if i1 <= i < i2}
         merged += [int(i) for i in old.ids[i1:i2]]
         entropy.append(old.entropy[i1:i2])
-    ids = lay_into_canvases(merged, old.canvas_length, end_of_turn_id(old.tokenizer), old.tokenizer.pad_token_id)
-    return dataclasses.replace(old, ids=ids, locks=locks, entropy=np.concatenate(entropy) if entropy else None)
+    ids, laid = _lay_out(old, merged, np.concatenate(entropy) if entropy else np.zeros(0, np.float32))
+    return dataclasses.replace(old, ids=ids, locks=locks, entropy=laid)
+
+
+def _lay_out(old: Document, text_ids: list[int], text_entropy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Edited text laid out as whole canvases again, with its entropies; the end-of-turn and padding keep the
+    entropies they had in `old` (they move with the end of the text), rather than turning unknown at every edit."""
+    ids = lay_into_canvases(text_ids, old.canvas_length, end_of_turn_id(old.tokenizer), old.tokenizer.pad_token_id)
+    entropy = np.full(len(ids), np.nan, dtype=np.float32)
+    entropy[: len(text_entropy)] = text_entropy
+    tail = old.entropy[old.visible_count :]
+    count = min(len(tail), len(ids) - len(text_ids))
+    entropy[len(text_ids) : len(text_ids) + count] = tail[:count]
+    return ids, entropy
 
 
 def canvas_snapshot(doc: Document, canvas: int) -> StepSnapshot:

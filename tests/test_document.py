@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -215,6 +217,22 @@ def test_locks_follow_their_tokens_through_apply(tok):
     (lock,) = merged.locks
     assert lock > mat and merged.token_text.piece(lock) == old.token_text.piece(mat)
     assert merged.text.index(" mat") == merged.token_text.span_of(lock)[0]
+
+
+def test_entropies_follow_their_tokens_and_the_end_of_the_text_keeps_its_own(tok):
+    """An accepted change or a typed word leaves the model's entropies where its tokens still are; the end-of-turn
+    and padding were the model's too, and do not turn unknown (drawn as most unsure) because the text moved."""
+    old = doc_of(tok, "The cat sat on the mat.")
+    n = old.visible_count
+    old = dataclasses.replace(old, entropy=np.arange(len(old.ids), dtype=np.float32) / 100)
+    new = doc_of(tok, "A cat sat on the mat.")
+    merged = apply_hunks(old, new.ids, {0}, np.full(len(new.ids), 9.0, np.float32))
+    assert merged.entropy[0] == 9.0 and merged.entropy[merged.visible_count - 1] == old.entropy[n - 1]
+    for edited in (merged, old.with_typed_text(len(old.text), len(old.text), " Yes")):
+        tail = edited.entropy[edited.visible_count :]
+        np.testing.assert_allclose(tail, old.entropy[n : n + len(tail)])
+    typed = old.with_typed_text(len(old.text), len(old.text), " Yes")
+    assert np.isnan(typed.entropy[n : typed.visible_count]).all()  # the typed word: unknown
 
 
 @quick
