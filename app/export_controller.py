@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, QSettings, Qt, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFileDialog, QMenu, QProgressDialog, QWidget
 
 from app.export_jobs import IMAGES, KINDS, ExportRequest, export_request, perform
+from app.file_places import remember_folder, suggested_path
 from app.tasks import TaskRunner
 from app.workspace_hub import WorkspaceHub
 from models.overlays import Overlay
@@ -36,7 +37,8 @@ class ExportController(QObject):
     cancelled = Signal()
 
     def __init__(self, hub: WorkspaceHub, window: QWidget, notify: Callable[[str], None] | None = None,
-                 overlay: Callable[[], Overlay] | None = None, parent: QObject | None = None) -> None:  # fmt: skip
+                 overlay: Callable[[], Overlay] | None = None, store: QSettings | None = None,
+                 parent: QObject | None = None) -> None:  # fmt: skip
         """`notify` shows a one-line message (the status bar); `overlay` says what the grid is coloured by, so the
         exported grid looks as it does on screen."""
         super().__init__(parent or window)
@@ -50,7 +52,7 @@ class ExportController(QObject):
         self.runner.cancelled.connect(self._cancelled)
         self.progress: QProgressDialog | None = None
         self.actions: dict[str, QAction] = {}
-        self._folder = str(Path.home())
+        self.store = store or QSettings()  # the same remembered folder as the session dialogs
         hub.changed.connect(lambda kinds: self.update_actions())
 
     @property
@@ -79,13 +81,12 @@ class ExportController(QObject):
     def ask(self, kind: str) -> None:
         """Ask where to write `kind`, then export it there."""
         label, suffix = KINDS[kind]
-        stem = Path(self.hub.ws.name).stem if self.hub.ws.name else "denoising"
-        start = str(Path(self._folder) / f"{stem}{suffix}")
+        start = suggested_path(self.store, self.hub.ws, "denoising", suffix)
         path, _ = QFileDialog.getSaveFileName(self.window, label.rstrip("…"), start, _PATTERNS[kind])
         if path:
             if not Path(path).suffix:
                 path += suffix
-            self._folder = str(Path(path).parent)
+            remember_folder(self.store, path)
             self.export(kind, path)
 
     def export(self, kind: str, path: str, run_id: int | None = None, canvas: int | None = None) -> bool:

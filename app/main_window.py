@@ -76,7 +76,7 @@ class MainWindow(QMainWindow):
         self.models = ModelController(self.hub, self.engine, self, self.store, w.sampler_panel, w.image_strip,
                                       self.notify)
         self.autosaver = Autosaver(self.hub, self.engine, self)
-        self.exports = ExportController(self.hub, self, self.notify, overlay=w.canvas.overlay)
+        self.exports = ExportController(self.hub, self, self.notify, overlay=w.canvas.overlay, store=self.store)
         self._build_menus()
         self.engine.busyChanged.connect(lambda busy: self._update_actions())
         self.engine.failed.connect(self.show_error)

@@ -9,12 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QSettings, QStandardPaths, Qt
+from PySide6.QtCore import QObject, QSettings, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMenu, QMessageBox
 
 from app.background_save import SessionWriter
 from app.engine_controller import EngineController
+from app.file_places import remember_folder, start_folder, suggested_path
 from app.workspace_hub import WorkspaceHub
 from models.document import Document
 from models.safe_files import UserFileError, read_user_file, write_atomic
@@ -147,8 +148,8 @@ class SessionController(QObject):
         return self._start_save(self.ws.name)
 
     def save_as(self) -> bool:
-        start = self.ws.name.removesuffix(".json") + SUFFIX if self.ws.name else str(Path(self._folder())
-                                                                                    / f"session{SUFFIX}")
+        start = self.ws.name.removesuffix(".json") + SUFFIX if self.ws.name else suggested_path(
+            self.store, self.ws, "session", SUFFIX)
         path, _ = QFileDialog.getSaveFileName(self.window, "Save session", start, f"Sessions (*{SUFFIX})")
         if not path:
             return False
@@ -176,8 +177,8 @@ class SessionController(QObject):
         self.writer.wait()
         path = self.ws.name if self.ws.name.endswith(SUFFIX) else ""
         if not path:
-            path, _ = QFileDialog.getSaveFileName(self.window, "Save session", str(Path(self._folder())
-                                                                                  / f"session{SUFFIX}"),
+            path, _ = QFileDialog.getSaveFileName(self.window, "Save session",
+                                                  suggested_path(self.store, self.ws, "session", SUFFIX),
                                                   f"Sessions (*{SUFFIX})")
             if not path:
                 return False
@@ -222,8 +223,7 @@ class SessionController(QObject):
                             lambda p: self.write_text(p, conversation_markdown))
 
     def _choose_target(self, title: str, suffix: str, pattern: str, write: Callable[[str], bool]) -> None:
-        stem = Path(self.ws.name).stem if self.ws.name else "text"
-        path, _ = QFileDialog.getSaveFileName(self.window, title, str(Path(self._folder()) / f"{stem}{suffix}"),
+        path, _ = QFileDialog.getSaveFileName(self.window, title, suggested_path(self.store, self.ws, "text", suffix),
                                               pattern)
         if path:
             self._remember_folder(path)
@@ -240,10 +240,7 @@ class SessionController(QObject):
 
     # ----- where file dialogs open ------------------------------------------------------------------------------
     def _folder(self) -> str:
-        folder = self.store.value("files/folder")
-        if isinstance(folder, str) and Path(folder).is_dir():
-            return folder
-        return QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation) or str(Path.home())
+        return start_folder(self.store)
 
     def _remember_folder(self, path: str) -> None:
-        self.store.setValue("files/folder", str(Path(path).resolve().parent))
+        remember_folder(self.store, path)

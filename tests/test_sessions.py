@@ -8,6 +8,7 @@ import io
 import json
 import os
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -285,3 +286,22 @@ def test_the_recorded_tokens_decode_as_the_tokenizer_does(loaded_small, data):
     recorded = RecordedTokenizer(record_tokens(tokenizer, ids))
     for skip in (False, True):
         assert recorded.decode(ids, skip_special_tokens=skip) == tokenizer.decode(ids, skip_special_tokens=skip)
+
+
+def test_file_dialogs_suggest_a_name_from_the_first_prompt_and_an_existing_folder(tmp_path):
+    from PySide6.QtCore import QSettings
+
+    from app.file_places import remember_folder, start_folder, suggested_stem
+
+    ws = Workspace()
+    assert suggested_stem(ws, "session") == "session"
+    ws.conversation.add(None, "Sort 4 9 2 7 5? <turn|> and/or more words than fit in forty characters")
+    assert suggested_stem(ws, "session") == "Sort 4 9 2 7 5 turn and or more words"
+    ws.mark_saved(str(tmp_path / "mine.ddsession"))
+    assert suggested_stem(ws, "session") == "mine"
+    store = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    assert Path(start_folder(store)).is_dir()  # Documents where there is one, else home
+    remember_folder(store, str(tmp_path / "sub" / "file.txt"))
+    assert start_folder(store) != str(tmp_path / "sub")  # a folder that is not there is not offered
+    remember_folder(store, str(tmp_path / "mine.ddsession"))
+    assert start_folder(store) == str(tmp_path.resolve())
