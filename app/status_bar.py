@@ -50,7 +50,7 @@ class WindowStatus(QObject):
     def show_error(self, title: str, message: str) -> None:
         """One clear message in a box that does not block, never a traceback."""
         self.hide_progress()
-        self.window.statusBar().showMessage(message, 10000)
+        self.window.statusBar().showMessage(title, 10000)  # the box has the whole message; a line fits its title
         box = QMessageBox(QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok, self.window)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()

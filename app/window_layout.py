@@ -112,6 +112,7 @@ def build_layout(central_parent: QWidget) -> tuple[QWidget, WindowWidgets]:
     side_tabs.setTabToolTip(1, "The candidates behind a token and its story across the steps: click a cell")
     curves.setMinimumHeight(190)  # two stacked plots: any shorter and their axis labels run into each other
     plots = _splitter(Qt.Orientation.Vertical, heatmap, curves, side_tabs, stretch=(3, 3, 3))
+    plots.setMinimumWidth(270)  # narrower, the plots' titles and axis labels run into each other
     output, editor = OutputPane(), EditorPane()
     bottom_tabs = QTabWidget()
     bottom_tabs.addTab(output, "Answer")

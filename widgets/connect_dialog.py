@@ -55,7 +55,8 @@ class ConnectDialog(QDialog):
         layout.addWidget(self.error)
         layout.addWidget(self.buttons)
         self.url.currentIndexChanged.connect(self._recall)
-        self.resize(560, 0)
+        self.setMinimumWidth(560)
+        self.adjustSize()  # the wrapped hint's height for that width (a fixed height cut its last line off)
 
     def _with_browse(self, field: QLineEdit, title: str) -> QWidget:
         row = QWidget()

@@ -63,8 +63,7 @@ class ImageStrip(QWidget):
         self.add_button.setToolTip("Add PNG, JPEG, WebP, BMP or GIF images; they go before the prompt's text")
         self.add_button.clicked.connect(self._add_from_dialog)
         self.summary_label = QLabel()
-        self.summary_label.setWordWrap(True)
-        self.summary_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.summary_label.setWordWrap(True)  # on a line of its own: squeezed beside the buttons it overflowed
         self.budget_box = QComboBox()
         for value in BUDGETS:
             self.budget_box.addItem(str(value), value)
@@ -77,7 +76,7 @@ class ImageStrip(QWidget):
 
         header = QHBoxLayout()
         header.addWidget(self.add_button)
-        header.addWidget(self.summary_label, 1)
+        header.addStretch(1)
         header.addWidget(budget_label)
         header.addWidget(self.budget_box)
 
@@ -99,6 +98,7 @@ class ImageStrip(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(header)
+        layout.addWidget(self.summary_label)
         layout.addWidget(self.scroll)
         self._refresh()
 

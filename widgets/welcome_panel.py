@@ -34,7 +34,9 @@ class WelcomePanel(QWidget):
         keys = QGridLayout()
         for row, (key, meaning) in enumerate(KEYS):
             keys.addWidget(QLabel(f"<b>{key}</b>"), row, 0)
-            keys.addWidget(QLabel(meaning), row, 1)
+            label = QLabel(meaning)
+            label.setWordWrap(True)  # a narrow window wraps the meaning rather than cutting it
+            keys.addWidget(label, row, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(24, 16, 24, 16)
         layout.addStretch(1)
