@@ -27,11 +27,12 @@ class Timeline:
 
 
 def candidates(snapshot: StepSnapshot, position: int) -> list[Candidate]:
-    """The recorded top-k at this step and position, most likely first (empty when the run recorded none)."""
+    """The recorded top-k at this step and position, most likely first (empty when the run recorded none). Entries
+    of probability exactly 0 are left out: at a locked position (one-hot) their ids are arbitrary ties."""
     if snapshot.top_ids is None or snapshot.top_probs is None:
         return []
     return [Candidate(int(i), float(p)) for i, p in zip(snapshot.top_ids[position], snapshot.top_probs[position],
-                                                         strict=True)]
+                                                         strict=True) if p > 0]
 
 
 def timeline(steps: list[StepSnapshot], position: int) -> Timeline:

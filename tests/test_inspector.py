@@ -112,3 +112,16 @@ def test_picking_a_candidate_locks_it_and_fill_around_keeps_it(qtbot, window):
     QTest.keyClick(window.grid, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # undo the pick
     assert window.workspace.document.ids[index] == window.workspace.runs[1].result.token_ids[index]  # as generated
     assert index not in window.workspace.document.locks
+
+
+def test_candidates_of_probability_zero_are_left_out():
+    """At a locked position the distribution is one-hot: the other ids of its top-k are arbitrary ties."""
+    from models.events import StepSnapshot
+    from models.inspection import candidates
+
+    n = 2
+    snap = StepSnapshot(0, 0, np.array([7, 3]), np.ones(n, bool), np.zeros(n, np.float32), np.array([True, False]),
+                        np.ones(n, bool), 0.0, n, 1.0, 0.0, top_ids=np.array([[7, 0, 1], [3, 4, 5]]),
+                        top_probs=np.array([[1.0, 0.0, 0.0], [0.6, 0.3, 1e-9]], np.float32))
+    assert [(c.token_id, c.probability) for c in candidates(snap, 0)] == [(7, 1.0)]
+    assert [c.token_id for c in candidates(snap, 1)] == [3, 4, 5]
