@@ -268,38 +268,64 @@ def test_a_few_steps_reduce_the_loss(vision_checkpoint):
     assert losses[-1] < 0.8 * losses[0]
 
 
-def _train_tiny(folder: Path, seed: int) -> dict:
-    """Three steps of the real training loop on a tiny version of the demo architecture."""
+def _tiny_phases():
+    """Two short phases of the real training loop, the second with the "free" task and another mix."""
+    from models.training.train import Phase
+
+    return (Phase(steps=2, peak_lr=2e-3, image_every=2, rewrite_share=0.5, short_weights={"sort": 1.0}),
+            Phase(steps=2, peak_lr=1e-3, image_every=5, rewrite_share=0.5, short_weights={"free": 0.5, "latin": 0.5}))
+
+
+def _train_tiny(folder: Path, seed: int, from_phase: int = 0) -> dict:
+    """Four steps of the real training loop on a tiny version of the demo architecture."""
     from models.training.train import DEMO_ARCHITECTURE, train
 
     architecture = dict(DEMO_ARCHITECTURE, hidden_size=32, num_layers=1, heads=2, kv_heads=1, vision_hidden_size=16,
                         vision_layers=1, canvas_length=32, generation_defaults={"max_new_tokens": 32})
-    return train(folder / "model", folder / "work", steps=3, seed=seed, text_batch=2, image_batch=1, save_every=2,
-                 threads=1, quiet=True, architecture=architecture)
+    return train(folder / "model", folder / "work", seed=seed, phases=_tiny_phases(), text_batch=2, image_batch=1,
+                 save_every=3, threads=1, quiet=True, architecture=architecture, from_phase=from_phase)
 
 
 def test_train_writes_a_loadable_checkpoint_and_a_loss_curve(tmp_path):
+    import json
+
     from PIL import Image
 
     from models.loading import load_checkpoint
 
     out = tmp_path / "model"
     summary = _train_tiny(tmp_path, seed=0)
-    assert summary["steps"] == 3
+    assert summary["steps"] == summary["steps_run"] == 4
     loaded = load_checkpoint(out)
     assert loaded.defaults.max_denoising_steps == 48 and loaded.canvas_length == 32
     assert Image.open(tmp_path / "work" / "loss.png").size == (800, 480)
-    assert (tmp_path / "work" / "latest" / "model.safetensors").is_file()
+    for folder in ("latest", "phase-0", "phase-1"):
+        assert (tmp_path / "work" / folder / "model.safetensors").is_file()
+    history = json.loads((tmp_path / "work" / "history.json").read_text())
+    assert [h["phase"] for h in history] == [0, 0, 1, 1] and [h["image"] for h in history] == [0, 1, 0, 0]
 
 
-def test_training_is_reproducible_from_its_seed(tmp_path):
+def _weights(folder: Path) -> dict:
     from safetensors.torch import load_file
 
+    return load_file(folder / "model" / "model.safetensors")
+
+
+def test_training_is_reproducible_from_its_seed_and_resumes_exactly(tmp_path):
+    import shutil
+
     runs = {name: _train_tiny(tmp_path / name, seed) for name, seed in (("a", 0), ("b", 0), ("c", 1))}
-    weights = {name: load_file(tmp_path / name / "model" / "model.safetensors") for name in runs}
+    weights = {name: _weights(tmp_path / name) for name in runs}
     assert runs["a"]["final_loss"] == runs["b"]["final_loss"]
     assert all(torch.equal(weights["a"][key], weights["b"][key]) for key in weights["a"])
     assert not all(torch.equal(weights["a"][key], weights["c"][key]) for key in weights["a"])
+    # Stopped after the first phase and resumed: the same weights as straight through.
+    shutil.rmtree(tmp_path / "b" / "model")
+    shutil.rmtree(tmp_path / "b" / "work" / "phase-1")
+    resumed = _train_tiny(tmp_path / "b", 0, from_phase=1)
+    assert resumed["steps_run"] == 2 and resumed["final_loss"] == runs["a"]["final_loss"]
+    again = _weights(tmp_path / "b")
+    assert all(torch.equal(weights["a"][key], again[key]) for key in weights["a"])
 
 
 def test_evaluation_runs_on_a_tiny_checkpoint(vision_checkpoint):

@@ -197,13 +197,18 @@ def shape_example(rng: random.Random, question: str | None = None) -> Example:
                    kind=question)
 
 
+def free_latin_example(rng: random.Random) -> Example:
+    """A square from scratch only (the "free" task a training phase may draw on its own)."""
+    return Example("latin", FREE_LATIN_PROMPT, latin_text(sum(rng.choice(LATIN_SQUARES), ())), kind="free")
+
+
 def rewrite_example(rng: random.Random) -> Example:
     system, user, answer, kind = rewrite_case(rng, latin_text(sum(rng.choice(LATIN_SQUARES), ())))
     return Example("rewrite", user, answer, kind=kind, system=system)
 
 
 MAKERS = {"extreme": extreme_example, "sort": sort_example, "latin": latin_example, "rewrite": rewrite_example,
-          "shape": shape_example}
+          "free": free_latin_example, "shape": shape_example}
 
 
 def examples(task: str, seed: int, split: str = "train") -> Iterator[Example]:

@@ -1,6 +1,6 @@
 """Train the demo model and write it to resources/demo-model (one command, seeded, CPU-friendly).
 
-    python -m models.training.train [--steps 6000] [--seed 0] [--out resources/demo-model]
+    python -m models.training.train [--seed 0] [--out resources/demo-model] [--from-phase N]
 
 The checkpoint is built with the project's own builder (tokenizer, chat template, processor settings, sampler
 defaults in generation_config.json), trained with `models.training.loss.diffusion_loss`, saved every
@@ -23,6 +23,7 @@ import shutil
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # read when torch loads Ope
 import torch
 
 from models.tiny_checkpoint import END_OF_TURN_ID, PAD_ID, _normalise_json_files, build_checkpoint
-from models.training.data import IMAGE_TASKS, TEXT_TASKS, examples, tokenizer_corpus
+from models.training.data import examples, tokenizer_corpus
 from models.training.loss import collate, diffusion_loss
 from models.training.plot import write_loss_curve
 
@@ -51,12 +52,33 @@ DEMO_ARCHITECTURE: dict[str, Any] = {
     "image_budget": 70,
     "generation_defaults": {"max_new_tokens": 64},
 }
-IMAGE_EVERY = 5  # every fifth step is an image batch (image steps cost about twice a text step)
-#: Of the text steps, the share that are rewrite batches. Rewrite prompts are long (about 80 tokens, the others
-#: 20-40): kept in batches of their own, they do not pad the short prompts to their length.
-REWRITE_SHARE = 0.3
-#: How often each short-prompt task is drawn into a text batch: the constrained tasks need the most practice.
-SHORT_WEIGHTS = {"extreme": 0.12, "sort": 0.32, "latin": 0.56}
+
+
+@dataclass(frozen=True)
+class Phase:
+    """A stretch of training with its own length, learning rate and batch mix, a fresh optimizer and data seed."""
+
+    steps: int
+    peak_lr: float
+    image_every: int  # every n-th step is an image batch (image steps cost about twice a text step)
+    rewrite_share: float  # of the other steps, the share that are rewrite batches
+    short_weights: dict[str, float]  # how often each short-prompt task is drawn into the remaining text batches
+
+
+#: Rewrite prompts are long (about 80 tokens, the others 20-40): in batches of their own, they do not pad the
+#: short prompts to their length. The first phase teaches every task; the second, from its own optimizer at a
+#: lower rate, practises what the first left weakest: rewrites, and squares from scratch ("free": what fill-around
+#: asks for once a cell is locked).
+PHASES: tuple[Phase, ...] = (
+    Phase(steps=6000, peak_lr=2e-3, image_every=5, rewrite_share=0.3,
+          short_weights={"extreme": 0.12, "sort": 0.32, "latin": 0.56}),
+    Phase(steps=3000, peak_lr=6e-4, image_every=10, rewrite_share=0.5,
+          short_weights={"extreme": 0.05, "sort": 0.3, "latin": 0.35, "free": 0.3}),
+)
+
+
+def phase_seed(seed: int, index: int) -> int:
+    return seed if index == 0 else seed + 7919 * index
 
 
 def make_checkpoint(path: Path, seed: int) -> Path:
@@ -97,10 +119,11 @@ def learning_rate(step: int, steps: int, peak: float, warmup: int = 100) -> floa
     return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def train(out: Path, work: Path, steps: int, seed: int, text_batch: int = 32, image_batch: int = 16,
-          peak_lr: float = 2e-3, save_every: int = 250, threads: int = 2, quiet: bool = False,
-          architecture: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Train from scratch; return a summary (final losses, seconds, steps)."""
+def train(out: Path, work: Path, seed: int, phases: tuple[Phase, ...] = PHASES, text_batch: int = 32,
+          image_batch: int = 16, save_every: int = 250, threads: int = 2, quiet: bool = False,
+          architecture: dict[str, Any] | None = None, from_phase: int = 0) -> dict[str, Any]:
+    """Train from scratch (or, with `from_phase`, from the end of the phase before, saved in `work`); return a
+    summary (final losses, seconds, steps). Resuming gives the same weights as running straight through."""
     from tqdm import tqdm
 
     from models.loading import load_checkpoint
@@ -113,51 +136,61 @@ def train(out: Path, work: Path, steps: int, seed: int, text_batch: int = 32, im
         make_checkpoint(template, seed)
     else:
         build_checkpoint(template, seed=seed, tokenizer_corpus=tokenizer_corpus(seed), **architecture)
-    loaded = load_checkpoint(template, device="cpu", dtype="fp32")
+    done = sum(phase.steps for phase in phases[:from_phase])
+    history: list[dict[str, float]] = []
+    if from_phase:
+        history = json.loads((work / "history.json").read_text(encoding="utf-8"))[:done]
+        if len(history) != done:
+            raise SystemExit(f"{work / 'history.json'} holds {len(history)} steps; phase {from_phase} starts at {done}")
+    loaded = load_checkpoint(work / f"phase-{from_phase - 1}" if from_phase else template, device="cpu",
+                             dtype="fp32")
     model, processor = loaded.model, loaded.processor
     canvas_length = loaded.canvas_length
-    model.train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=peak_lr, weight_decay=0.01, betas=(0.9, 0.98))
-    generator = torch.Generator().manual_seed(seed)
-    picker = random.Random(seed)
-    streams = {task: examples(task, seed, "train") for task in TEXT_TASKS + IMAGE_TASKS}
-    history: list[dict[str, float]] = []
+    total = sum(phase.steps for phase in phases)
     start = time.perf_counter()
-    bar = tqdm(range(steps), desc="training", unit="step", disable=quiet, file=sys.stderr)
-    for step in bar:
-        if step % IMAGE_EVERY == IMAGE_EVERY - 1:
-            batch_examples = [next(streams["shape"]) for _ in range(image_batch)]
-        elif picker.random() < REWRITE_SHARE:
-            batch_examples = [next(streams["rewrite"]) for _ in range(text_batch)]
-        else:
-            tasks = picker.choices(list(SHORT_WEIGHTS), weights=list(SHORT_WEIGHTS.values()), k=text_batch)
-            batch_examples = [next(streams[task]) for task in tasks]
-        batch = collate(batch_examples, processor, canvas_length, END_OF_TURN_ID, PAD_ID)
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate(step, steps, peak_lr)
-        loss, stats = diffusion_loss(model, batch, generator)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        stats.update(step=step, image=float(batch_examples[0].image is not None),
-                     rewrite=float(batch_examples[0].task == "rewrite"),
-                     seconds=time.perf_counter() - start)
-        history.append(stats)
-        bar.set_postfix(loss=f"{stats['loss']:.3f}", answer=f"{stats['answer_loss']:.3f}")
-        if (step + 1) % save_every == 0 or step + 1 == steps:
-            model.eval()
-            save_into(model, template, work / "latest")
-            model.train()
-            (work / "history.json").write_text(json.dumps(history), encoding="utf-8")
-            write_loss_curve(history, work / "loss.png")
+    bar = tqdm(total=total, initial=done, desc="training", unit="step", disable=quiet, file=sys.stderr)
+    for index, phase in enumerate(phases[from_phase:], start=from_phase):
+        model.train()
+        optimizer = torch.optim.AdamW(model.parameters(), lr=phase.peak_lr, weight_decay=0.01, betas=(0.9, 0.98))
+        generator = torch.Generator().manual_seed(phase_seed(seed, index))
+        picker = random.Random(phase_seed(seed, index))
+        tasks = ["shape", "rewrite", *phase.short_weights]
+        streams = {task: examples(task, phase_seed(seed, index), "train") for task in tasks}
+        for step in range(phase.steps):
+            if step % phase.image_every == phase.image_every - 1:
+                batch_examples = [next(streams["shape"]) for _ in range(image_batch)]
+            elif picker.random() < phase.rewrite_share:
+                batch_examples = [next(streams["rewrite"]) for _ in range(text_batch)]
+            else:
+                drawn = picker.choices(list(phase.short_weights), weights=list(phase.short_weights.values()),
+                                       k=text_batch)
+                batch_examples = [next(streams[task]) for task in drawn]
+            batch = collate(batch_examples, processor, canvas_length, END_OF_TURN_ID, PAD_ID)
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(step, phase.steps, phase.peak_lr)
+            loss, stats = diffusion_loss(model, batch, generator)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            stats.update(step=len(history), phase=index, image=float(batch_examples[0].image is not None),
+                         rewrite=float(batch_examples[0].task == "rewrite"), seconds=time.perf_counter() - start)
+            history.append(stats)
+            bar.update()
+            bar.set_postfix(loss=f"{stats['loss']:.3f}", answer=f"{stats['answer_loss']:.3f}")
+            last = step + 1 == phase.steps
+            if len(history) % save_every == 0 or last:
+                model.eval()
+                save_into(model, template, work / (f"phase-{index}" if last else "latest"))
+                model.train()
+                (work / "history.json").write_text(json.dumps(history), encoding="utf-8")
+                write_loss_curve(history, work / "loss.png")
     bar.close()
     model.eval()
     save_into(model, template, out)
-    seconds = time.perf_counter() - start
     tail = history[-100:]
     return {
-        "steps": steps, "seconds": seconds,
+        "steps": total, "seconds": time.perf_counter() - start, "steps_run": total - done,
         "final_loss": sum(h["loss"] for h in tail) / len(tail),
         "final_answer_loss": sum(h["answer_loss"] for h in tail) / len(tail),
         "checkpoint_bytes": sum(f.stat().st_size for f in out.iterdir() if f.is_file()),
@@ -169,15 +202,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "resources" / "demo-model")
     parser.add_argument("--work", type=Path, default=ROOT / "build" / "demo-training",
                         help="periodic checkpoints, history.json and loss.png")
-    parser.add_argument("--steps", type=int, default=6000)
+    parser.add_argument("--from-phase", type=int, default=0,
+                        help="resume at this phase from --work/phase-N (N = the phase before), e.g. after a stop")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--save-every", type=int, default=200)
     args = parser.parse_args(argv)
-    summary = train(args.out, args.work, args.steps, args.seed, save_every=args.save_every, threads=args.threads)
-    print(f"trained {summary['steps']} steps in {summary['seconds'] / 60:.1f} min; final loss "
-          f"{summary['final_loss']:.4f} (answer tokens {summary['final_answer_loss']:.4f}); wrote {args.out} "
-          f"({summary['checkpoint_bytes'] / 2**20:.2f} MiB); loss curve {args.work / 'loss.png'}")
+    summary = train(args.out, args.work, args.seed, save_every=args.save_every, threads=args.threads,
+                    from_phase=args.from_phase)
+    print(f"trained {summary['steps_run']} of {summary['steps']} steps in {summary['seconds'] / 60:.1f} min; "
+          f"final loss {summary['final_loss']:.4f} (answer tokens {summary['final_answer_loss']:.4f}); "
+          f"wrote {args.out} ({summary['checkpoint_bytes'] / 2**20:.2f} MiB); loss curve {args.work / 'loss.png'}")
     return 0
 
 
