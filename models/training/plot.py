@@ -1,4 +1,5 @@
-"""A loss-curve PNG drawn with PIL (no plotting dependency): raw loss faint, a moving average bold, log scale."""
+"""A loss-curve PNG drawn with PIL (no plotting dependency): raw loss faint, a moving average bold, log scale;
+a dashed line where a training phase starts."""
 
 from __future__ import annotations
 
@@ -51,6 +52,12 @@ def write_loss_curve(history: list[dict[str, float]], path: Path) -> None:
         x = MARGIN + (WIDTH - 2 * MARGIN) * fraction
         draw.text((x - 10, HEIGHT - MARGIN + 6), str(round(steps * fraction)), fill="black")
     draw.text((WIDTH // 2 - 20, HEIGHT - 24), "step", fill="black")
+    for index in range(1, len(history)):  # where a training phase starts
+        if history[index].get("phase", 0) != history[index - 1].get("phase", 0):
+            x, _ = point(index, 1.0)
+            for y in range(MARGIN, HEIGHT - MARGIN, 8):
+                draw.line((x, y, x, y + 4), fill="gray")
+            draw.text((x + 4, MARGIN + 4), f"phase {int(history[index]['phase']) + 1}", fill="gray")
     for row, (label, (data, colour)) in enumerate(series.items()):
         faint = tuple(c + (255 - c) * 3 // 4 for c in colour)
         draw.line([point(i, v) for i, v in enumerate(data)], fill=faint, width=1)

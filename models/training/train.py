@@ -73,7 +73,7 @@ PHASES: tuple[Phase, ...] = (
     Phase(steps=6000, peak_lr=2e-3, image_every=5, rewrite_share=0.3,
           short_weights={"extreme": 0.12, "sort": 0.32, "latin": 0.56}),
     Phase(steps=3000, peak_lr=6e-4, image_every=10, rewrite_share=0.5,
-          short_weights={"extreme": 0.05, "sort": 0.3, "latin": 0.35, "free": 0.3}),
+          short_weights={"extreme": 0.05, "sort": 0.3, "latin": 0.3, "free": 0.35}),
 )
 
 
