@@ -1,11 +1,14 @@
 """The canvas views (token grid, entropy heatmap, step curves, scrubber) rendered from the workspace's position.
 
-While a run streams, the grid follows every batch and the plots redraw at most every PLOT_INTERVAL_MS, each in its
-own event-loop pass, so no single pass carries all three views. The scrubber, the heatmap and the curves only ask
-the workspace to show another position; what they draw comes back from it.
+While a run streams, the grid draws the newest step (at most 30 times a second) and the plots follow it: after a frame
+of the grid is on screen, one plot (the heatmap, then the curves, in turn) is updated in the next event-loop pass, so
+no pass carries the grid and a plot together. The scrubber, the heatmap and the curves only ask the workspace to show
+another position; what they draw comes back from it.
 """
 
 from __future__ import annotations
+
+import time
 
 from PySide6.QtCore import QObject, QTimer
 
@@ -17,7 +20,7 @@ from widgets.entropy_heatmap import EntropyHeatmap
 from widgets.replay_bar import ReplayBar
 from widgets.step_curves import StepCurves
 
-PLOT_INTERVAL_MS = 50  # the heatmap and curves redraw at most 20 times a second while a run streams
+PLOT_INTERVAL_MS = 200  # while a run streams, the heatmap and the curves each redraw at most 5 times a second
 _DRAWN_ON = frozenset({"position", "steps", "document", "runs", "model"})
 
 
@@ -27,24 +30,18 @@ class CanvasViews(QObject):
         super().__init__(parent)
         self.hub, self.grid, self.heatmap, self.curves, self.replay = hub, grid, heatmap, curves, replay
         self._plot_target: tuple[list[StepSnapshot], int] | None = None
-        self._heatmap_timer = self._timer(PLOT_INTERVAL_MS, self._draw_heatmap_live)
-        self._curves_timer = self._timer(PLOT_INTERVAL_MS // 2, self._draw_curves_live)
+        self._live_plots_due = False  # steps arrived that the plots do not show yet
+        self._next_live_plot = 0  # 0: the heatmap, 1: the curves
+        self._last_live_plot = 0.0
         hub.changed.connect(self.render)
+        grid.framePainted.connect(self._after_frame)
         replay.positionChanged.connect(self._scrubbed)
         replay.liveChanged.connect(self._live_toggled)
         heatmap.stepPositionClicked.connect(self._heatmap_clicked)
         curves.stepClicked.connect(lambda step: self._scrubbed(self.hub.ws.position.canvas, step))
 
-    def _timer(self, interval: int, slot) -> QTimer:
-        timer = QTimer(self)
-        timer.setSingleShot(True)
-        timer.setInterval(interval)
-        timer.timeout.connect(slot)
-        return timer
-
     def stop(self) -> None:
-        self._heatmap_timer.stop()
-        self._curves_timer.stop()
+        self._live_plots_due = False
         self.replay.stop_playback()
 
     # ----- rendering ------------------------------------------------------------------------------------------
@@ -101,13 +98,12 @@ class CanvasViews(QObject):
         self._plot_target = (steps, step)
         if not pos.live:
             self._draw_plots()
-        elif not self._heatmap_timer.isActive():
-            self._heatmap_timer.start()
+        else:
+            self._live_plots_due = True
 
     def _draw_plots(self) -> None:
         """Both plots at once (after a run, or when the user moves the scrubber), fitted to the canvas's steps."""
-        self._heatmap_timer.stop()
-        self._curves_timer.stop()
+        self._live_plots_due = False
         if self._plot_target is None:
             self.heatmap.clear()
             self.curves.clear()
@@ -116,16 +112,21 @@ class CanvasViews(QObject):
         self.heatmap.show_step(steps, step)
         self.curves.show_step(steps, step)
 
-    def _draw_heatmap_live(self) -> None:
-        # pyqtgraph's scene update after a plot changes is the costliest thing the GUI thread does while a run
-        # streams: the heatmap and the curves each get their own event-loop pass, so neither stalls the other.
-        if self._plot_target is not None:
-            self.heatmap.show_step(*self._plot_target, fit=False)
-            self._curves_timer.start()
+    def _after_frame(self) -> None:
+        # pyqtgraph's updates are the costliest thing the GUI thread does while a run streams: one plot per grid
+        # frame, in the pass after it, so the grid and a plot never share an event-loop pass.
+        elapsed_ms = (time.perf_counter() - self._last_live_plot) * 1000
+        if self._live_plots_due and elapsed_ms >= PLOT_INTERVAL_MS / 2:
+            QTimer.singleShot(0, self, self._draw_live_plot)
 
-    def _draw_curves_live(self) -> None:
-        if self._plot_target is not None:
-            self.curves.show_step(*self._plot_target, fit=False)
+    def _draw_live_plot(self) -> None:
+        if not self._live_plots_due or self._plot_target is None:
+            return
+        plot = (self.heatmap, self.curves)[self._next_live_plot]
+        plot.show_step(*self._plot_target, fit=False)
+        self._next_live_plot = 1 - self._next_live_plot
+        self._live_plots_due = self._next_live_plot == 1  # the curves still to follow the heatmap
+        self._last_live_plot = time.perf_counter()
 
     # ----- navigation -----------------------------------------------------------------------------------------
     def _scrubbed(self, canvas: int, step: int) -> None:

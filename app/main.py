@@ -13,6 +13,7 @@ from PySide6.QtCore import QBuffer, QIODevice, QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
 from app.main_window import MainWindow
+from app.qt_setup import prepare_qt_environment
 from models.safe_files import UserFileError, write_atomic
 
 ORGANIZATION = "DiffusionDesk"
@@ -49,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.screenshot and not args.prompt:
         print("diffusion-desk: --screenshot needs --prompt", file=sys.stderr)
         return 2
+    prepare_qt_environment()
     # "diffusion-desk" as argv[0] names the window's class for the window manager (WM_CLASS), not "main.py".
     app = QApplication.instance() or QApplication([PROGRAM])
     app.setOrganizationName(ORGANIZATION)

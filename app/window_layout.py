@@ -119,6 +119,10 @@ def build_layout(central_parent: QWidget) -> tuple[QWidget, WindowWidgets]:
     bottom_tabs.addTab(editor, "Editor")
     bottom_tabs.setTabToolTip(1, "Edit the text with the model: lock tokens, re-denoise or rewrite a selection, "
                                  "review every change")
+    for page in (runs, inspector_tab, output, editor):
+        # Opaque pages: a label or list that changes at every step repaints from its page down, not from the tab
+        # widget, whose frame (drawn by the style) cost several milliseconds of every streamed frame.
+        page.setAutoFillBackground(True)
     top = _splitter(Qt.Orientation.Horizontal, _column(canvas_stack, replay), plots, stretch=(3, 2))
     centre = _splitter(Qt.Orientation.Vertical, top, bottom_tabs, stretch=(3, 1))
     main = _splitter(Qt.Orientation.Horizontal, left, _column(centre, margins=(0, 4, 6, 0)), stretch=(1, 3))

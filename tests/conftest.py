@@ -8,6 +8,10 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["HF_HUB_OFFLINE"] = "1"  # tests never touch the network
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from app.qt_setup import prepare_qt_environment  # noqa: E402
+
+prepare_qt_environment()  # as the app does, before pytest-qt creates the QApplication
+
 import pytest  # noqa: E402
 from hypothesis import HealthCheck  # noqa: E402
 from hypothesis import settings as hypothesis_settings  # noqa: E402

@@ -202,8 +202,8 @@ def _json_paths(value, path=()):
 
 #: `st.builds(dict)`, not `st.just({})`: one shared dict, drawn twice, could be put inside itself.
 JUNK = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70), st.floats(allow_nan=True),
-                 st.text(max_size=8), st.lists(st.integers(-5, 5), max_size=3), st.builds(dict), st.just("images/x.png"),
-                 st.just("runs/1/canvas-0/entropy.npy"))
+                 st.text(max_size=8), st.lists(st.integers(-5, 5), max_size=3), st.builds(dict),
+                 st.just("images/x.png"), st.just("runs/1/canvas-0/entropy.npy"))
 
 
 def mangle_manifest(data: bytes, draw) -> bytes:

@@ -113,7 +113,7 @@ def test_a_follow_up_keeps_the_first_turn_and_its_image(qtbot, window, tmp_path)
     window.prompt_panel.set_prompt("What colour is this?")
     window.sampler_panel.spins["max_denoising_steps"].setValue(2)
     with qtbot.waitSignal(window.generationDone, timeout=120_000) as first:
-        window.generate()
+        assert window.generate(), window.statusBar().currentMessage()
     image_tokens = int((first.args[0].prompt_ids == IMAGE_TOKEN_ID).sum())
     assert image_tokens > 0
     window.generation.follow_up_action.trigger()
@@ -122,7 +122,7 @@ def test_a_follow_up_keeps_the_first_turn_and_its_image(qtbot, window, tmp_path)
     ws = window.workspace
     assert ws.draft.follow_up and ws.draft.user == "And is it dark?" and not ws.draft.images
     with qtbot.waitSignal(window.generationDone, timeout=120_000) as second:
-        window.generate()
+        assert window.generate(), window.statusBar().currentMessage()
     ids = second.args[0].prompt_ids
     assert int((ids == IMAGE_TOKEN_ID).sum()) == image_tokens  # the first turn's image is still in the prompt
     text = window.loaded.tokenizer.decode(ids)

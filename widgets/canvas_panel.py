@@ -27,6 +27,7 @@ class CanvasPanel(QWidget):
     selectionChanged = Signal(int, int)  # canvas positions, half-open; (-1, -1) when cleared
     lockToggleRequested = Signal(int)
     positionClicked = Signal(int)
+    framePainted = Signal()
 
     def __init__(self, token_text: TokenText | None = None, max_entropy: float = colors.DEFAULT_MAX_ENTROPY,
                  parent: QWidget | None = None) -> None:  # fmt: skip
@@ -50,6 +51,7 @@ class CanvasPanel(QWidget):
             view.selectionChanged.connect(lambda s, e, v=view: self._selected(v, s, e))
             view.lockToggleRequested.connect(self.lockToggleRequested)
             view.positionClicked.connect(self.positionClicked)
+            view.framePainted.connect(self.framePainted)
 
     def views(self) -> tuple[CanvasView, CanvasView]:
         return self.grid, self.text

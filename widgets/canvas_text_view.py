@@ -10,6 +10,7 @@ tooltips and overlays as the grid (CanvasView); put it in a QScrollArea (widget 
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,7 @@ from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from models.canvas_text import CanvasText, canvas_text, raw_canvas_text
 from widgets import colors
-from widgets.canvas_view import CanvasView, TokenText
+from widgets.canvas_view import PAINT_BUDGET_S, CanvasView, TokenText
 from widgets.grid_cells import MARK_STABLE, text_rgba
 from widgets.grid_render import (
     GridColours,
@@ -203,9 +204,19 @@ class CanvasTextView(CanvasView):
         colour, cache = self._colour, self._colour_cache
         for box, rgb in zip(self._boxes, ((bg[:, 0] << 16) | (bg[:, 1] << 8) | bg[:, 2]).tolist(), strict=False):
             p.fillRect(box, cache.get(rgb) or colour(rgb))
-        variants, image = frame.variants.tolist(), self._image
+        variants, images, started, complete = frame.variants.tolist(), self._images, time.perf_counter(), True
         for pos, x, y, label in self._placed:
-            p.drawImage(x, y, image(label, variants[pos]))
+            image = images.get((label, variants[pos]))
+            if image is None:
+                # A label never drawn before is rendered once; a step of many new ones is spread over several
+                # passes (as in the grid) so the rest of the window gets its turn between them.
+                if time.perf_counter() - started > PAINT_BUDGET_S:
+                    complete = False
+                    continue
+                image = self._image(label, variants[pos])
+            p.drawImage(x, y, image)
+        if not complete:
+            self._finish_later()
         # Accepted now and locked; tokens accepted before read as plain text (a dot on each would be clutter).
         # The outlines (many, in the first steps) in one call, the rarer locks one by one.
         outlines = [accepted_outline(self._boxes[i], True) for i in np.flatnonzero(frame.accepted_now).tolist()]

@@ -1,5 +1,5 @@
 """What the token grid and the canvas text view share: the shown history and step, the overlay, the selection, the
-mouse and the tooltips, and drawing at most ~60 times a second however fast steps arrive.
+mouse and the tooltips, and drawing at most ~30 times a second however fast steps arrive.
 
 A subclass lays the positions out and paints them: it implements `position_at`, `position_rect`, `_where` and
 `paintEvent` (which calls `_painted(rect)`), and calls `_schedule()` when its picture is out of date.
@@ -23,7 +23,8 @@ from widgets.grid_cells import CellFrame
 from widgets.grid_render import GridColours
 
 TokenText = Callable[[int], str]
-FRAME_INTERVAL_S = 1 / 60  # at most this often a new step is drawn; the newest one wins
+FRAME_INTERVAL_S = 1 / 30  # at most this often a new step is drawn; the newest one wins
+PAINT_BUDGET_S = 0.005  # a paint renders text it has never drawn for at most this long, then finishes in later passes
 
 
 class CanvasView(QWidget):
@@ -34,6 +35,7 @@ class CanvasView(QWidget):
     lockToggleRequested = Signal(int)
     positionClicked = Signal(int)  # a plain click on a position (the inspector opens it)
     overlaysAvailable = Signal(object)  # frozenset[Overlay]: what the shown history can be coloured by
+    framePainted = Signal()  # the newest step is on screen (other views can take their turn after it)
 
     def __init__(self, token_text: TokenText | None = None, max_entropy: float = colors.DEFAULT_MAX_ENTROPY,
                  parent: QWidget | None = None) -> None:  # fmt: skip
@@ -155,6 +157,11 @@ class CanvasView(QWidget):
             self._pending = True
             QTimer.singleShot(max(1, int(wait * 1000) + 1), self, self._redraw)
 
+    def _finish_later(self) -> None:
+        """The rest of this frame in the next event-loop pass, after other events have had their turn."""
+        self._dirty = True
+        QTimer.singleShot(0, self, self._redraw)
+
     def _redraw(self) -> None:
         self._pending = False
         if self._dirty:
@@ -168,6 +175,7 @@ class CanvasView(QWidget):
         if rect.contains(self._dirty_rect()):
             self._last_paint = time.perf_counter()
             self._dirty = False
+            self.framePainted.emit()
 
     def changeEvent(self, event: QEvent) -> None:  # noqa: N802
         if event.type() == QEvent.Type.PaletteChange:

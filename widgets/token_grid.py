@@ -6,18 +6,15 @@ overlay's and is repainted only when it changes, not at every streamed step.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPoint, QPointF, QRect, QRectF, QSize, Qt, QTimer
+from PySide6.QtCore import QPoint, QPointF, QRect, QRectF, QSize, Qt
 from PySide6.QtGui import QPainter, QPaintEvent
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from widgets import colors
-from widgets.canvas_view import CanvasView, TokenText
+from widgets.canvas_view import PAINT_BUDGET_S, CanvasView, TokenText
 from widgets.grid_cells import KEY, format_token, grid_shape
 from widgets.grid_render import CellsImage, GridColours, GridLayout, paint_highlight, paint_selection
 from widgets.legend import Legend
-
-# Most of a frame one paint may spend drawing cells (new tokens render their text once): the rest waits one pass.
-PAINT_BUDGET_S = 0.005
 
 
 class TokenGrid(CanvasView):
@@ -122,9 +119,8 @@ class TokenGrid(CanvasView):
             self._cells = CellsImage(self._layout, self.raw_text, self.font(), colours, self.devicePixelRatioF())
         image, complete = self._cells.draw(frame, PAINT_BUDGET_S)
         p.drawImage(self._layout.rect.topLeft(), image)
-        if not complete:  # the rest of this step's cells in the next pass, after other events had their turn
-            self._dirty = True
-            QTimer.singleShot(0, self, self._redraw)
+        if not complete:
+            self._finish_later()
         if self._highlight:
             paint_highlight(p, self._layout, self._highlight)
         if self._selection is not None:
