@@ -36,11 +36,18 @@ class SessionError(ValueError):
 
 
 class _Writer:
-    def __init__(self) -> None:
+    def __init__(self, vocab_size: int) -> None:
         self.buffer = io.BytesIO()
-        self.zip = zipfile.ZipFile(self.buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6)
+        # Level 1: a session of 20 four-canvas runs saved in a third of level 6's time, 3% larger.
+        self.zip = zipfile.ZipFile(self.buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1)
         self.images: dict[int, str] = {}  # id(PIL image) -> its entry: one image shared by turns and runs is kept once
-        self.ids: set[int] = set()  # every token id the session uses, for its token table
+        # Every token id the session uses, for its token table, as a mask over the vocabulary (np.unique over every
+        # step took a sixth of a save); ids outside it are not in the table anyway.
+        self.used = np.zeros(vocab_size, dtype=bool)
+
+    def use(self, ids: np.ndarray) -> None:
+        flat = np.asarray(ids).ravel()
+        self.used[flat[(flat >= 0) & (flat < self.used.size)]] = True
 
     def array(self, name: str, array: np.ndarray) -> str:
         out = io.BytesIO()
@@ -49,7 +56,7 @@ class _Writer:
         return name
 
     def token_array(self, name: str, ids: np.ndarray) -> str:
-        self.ids.update(np.unique(ids).tolist())
+        self.use(ids)
         return self.array(name, np.asarray(ids, dtype="<i4"))
 
     def image(self, image: Any) -> str:
@@ -99,7 +106,7 @@ class _Writer:
             if record.steps:
                 for name, array in stack_steps(record.steps).items():
                     if name in ("argmax", "top_ids"):
-                        self.ids.update(np.unique(array).tolist())
+                        self.use(array)
                     entry["arrays"][name] = self.array(f"{where}/canvas-{canvas}/{name}.npy", array)
             if record.committed is not None:
                 c = record.committed
@@ -128,7 +135,10 @@ class _Writer:
 
 def session_bytes(ws: Workspace, saved_by: str = "Diffusion Desk") -> bytes:
     """The whole workspace as the bytes of a session file."""
-    writer = _Writer()
+    tokenizer = ws.tokenizer
+    # A recorded tokenizer (a session opened without its model) brings its table along: nothing to collect.
+    collect = tokenizer is not None and not isinstance(tokenizer, RecordedTokenizer)
+    writer = _Writer(len(tokenizer) if collect else 0)
     conversation = ws.conversation
     draft = ws.draft
     manifest: dict[str, Any] = {
@@ -147,11 +157,10 @@ def session_bytes(ws: Workspace, saved_by: str = "Diffusion Desk") -> bytes:
     if ws.model is not None:
         manifest["model"] = {"source": ws.model.source, "name": ws.model.name, "vocab_size": ws.model.vocab_size,
                              "canvas_length": ws.model.canvas_length, "fingerprint": ws.model.fingerprint}
-    tokenizer = ws.tokenizer
     if isinstance(tokenizer, RecordedTokenizer):
         manifest["tokens"] = tokenizer.table.to_dict()
-    elif tokenizer is not None:
-        manifest["tokens"] = record_tokens(tokenizer, writer.ids).to_dict()
+    elif collect:
+        manifest["tokens"] = record_tokens(tokenizer, np.flatnonzero(writer.used).tolist()).to_dict()
     writer.zip.writestr(MANIFEST, json.dumps(manifest, ensure_ascii=False, separators=(",", ":")))
     writer.zip.close()
     return writer.buffer.getvalue()

@@ -1,6 +1,6 @@
 """Session files at the real canvas size: bytes per run, and the time to save and open a session of many runs.
 
-    .venv/bin/python scripts/benchmark_sessions.py [--runs 20] [--canvases 4] [--steps 48] [--top-k 0]
+    .venv/bin/python scripts/benchmark_sessions.py [--runs 20] [--canvases 4] [--steps 48] [--top-k 5]
 
 One real run (a random-weights checkpoint at canvas 256, every step, no adaptive stop) is recorded, then kept
 `--runs` times in one workspace, as a user who tries many seeds would. A random model's drafts change at every step,
@@ -30,14 +30,15 @@ def main() -> None:
     parser.add_argument("--canvases", type=int, default=4)
     parser.add_argument("--steps", type=int, default=48)
     parser.add_argument("--vocab", type=int, default=8192)
-    parser.add_argument("--top-k", type=int, default=0, help="candidates recorded per position (0: none)")
+    parser.add_argument("--top-k", type=int, default=5,
+                        help="candidates recorded per position (0: none; the window records 5 unless told otherwise)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         path = build_checkpoint(Path(folder) / "ckpt", vision=False, canvas_length=256, vocab_size=args.vocab,
                                 hidden_size=64, num_layers=2)
         loaded = load_checkpoint(path)
     settings = loaded.defaults.with_values(max_new_tokens=256 * args.canvases, max_denoising_steps=args.steps,
-                                           seed=1, **({"top_k": args.top_k} if args.top_k else {}))
+                                           seed=1, top_k=args.top_k)
     ws = Workspace(model_ref(loaded), loaded.tokenizer, settings)
     ws.set_draft(Draft(user="Write a long story"))
     started = time.perf_counter()
