@@ -31,9 +31,11 @@ def _plans(token_ids: np.ndarray, free: np.ndarray, locked: np.ndarray, canvas_l
 
     from models.engine import CanvasPlan
 
-    last_free = int(np.flatnonzero(free)[-1])
-    # Text after the edited region must stay reachable: an end-of-turn inside the region would cut it off.
-    ban_end = bool(np.isin(token_ids[last_free + 1:], list(end_ids), invert=True).any())
+    first_free = int(np.flatnonzero(free)[0])
+    # Text after the first position the model may change must stay reachable, whether it follows the edited region
+    # or is locked inside it: an end-of-turn written before it would cut it off.
+    kept_after = token_ids[first_free:][~free[first_free:]]
+    ban_end = bool(np.isin(kept_after, list(end_ids), invert=True).any())
     plans = []
     for start in range(0, len(token_ids), canvas_length):
         window = slice(start, start + canvas_length)
