@@ -49,10 +49,10 @@ class _Writer:
         flat = np.asarray(ids).ravel()
         self.used[flat[(flat >= 0) & (flat < self.used.size)]] = True
 
-    def array(self, name: str, array: np.ndarray) -> str:
+    def array(self, name: str, array: np.ndarray, compress: bool = True) -> str:
         out = io.BytesIO()
         np.lib.format.write_array(out, np.ascontiguousarray(array), allow_pickle=False)
-        self.zip.writestr(name, out.getvalue())
+        self.zip.writestr(name, out.getvalue(), compress_type=None if compress else zipfile.ZIP_STORED)
         return name
 
     def token_array(self, name: str, ids: np.ndarray) -> str:
@@ -107,7 +107,10 @@ class _Writer:
                 for name, array in stack_steps(record.steps).items():
                     if name in ("argmax", "top_ids"):
                         self.use(array)
-                    entry["arrays"][name] = self.array(f"{where}/canvas-{canvas}/{name}.npy", array)
+                    # Candidate probabilities are stored as they are: deflate took almost half of a save to make
+                    # them 16% smaller (20 four-canvas runs at canvas 256: 1.6 s, 31.0 MiB; stored: 0.8 s, 34.1 MiB).
+                    entry["arrays"][name] = self.array(f"{where}/canvas-{canvas}/{name}.npy", array,
+                                                       compress=name != "top_probs")
             if record.committed is not None:
                 c = record.committed
                 entry["committed"] = {"token_ids": self.token_array(f"{where}/canvas-{canvas}/committed.npy",
