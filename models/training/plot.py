@@ -58,9 +58,10 @@ def write_loss_curve(history: list[dict[str, float]], path: Path) -> None:
             for y in range(MARGIN, HEIGHT - MARGIN, 8):
                 draw.line((x, y, x, y + 4), fill="gray")
             draw.text((x + 4, MARGIN + 4), f"phase {int(history[index]['phase']) + 1}", fill="gray")
-    for row, (label, (data, colour)) in enumerate(series.items()):
+    for data, colour in series.values():  # every raw series first: one drawn later would hide an average
         faint = tuple(c + (255 - c) * 3 // 4 for c in colour)
         draw.line([point(i, v) for i, v in enumerate(data)], fill=faint, width=1)
+    for row, (label, (data, colour)) in enumerate(series.items()):
         draw.line([point(i, v) for i, v in enumerate(_smooth(data, 50))], fill=colour, width=2)
         # The legend sits above the box: inside it, the first steps' high loss runs through the labels.
         x = MARGIN + 220 * row
