@@ -25,6 +25,7 @@ from models.runs import Fate  # noqa: E402
 from widgets.editor_pane import Mode  # noqa: E402
 
 LATIN = "Write a 4x4 Latin square."
+SEED = 2  # a seed on which the demo model writes a valid square, over many steps
 
 
 def wait(app: QApplication, done, timeout: float = 180.0) -> None:
@@ -64,7 +65,7 @@ def main() -> None:
         window.load_model(None)
         wait(app, lambda: window.loaded is not None and not window.runner.busy)
         window.sampler_panel.random_box.setChecked(False)
-        window.sampler_panel.seed_spin.setValue(1)
+        window.sampler_panel.seed_spin.setValue(SEED)
 
         # 1. A Latin square replayed a third of the way, the inspector on one of its digits.
         generate(app, window, LATIN)
@@ -115,6 +116,12 @@ def main() -> None:
                 break
 
         # 5. Two re-denoises of the same rows compared: where they differ and from which step.
+        window.sampler_panel.seed_spin.setValue(seed + 1)
+        window.editor.set_token_selection(*rows)
+        window.edits.redenoise(span=rows)
+        wait(app, lambda: not window.runner.busy)
+        if window.editor.mode() == Mode.REVIEW:
+            window.edits.reject()
         proposals = [r.id for r in ws.runs.values() if r.is_edit and r.fate in (Fate.REJECTED, Fate.UNCHANGED)]
         if len(proposals) >= 2:
             window.compare_runs(*proposals[-2:])

@@ -63,15 +63,18 @@ class Phase:
     image_every: int  # every n-th step is an image batch (image steps cost about twice a text step)
     rewrite_share: float  # of the other steps, the share that are rewrite batches
     short_weights: dict[str, float]  # how often each short-prompt task is drawn into the remaining text batches
+    schedule_steps: int | None = None  # the learning-rate schedule's length, when the phase stops before its end
 
 
 #: Rewrite prompts are long (about 80 tokens, the others 20-40): in batches of their own, they do not pad the
 #: short prompts to their length. The first phase teaches every task; the second, from its own optimizer at a
 #: lower rate, practises what the first left weakest: rewrites, and squares from scratch ("free": what fill-around
-#: asks for once a cell is locked).
+#: asks for once a cell is locked). The first phase ends at step 3600 of its 6000-step schedule: the run that made
+#: the shipped model was stopped there by a machine restart and its second phase started from that checkpoint;
+#: the recipe says so, so that the command reproduces the shipped weights.
 PHASES: tuple[Phase, ...] = (
-    Phase(steps=6000, peak_lr=2e-3, image_every=5, rewrite_share=0.3,
-          short_weights={"extreme": 0.12, "sort": 0.32, "latin": 0.56}),
+    Phase(steps=3600, peak_lr=2e-3, image_every=5, rewrite_share=0.3,
+          short_weights={"extreme": 0.12, "sort": 0.32, "latin": 0.56}, schedule_steps=6000),
     Phase(steps=3000, peak_lr=6e-4, image_every=10, rewrite_share=0.5,
           short_weights={"extreme": 0.05, "sort": 0.3, "latin": 0.3, "free": 0.35}),
 )
@@ -167,7 +170,7 @@ def train(out: Path, work: Path, seed: int, phases: tuple[Phase, ...] = PHASES, 
                 batch_examples = [next(streams[task]) for task in drawn]
             batch = collate(batch_examples, processor, canvas_length, END_OF_TURN_ID, PAD_ID)
             for group in optimizer.param_groups:
-                group["lr"] = learning_rate(step, phase.steps, phase.peak_lr)
+                group["lr"] = learning_rate(step, phase.schedule_steps or phase.steps, phase.peak_lr)
             loss, stats = diffusion_loss(model, batch, generator)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
