@@ -189,8 +189,8 @@ class TokenText:
 class Document:
     """Generated ids (whole canvases, end-padded) and the token indices the user locked. Edits return a new one.
 
-    `entropy` is each token's entropy when the model committed it (NaN where unknown: typed, opened or rewritten
-    text), so the document itself can be shown coloured by how sure the model was.
+    `entropy` is each token's entropy when the model committed it (NaN where unknown: typed or opened text), so the
+    document itself can be shown coloured by how sure the model was.
     """
 
     ids: np.ndarray
@@ -298,6 +298,29 @@ class Document:
         entropy = np.concatenate([self.entropy[:start], np.full(len(typed), np.nan, np.float32), self.entropy[end:n]])
         ids, entropy = _lay_out(self, visible[:start] + list(typed) + visible[end:], entropy)
         return dataclasses.replace(self, ids=ids, locks=locks, entropy=entropy)
+
+    def with_written_entropy(self, before: Document, written_ids: Sequence[int],
+                             written_entropy: np.ndarray) -> Document:  # fmt: skip
+        """This document, made from `before` by putting in text the model wrote (a rewrite's answer, tokenized again
+        in place, so of unknown entropy), with each new token's entropy as the model wrote it: the tokens of unknown
+        entropy around the first change are matched, in order, with the next equal token among `written_ids`. A
+        token the text splits otherwise stays unknown."""
+        old, new = before.ids[: before.token_text.visible_count], self.ids[: self.token_text.visible_count]
+        unknown = np.isnan(self.entropy[: len(new)])
+        start = next((i for i in range(min(len(old), len(new))) if old[i] != new[i]), min(len(old), len(new)))
+        while start > 0 and unknown[start - 1]:  # tokens put in again unchanged before the first change
+            start -= 1
+        while start < len(new) and not unknown[start]:
+            start += 1
+        written = [(int(t), float(e)) for t, e in zip(written_ids, written_entropy, strict=True) if not np.isnan(e)]
+        entropy, next_written = self.entropy.copy(), 0
+        for position in range(start, len(new)):
+            if not unknown[position]:
+                break  # the end of the text put in
+            match = next((k for k in range(next_written, len(written)) if written[k][0] == new[position]), None)
+            if match is not None:
+                entropy[position], next_written = written[match][1], match + 1
+        return dataclasses.replace(self, entropy=entropy)
 
 
 @dataclass(frozen=True)

@@ -300,7 +300,11 @@ class Workspace:
 
     def _rewritten(self, run: Run, base: Document, answer_ids: np.ndarray) -> Document:
         _, _, answer = split_reply(answer_ids, base.tokenizer)
-        return base.with_typed_text(*run.rewrite_chars, answer, lock=False)
+        written = base.with_typed_text(*run.rewrite_chars, answer, lock=False)
+        entropy = run.final_entropy()
+        if len(entropy) != len(answer_ids):  # a preview while the run streams: no final entropies yet
+            return written
+        return written.with_written_entropy(base, answer_ids, entropy)
 
     def _proposal(self, run: Run, base: Document) -> Document:
         if run.kind is RunKind.REWRITE:

@@ -255,3 +255,24 @@ def test_special_token_strings_in_text_stay_text(tok):
     typed = doc.with_typed_text(0, 0, "<turn|>")
     assert typed.text.replace("\u2060", "") == "<turn|>Sort <turn|> 1 2"
     assert tok.convert_tokens_to_ids("<turn|>") not in typed.ids[: typed.visible_count].tolist()
+
+
+def test_text_the_model_wrote_in_keeps_the_entropy_it_was_written_with(tok):
+    """A rewrite's answer goes in as typed text; its tokens take the entropies of the run that wrote them."""
+    text = "Hello the cat sat.\n fine"
+    base = doc_of(tok, text)
+    base = dataclasses.replace(base, entropy=np.linspace(0.1, 0.9, len(base.ids)).astype(np.float32))
+    base = base.with_typed_text(len(text) - 5, len(text), " typed")  # the user's own text: unknown entropy
+    a, b = text.index(" cat"), text.index(" sat")
+    written_ids = encode(tok, " mat on the mat") + [TURN]
+    written_entropy = np.array([0.5 + i / 100 for i in range(len(written_ids))], dtype=np.float32)
+    put_in = base.with_typed_text(a, b, " mat on the mat", lock=False)
+    assert put_in.text.startswith("Hello the mat on the mat sat.")
+    after = put_in.with_written_entropy(base, written_ids, written_entropy)
+    start = len(encode(tok, "Hello the"))
+    new = slice(start, start + len(written_ids) - 1)
+    assert after.ids[new].tolist() == written_ids[:-1]
+    assert np.allclose(after.entropy[new], written_entropy[:-1])  # as written, token by token
+    assert np.array_equal(after.entropy[:start], base.entropy[:start])
+    typed = after.token_text.tokens_for_chars(len(after.text) - 6, len(after.text))
+    assert np.isnan(after.entropy[slice(*typed)]).all()  # the user's typing stays unknown
