@@ -28,6 +28,22 @@ if os.environ.get("HYPOTHESIS_PROFILE"):
     hypothesis_settings.load_profile(os.environ["HYPOTHESIS_PROFILE"])
 
 
+@pytest.fixture
+def host_transfers(monkeypatch) -> list[int]:
+    """The element count of every tensor moved to the host (`Tensor.cpu`) while the test runs."""
+    import torch
+
+    moved: list[int] = []
+    original = torch.Tensor.cpu
+
+    def recording_cpu(self, *args, **kwargs):
+        moved.append(self.numel())
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.Tensor, "cpu", recording_cpu)
+    return moved
+
+
 @pytest.fixture(scope="session")
 def text_checkpoint(tmp_path_factory):
     """Hidden 64, 2 layers, vocab 1024, canvas 32, a minimal vision tower."""

@@ -146,16 +146,9 @@ def test_snapshots_describe_every_step(loaded_small):
     assert result.tokens_per_forward == pytest.approx(32 / sum(result.canvas_steps))
 
 
-def test_no_canvas_by_vocabulary_tensor_reaches_the_host(loaded_text, monkeypatch):
+def test_no_canvas_by_vocabulary_tensor_reaches_the_host(loaded_text, host_transfers):
     """Per-step observation moves only canvas-length arrays to the host, never logits."""
-    moved: list[int] = []
-    original = torch.Tensor.cpu
-
-    def recording_cpu(self, *args, **kwargs):
-        moved.append(self.numel())
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(torch.Tensor, "cpu", recording_cpu)
+    moved = host_transfers
     settings = settings_for(loaded_text, max_new_tokens=32, max_denoising_steps=4, seed=0)
     inputs = Generator(loaded_text).prompt_inputs(PROMPT)
     list(GenerationRun(loaded_text.model, inputs, settings))

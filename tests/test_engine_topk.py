@@ -134,16 +134,9 @@ def test_locked_and_fixed_positions_report_their_token_with_probability_one(load
         assert free.any() and (snap.top_probs[free, 0] < 1.0).all()  # a random model is never that sure
 
 
-def test_one_small_transfer_per_step_with_ten_candidates(loaded_text, monkeypatch):
+def test_one_small_transfer_per_step_with_ten_candidates(loaded_text, host_transfers):
     """Per step, one host transfer of (3 + 2k) x canvas + 2 numbers: never logits, nothing else."""
-    moved: list[int] = []
-    original = torch.Tensor.cpu
-
-    def recording_cpu(self, *args, **kwargs):
-        moved.append(self.numel())
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(torch.Tensor, "cpu", recording_cpu)
+    moved = host_transfers
     settings = loaded_text.defaults.with_values(max_new_tokens=64, max_denoising_steps=3, seed=0, top_k=10)
     inputs = Generator(loaded_text).prompt_inputs(PROMPT)
     events = list(GenerationRun(loaded_text.model, inputs, settings))
