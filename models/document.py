@@ -307,7 +307,8 @@ class Document:
         token the text splits otherwise stays unknown."""
         old, new = before.ids[: before.token_text.visible_count], self.ids[: self.token_text.visible_count]
         unknown = np.isnan(self.entropy[: len(new)])
-        start = next((i for i in range(min(len(old), len(new))) if old[i] != new[i]), min(len(old), len(new)))
+        same = min(len(old), len(new))
+        start = next((i for i in range(same) if old[i] != new[i]), same)
         while start > 0 and unknown[start - 1]:  # tokens put in again unchanged before the first change
             start -= 1
         while start < len(new) and not unknown[start]:
