@@ -2,9 +2,9 @@
 inspector open, and while recorded steps arrive 200 times a second.
 
 Timing tests on a shared two-core machine: each run uses a fixed seed and no adaptive stop, so every run streams the
-same steps. The bounds are what this machine holds with a margin, not the 16 ms frame every gap should fit: idle,
-scripts/window_latency.py measured p95 8-15 ms and the worst streaming gap 20-30 ms; the pass that answers Generate
-(every view cleared and laid out for the new run) 20-60 ms.
+same steps. The bounds are what this machine holds with a margin, not the 16 ms frame every gap should fit: idle, ten
+runs of these tests measured p95 10-20 ms (the text view highest) and the worst streaming gap 15-30 ms; the pass
+that answers Generate (every view cleared and laid out for the new run) took 16-61 ms in scripts/window_latency.py.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from models.prompts import Prompt
 from tests.window_helpers import fixed_seed, last_run, load, make_window, set_spin, type_prompt
 
 FRAME_MS = 16
-MOST_MS = 20  # the 95th percentile of the streaming gaps
+MOST_MS = 25  # the 95th percentile of the streaming gaps
 WORST_MS = 3 * FRAME_MS
 ANSWER_MS = 100  # the pass that answers Generate: within the tenth of a second a click feels immediate
 
