@@ -37,6 +37,7 @@ ESCAPE_MARK = "\u2060"
 
 # C0 controls but tab, newline and carriage return; DEL and the C1 controls; surrogates (never valid in text).
 _FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _DEVICE = re.compile(r"(cpu|mps|cuda(?::(\d{1,3}))?)")
 
 
@@ -83,11 +84,15 @@ def _character(char: str) -> str:
     return f"the control character U+{code:04X}" + (f" ({name})" if name else "")
 
 
-def check_text(text: Any, what: str) -> str:
-    """`text`, if it is a str of valid Unicode with no control characters but tab, newline and carriage return."""
+def check_text(text: Any, what: str, controls: bool = False) -> str:
+    """`text`, if it is a str of valid Unicode with no control characters but tab, newline and carriage return.
+
+    With `controls`, control characters pass: text the model wrote (an earlier answer) may hold the control bytes
+    it generated, and goes back to it as it was.
+    """
     if not isinstance(text, str):
         raise InputError(f"{what} must be text, got {type(text).__name__}")
-    bad = _FORBIDDEN.search(text)
+    bad = (_SURROGATE if controls else _FORBIDDEN).search(text)
     if bad is not None:
         where = f"at character {bad.start() + 1}"
         if unicodedata.category(bad[0]) == "Cs":
@@ -99,12 +104,12 @@ def check_text(text: Any, what: str) -> str:
     return text
 
 
-def prompt_texts(prompt: Any) -> list[tuple[str, str]]:
-    """(name, text) of every text a prompt carries: system, user, and each earlier turn."""
-    texts = [("system prompt", prompt.system), ("prompt", prompt.user)]
+def prompt_texts(prompt: Any) -> list[tuple[str, str, bool]]:
+    """(name, text, written by the model) of every text a prompt carries: system, user, and each earlier turn."""
+    texts = [("system prompt", prompt.system, False), ("prompt", prompt.user, False)]
     for number, turn in enumerate(prompt.history, start=1):
-        texts.append((f"turn {number}'s prompt", turn.user))
-        texts.append((f"turn {number}'s answer", turn.answer))
+        texts.append((f"turn {number}'s prompt", turn.user, False))
+        texts.append((f"turn {number}'s answer", turn.answer, True))
     return texts
 
 
@@ -112,8 +117,8 @@ def check_prompt_texts(prompt: Any, limits: Limits | None = None) -> None:
     """Every text of a `models.prompts.Prompt` is valid, and together they are within `limits.max_prompt_chars`."""
     limits = limits or Limits.from_env()
     total = 0
-    for name, text in prompt_texts(prompt):
-        check_text(text, f"the {name}")
+    for name, text, model_written in prompt_texts(prompt):
+        check_text(text, f"the {name}", controls=model_written)
         total += len(text)
     if total > limits.max_prompt_chars:
         raise InputError(

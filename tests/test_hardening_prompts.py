@@ -12,13 +12,14 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from PIL import Image
 
 from models.generator import Generator
-from models.prompts import Prompt
+from models.prompts import Prompt, Turn
 from models.template_guard import GuardedSandbox
 from models.tiny_checkpoint import CHAT_TEMPLATE
 from models.validation import (
     ESCAPE_MARK,
     InputError,
     Limits,
+    check_prompt_texts,
     check_prompt_tokens,
     check_text,
     escape_special_tokens,
@@ -61,6 +62,17 @@ def test_bad_text_is_refused_with_where_and_what(text: str, message: str) -> Non
 @pytest.mark.parametrize("text", ["tab\tnew\nline\r\n", "emoji 🙂 and 中文", "\u2028\u200b\u2060", ""])
 def test_ordinary_text_passes(text: str) -> None:
     assert check_text(text, "x") == text
+
+
+def test_an_earlier_answer_may_hold_the_control_bytes_the_model_wrote() -> None:
+    """A follow-up sends the model's own answer back: a byte token it wrote (U+0008 here) is no reason to refuse the
+    next turn, as it was in the window (found by the follow-up test). Typed text is still checked, and every text
+    must be valid Unicode."""
+    check_prompt_texts(Prompt(user="And?", history=(Turn(user="Hi", answer="a\x08b\x12"),)))
+    with pytest.raises(InputError, match="turn 1's prompt contains the control character U\\+0008"):
+        check_prompt_texts(Prompt(user="And?", history=(Turn(user="a\x08", answer="b"),)))
+    with pytest.raises(InputError, match="turn 1's answer contains an unpaired surrogate"):
+        check_prompt_texts(Prompt(user="And?", history=(Turn(user="Hi", answer="\ud800"),)))
 
 
 def test_limits_come_from_the_environment_and_bad_values_are_named() -> None:
