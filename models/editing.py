@@ -31,11 +31,13 @@ def _plans(token_ids: np.ndarray, free: np.ndarray, locked: np.ndarray, canvas_l
 
     from models.engine import CanvasPlan
 
-    first_free = int(np.flatnonzero(free)[0])
-    # Text after the first position the model may change must stay reachable, whether it follows the edited region
-    # or is locked inside it: an end-of-turn written before it would cut it off.
-    kept_after = token_ids[first_free:][~free[first_free:]]
-    ban_end = bool(np.isin(kept_after, list(end_ids), invert=True).any())
+    # An end-of-turn at a free position cuts off every kept token after it, so it is pushed down exactly where kept
+    # text (a lock, or text after the span) still follows: before the last kept token that is not itself an end.
+    # After that token the answer must stay free to end where the model ends it.
+    kept_text = ~free & np.isin(token_ids, list(end_ids), invert=True)
+    kept_positions = np.flatnonzero(kept_text)
+    last_kept = int(kept_positions[-1]) if len(kept_positions) else -1
+    end_banned = free & (np.arange(len(token_ids)) < last_kept)
     plans = []
     for start in range(0, len(token_ids), canvas_length):
         window = slice(start, start + canvas_length)
@@ -46,7 +48,8 @@ def _plans(token_ids: np.ndarray, free: np.ndarray, locked: np.ndarray, canvas_l
             fixed_mask=torch.from_numpy(~canvas_free),
             locked_mask=torch.from_numpy(locked[window].copy()),
             denoise=bool(canvas_free.any()),
-            ban_end=ban_end,
+            end_banned=torch.from_numpy(end_banned[window].copy()),
+            may_end=last_kept < start + canvas_length,
         ))
     return plans
 

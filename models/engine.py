@@ -11,7 +11,7 @@ same seed it produces the same ids. It differs only where an editor needs it to:
 
 Top-k candidates (`settings.top_k`, 0 = off) are `torch.topk` of `probs`, the very float32 softmax `multinomial` draws
 from, on the model's device: at free positions that is softmax of the temperature-scaled logits `generate` uses at
-that step (with, in a span with text after it, EOS and pad pushed down by the ban). At fixed positions (locks, and
+that step (with EOS and pad pushed down at free positions that kept text follows). At fixed positions (locks, and
 everything outside a re-denoised span) the sampler's distribution is one-hot by design, so the first candidate is the
 fixed id with probability 1 and the other k-1 have probability 0 (their ids are ties and carry no meaning). `topk`
 reads `probs` and writes nothing the sampler uses, and draws no random numbers, so the ids are the same with it on.
@@ -50,7 +50,10 @@ class CanvasPlan:
     fixed_mask: torch.Tensor | None = None  # (canvas_length,) bool; True where the id must not change
     locked_mask: torch.Tensor | None = None  # (canvas_length,) bool; the user's locks, a subset of fixed_mask
     denoise: bool = True  # False: commit fixed_ids unchanged (context before a span)
-    ban_end: bool = False  # True: EOS and pad may not appear at free positions (a span with text after it)
+    # (canvas_length,) bool: free positions where EOS and pad are pushed down, because kept text follows them;
+    # None: nowhere. Positions after the last kept token are never banned, so the answer can end there.
+    end_banned: torch.Tensor | None = None
+    may_end: bool = True  # False: kept text follows in a later canvas, so this canvas must not end the answer
 
 
 def _entropy(logits: torch.Tensor) -> torch.Tensor:
@@ -254,7 +257,7 @@ class GenerationRun:
                 new_canvas = fixed_ids.unsqueeze(0)
 
             ctx.input_ids = torch.cat([ctx.input_ids, new_canvas], dim=-1)
-            if plan.denoise and not plan.ban_end:
+            if plan.denoise and plan.may_end:
                 ctx.input_ids, finished = model._finalize_canvas(
                     input_ids=ctx.input_ids, finished_sequences=finished, generation_config=gc,
                     stopping_criteria=stopping_criteria, canvas_length=canvas_length, eos_tensor=eos_tensor,
@@ -301,7 +304,9 @@ class GenerationRun:
         locked = (plan.locked_mask.numpy().astype(bool) if plan.locked_mask is not None
                   else np.zeros(length, dtype=bool))
         editable = free.cpu().numpy()
-        banned = torch.tensor([i for i in ctx.end_ids if i < ctx.vocab_size] if plan.ban_end else [],
+        end_banned = (plan.end_banned.to(device) if plan.end_banned is not None
+                      else torch.zeros(length, dtype=torch.bool, device=device))
+        banned = torch.tensor([i for i in ctx.end_ids if i < ctx.vocab_size] if bool(end_banned.any()) else [],
                               dtype=torch.long, device=device)
         # The sampler's random start is drawn even where positions are fixed, to keep generate()'s RNG order.
         current = torch.randint(0, ctx.vocab_size, (1, length), device=device)
@@ -331,7 +336,7 @@ class GenerationRun:
                                      cur_step=torch.tensor(cur_step, device=device, dtype=torch.int32))
             if len(banned):
                 logits = logits.clone()
-                logits[0, free.nonzero()[:, :1], banned] -= _LOCK_GAP
+                logits[0, end_banned.nonzero()[:, :1], banned] -= _LOCK_GAP
             if any_fixed:
                 logits = _fix_logits(logits, fixed_mask, fixed_ids)
             probs = torch.softmax(logits, dim=-1, dtype=torch.float32)

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from models.editing import EditError
+from models.editing import EditError, fill_plans, span_plans
 from models.events import GenerationResult, StepSnapshot
 from models.generator import Generation, Generator
 from models.prompts import Prompt
@@ -24,21 +24,20 @@ def three_canvases(loaded_small) -> Generation:
     return Generation(PROMPT, result.token_ids, settings)
 
 
-def check_run(events: list, before: np.ndarray, keep: np.ndarray, canvas_length: int) -> np.ndarray:
+def check_run(events: list, before: np.ndarray, keep: np.ndarray, canvas_length: int,
+              end_ids: set[int] | frozenset[int] = frozenset()) -> np.ndarray:
     """Every kept position equals its old id in every snapshot's draft and in the result; returns the new ids.
 
-    The answer keeps its length, unless nothing is kept after the first position the run may change: then the
-    model may end it sooner (a re-denoise to the end of the text may write an end-of-turn early)."""
+    The answer may end sooner (whole canvases shorter) only after the canvas of the last kept token that is not an
+    end-of-turn or pad: text after the first free position may end where the model ends it, kept text never."""
     result = events[-1]
     assert isinstance(result, GenerationResult) and not result.cancelled
     after = result.token_ids
-    first_free = int(np.flatnonzero(~keep)[0])
-    if keep[first_free:].any():
-        assert len(after) == len(before)
-    else:
-        assert 0 < len(after) <= len(before) and len(after) % canvas_length == 0
-        keep = keep[:len(after)]
-        before = before[:len(after)]
+    kept_text = np.flatnonzero(keep & np.isin(before, list(end_ids), invert=True))
+    must_reach = (int(kept_text[-1]) // canvas_length + 1) * canvas_length if len(kept_text) else canvas_length
+    assert must_reach <= len(after) <= len(before) and len(after) % canvas_length == 0
+    keep = keep[:len(after)]
+    before = before[:len(after)]
     assert (after[keep] == before[keep]).all()
     for snap in (e for e in events if isinstance(e, StepSnapshot)):
         window = slice(snap.canvas_index * canvas_length, (snap.canvas_index + 1) * canvas_length)
@@ -48,6 +47,12 @@ def check_run(events: list, before: np.ndarray, keep: np.ndarray, canvas_length:
         assert (snap.entropy[canvas_keep] == 0).all()
         assert (snap.editable == ~canvas_keep).all()
     return after
+
+
+def first_end(ids: np.ndarray, end_ids: set[int]) -> int:
+    """Index of the first end-of-turn or pad in `ids`, or len(ids) when the answer does not end."""
+    ends = np.flatnonzero(np.isin(ids, list(end_ids)))
+    return int(ends[0]) if len(ends) else len(ids)
 
 
 @settings(max_examples=25, deadline=None,
@@ -74,7 +79,7 @@ def test_locked_and_outside_tokens_never_change(loaded_small, three_canvases, da
     keep = np.ones(length, dtype=bool)
     keep[start:end] = False
     keep[sorted(locks)] = True
-    check_run(events, three_canvases.token_ids, keep, 16)
+    check_run(events, three_canvases.token_ids, keep, 16, Generator(loaded_small).end_ids())
 
 
 def test_a_lock_inside_a_span_to_the_end_is_never_cut_off(loaded_small, three_canvases):
@@ -90,6 +95,73 @@ def test_a_lock_inside_a_span_to_the_end_is_never_cut_off(loaded_small, three_ca
     keep[[0, 1, 40]] = True
     after = check_run(events, three_canvases.token_ids, keep, 16)
     assert after[40] == three_canvases.token_ids[40]
+
+
+#: A hot, one-step sampler under which this random model sometimes writes an end-of-turn: where it may, it can.
+FREE_TO_END = dict(max_denoising_steps=1, entropy_bound=1.0, t_min=1.0, t_max=2.0, stability_threshold=0,
+                   confidence_threshold=1.0)
+
+
+@pytest.mark.parametrize(("span", "locks"), [
+    ((2, 48), [3]),  # a lock early in the text
+    ((2, 48), [40]),  # a lock in a later canvas
+    ((2, 48), [5, 20, 35]),  # several locks in several canvases
+    ((2, 48), [5, 20]),
+    ((20, 48), []),  # a span running to the end, nothing kept after it
+], ids=["early-lock", "lock-in-a-later-canvas", "locks-in-three-canvases", "locks-in-two-canvases", "span-to-end"])
+def test_the_answer_ends_only_after_the_last_kept_token(loaded_small, three_canvases, span, locks):
+    """Before the last kept token an end-of-turn would cut it off, so it is kept out there; after it the model is
+    free to end the answer, in any canvas, and over 20 seeds it does at least once."""
+    generator = Generator(loaded_small)
+    end_ids = generator.end_ids()
+    before = three_canvases.token_ids
+    keep = np.ones(48, dtype=bool)
+    keep[span[0]:span[1]] = False
+    keep[locks] = True
+    last_kept = max([span[0] - 1, *locks])
+    ends = []
+    for seed in range(40, 60):
+        events = list(generator.rewrite(three_canvases, span, locks,
+                                        three_canvases.settings.with_values(seed=seed, **FREE_TO_END)))
+        after = check_run(events, before, keep, 16, end_ids)
+        ends.append(first_end(after, end_ids))
+    assert all(end > last_kept for end in ends), ends
+    assert any(end < 48 for end in ends), f"the answer never ended after position {last_kept}: {ends}"
+
+
+def test_fill_around_an_early_lock_may_end_the_answer(loaded_small):
+    """Fill around one lock in a one-canvas answer: the answer may end after the lock, never before it."""
+    generator = Generator(loaded_small)
+    end_ids = generator.end_ids()
+    settings = loaded_small.defaults.with_values(max_new_tokens=16)
+    generation = generator.from_text(PROMPT, "one two three four five six", settings)
+    before = generation.token_ids
+    ends = []
+    for seed in range(40, 60):
+        events = list(generator.fill_around(generation, [2], settings.with_values(seed=seed, **FREE_TO_END)))
+        keep = np.zeros(len(before), dtype=bool)
+        keep[2] = True
+        after = check_run(events, before, keep, 16, end_ids)
+        ends.append(first_end(after, end_ids))
+    assert all(end > 2 for end in ends), ends
+    assert any(end < 16 for end in ends), ends
+
+
+def test_end_bans_cover_exactly_the_free_positions_before_the_last_kept_token():
+    """The plan itself: bans where kept text follows, none after it, and may_end only from that canvas on."""
+    ids = np.array([5] * 14 + [1] + [0] * 17)  # text, an end-of-turn at 14, padding; canvas 8
+    plans = fill_plans(ids, 8, [3, 12], end_ids={0, 1})
+    banned = np.concatenate([p.end_banned.numpy() for p in plans])
+    expected = np.zeros(32, dtype=bool)
+    expected[[0, 1, 2, 4, 5, 6, 7, 8, 9, 10, 11]] = True  # free and before the lock at 12; not 13-15 after it
+    assert (banned == expected).all()
+    assert [p.may_end for p in plans] == [False, True, True, True]
+    span = span_plans(ids, 8, (2, 14), locks=[6], end_ids={0, 1})  # the span ends at the old end-of-turn
+    banned = np.concatenate([p.end_banned.numpy() for p in span])
+    assert banned[:6].tolist() == [False, False, True, True, True, True] and not banned[6:].any()
+    text_after = span_plans(ids, 8, (2, 10), end_ids={0, 1})  # kept text after the span: banned all through
+    assert np.concatenate([p.end_banned.numpy() for p in text_after])[2:10].all()
+    assert [p.may_end for p in text_after] == [False, True, True, True]
 
 
 def test_span_across_a_canvas_boundary_in_an_earlier_canvas(loaded_small, three_canvases):
