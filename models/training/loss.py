@@ -111,15 +111,20 @@ def encode_prompt(model: Any, inputs: dict[str, torch.Tensor]) -> tuple[DynamicC
 
 
 def diffusion_loss(model: Any, batch: Batch, generator: torch.Generator, self_condition_rate: float = 0.5,
-                   t_min: float = 0.4, t_max: float = 0.8) -> tuple[torch.Tensor, dict[str, float]]:
-    """Mean cross-entropy over the canvas after one (or, with self-conditioning, two) decoder passes."""
+                   t_min: float = 0.4, t_max: float = 0.8,
+                   noise_power: float = 1.0) -> tuple[torch.Tensor, dict[str, float]]:
+    """Mean cross-entropy over the canvas after one (or, with self-conditioning, two) decoder passes.
+
+    Noise levels are u ** noise_power, u ~ U(0, 1): a power below 1 trains more often at the heavy noise of the
+    first steps, where a square from scratch must pick its first digits and then keep them."""
     canvas = batch.canvas
     batch_size, canvas_length = canvas.shape
     vocab_size = model.config.text_config.vocab_size
     cache, attention_mask = encode_prompt(model, batch.inputs)
     prompt_length = attention_mask.shape[1]
     decoder_mask_2d = F.pad(attention_mask, (0, canvas_length), value=True)
-    noisy, noise, _ = corrupt(canvas, vocab_size, generator)
+    levels = torch.rand(batch_size, generator=generator) ** noise_power
+    noisy, noise, _ = corrupt(canvas, vocab_size, generator, levels)
     masks = model.model.decoder.create_diffusion_decoder_attention_mask(
         config=model.config, inputs_embeds=noisy.unsqueeze(-1), past_key_values=cache,
         decoder_attention_mask=decoder_mask_2d,

@@ -22,7 +22,9 @@ def _smooth(values: list[float], window: int) -> list[float]:
 
 
 def write_loss_curve(history: list[dict[str, float]], path: Path) -> None:
-    """Plot `loss` and `answer_loss` per step (log10 y axis) into `path`."""
+    """Plot `loss` and `answer_loss` per step (log10 y axis) into `path`; steps without numbers (phases trained
+    elsewhere, before a resume from their checkpoint) are left out."""
+    history = [h for h in history if "loss" in h]
     image = Image.new("RGB", (WIDTH, HEIGHT), "white")
     draw = ImageDraw.Draw(image)
     series = {"loss (canvas)": ([h["loss"] for h in history], (40, 90, 200)),
