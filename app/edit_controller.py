@@ -149,7 +149,7 @@ class EditController(QObject):
 
     def _suggest_instructions(self) -> None:
         """The demo model knows a few instructions, word for word; any other model gets everyday ones."""
-        from models.training.rewrites import REWRITE_INSTRUCTIONS
+        from models.demo_model import REWRITE_INSTRUCTIONS
 
         if self.ws.model is not None and self.ws.model.source == "demo":
             self.pane.instruction_row.set_suggestions(

@@ -9,6 +9,7 @@ from PySide6.QtCore import QObject
 
 from app.status import document_stats, live_stats, result_stats
 from app.workspace_hub import WorkspaceHub
+from models.demo_model import DEMO_TASKS, outside_demo
 from models.prompts import split_reply
 from models.runs import KEPT, Fate, RunKind
 from widgets.conversation_panel import ConversationPanel, TurnRow
@@ -91,7 +92,7 @@ class HistoryViews(QObject):
         written = any(r.kind is RunKind.GENERATE and r.fate is not Fate.RUNNING
                       for r in ws.runs_of(ws.conversation.current))
         empty = written and not answer.strip() and not thought.strip()
-        output.set_notice(empty_answer_notice(ws) if empty else "")
+        output.set_notice(empty_answer_notice(ws) if empty else outside_demo_notice(ws) if written else "")
         if run is not None and run.result is not None:
             output.set_stats(result_stats(run.result, run.canvas_length, run.seed, run.label()))
         elif run is not None:
@@ -100,8 +101,15 @@ class HistoryViews(QObject):
             output.set_stats(document_stats(doc, ws.replay_run()))
 
 
-DEMO_TASKS = ("sorting digits, the largest or smallest of a list, completing 4×4 Latin squares, the colour and shape "
-              "of a drawn figure, and rewriting its own answers (reverse, sort, replace a digit)")
+def outside_demo_notice(ws) -> str:
+    """Said once, with the answer, when the demo model was asked something it was never taught."""
+    if ws.model is None or ws.model.source != "demo" or ws.conversation.current is None:
+        return ""
+    reason = outside_demo(ws.conversation.prompt_for(ws.conversation.current))
+    if reason is None:
+        return ""
+    return (f"<b>The demo model does not know this</b>: {reason}, so the answer below is a guess. It is a small "
+            f"model trained here on a few tasks only: {DEMO_TASKS}. Try <i>Generate → Demo-model prompts</i>.")
 
 
 def empty_answer_notice(ws) -> str:

@@ -139,3 +139,19 @@ def test_removing_an_image_keeps_the_focus_in_the_strip(qtbot, window, tmp_path)
     qtbot.mouseClick(first, Qt.MouseButton.LeftButton)
     assert len(strip.images()) == 1
     assert QApplication.focusWidget() is strip.tile(0).remove_button  # not the next box in the window
+
+
+def test_a_prompt_outside_the_demo_models_tasks_says_so_with_the_answer(qtbot, window):
+    load(qtbot, window, "")  # the demo model
+    focus_window(qtbot, window)
+    notice = window.output.notice
+    QTest.keyClicks(window.prompt_panel.user_edit, "Hello, how are you?")
+    with qtbot.waitSignal(window.generationDone, timeout=60_000):
+        QTest.keyClick(window.prompt_panel.user_edit, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert notice.isVisible() and "demo model does not know this" in notice.text()
+    assert "not one of its tasks" in notice.text() and "Demo-model prompts" in notice.text()
+    window.prompt_panel.user_edit.selectAll()
+    QTest.keyClicks(window.prompt_panel.user_edit, "Sort 4 2 9 1")
+    with qtbot.waitSignal(window.generationDone, timeout=60_000):
+        QTest.keyClick(window.prompt_panel.user_edit, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert "does not know" not in notice.text()

@@ -328,18 +328,38 @@ def test_training_is_reproducible_from_its_seed_and_resumes_exactly(tmp_path):
     assert all(torch.equal(weights["a"][key], again[key]) for key in weights["a"])
 
 
-def test_evaluation_runs_on_a_tiny_checkpoint(vision_checkpoint):
+def test_evaluation_reports_every_task_and_editing_trial_on_the_demo_model():
+    """Three steps a canvas on the shipped model: the report's fields, not its accuracy."""
+    from models.training.edit_trials import EDIT_TRIALS
     from models.training.evaluate import SOURCES, SUITES, evaluate
 
     printed = io.StringIO()
-    report = evaluate(Path(vision_checkpoint), per_task=1, locks=1, out=printed, max_denoising_steps=3)
+    report = evaluate(None, per_task=1, locks=2, out=printed, max_denoising_steps=3)
     assert list(report["tasks"]) == [name for name, _, _ in SUITES]
     assert all(task[source]["total"] == 1 for task in report["tasks"].values() for source in SOURCES)
     assert 1 <= report["mean_steps"] <= 3
-    assert report["lock_trials"]["trials"] == 1 and 0.0 <= report["lock_consistency"] <= 1.0
+    assert list(report["edits"]) == [name for name, _ in EDIT_TRIALS]
+    for edit in report["edits"].values():
+        assert edit["total"] == 2 and 0 <= edit["correct"] <= 2 and edit["accuracy"] == edit["correct"] / 2
     text = printed.getvalue()
-    assert "independent" in text and "locked cell" in text
-    assert text.rstrip().splitlines()[-1].startswith('| rewrite: "Double each number" |')  # README's table ends it
+    assert "independent" in text and "fill around 2 locks" in text
+    assert text.rstrip().splitlines()[-1].startswith("| re-denoise one row (Ctrl+R) |")  # README's tables end it
+
+
+def test_two_locks_never_clash_and_always_fit_a_square():
+    import numpy as np
+
+    from models.training.edit_trials import choose_locks
+    from models.training.independent import random_square
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        cells = random_square(rng)
+        kept = choose_locks(rng, cells, 2)
+        (a, da), (b, db) = kept.items()
+        assert da != cells[a] and db != cells[b]
+        assert not (da == db and (a // 4 == b // 4 or a % 4 == b % 4))
+        assert data.latin_solutions([kept.get(c) for c in range(16)])
 
 
 def test_demo_prompts_name_shipped_images():

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
+from models.demo_model import FREE_LATIN_PROMPT, SHAPE_QUESTIONS
 from models.training.rewrites import rewrite_case
 
 TEXT_TASKS: tuple[str, ...] = ("extreme", "sort", "latin", "rewrite")
@@ -40,12 +41,6 @@ COLOURS: dict[str, tuple[int, int, int]] = {
 SHAPES: tuple[str, ...] = ("circle", "square", "triangle", "cross")
 IMAGE_SIZE = 384  # the size the processor scales a square image to at budget 70 (64 soft tokens)
 FIGURE_MARGIN = 48  # one soft token: the figure covers the middle 6x6 of the 8x8 tokens
-FREE_LATIN_PROMPT = "Write a 4x4 Latin square."
-SHAPE_QUESTIONS: dict[str, str] = {
-    "colour": "What colour is the shape?",
-    "shape": "What shape is it?",
-    "both": "Describe the picture.",
-}
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,9 @@
 
 For each task: exact match on the held-out split of the training generator (prompts training never yields; images
 from the evaluation seed) and on prompts drawn independently of the training code (`models.training.independent`),
-mean denoising steps per canvas and how often the adaptive stop fired. Then lock consistency: a Latin square the
-model writes, one cell set to another digit and locked, the rest filled around it (`Generator.fill_around`): is
-the result a Latin square that keeps the lock? The last lines are the Markdown table README shows.
+mean denoising steps per canvas and how often the adaptive stop fired. Then the editing trials
+(`models.training.edit_trials`): a square from scratch, fill around 1 and 2 locks, and one row re-denoised, each
+scored as a valid square that keeps what was locked. The last lines are the Markdown tables README shows.
 """
 
 from __future__ import annotations
@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from models.events import GenerationResult
-from models.generator import Generation, Generator
+from models.generator import Generator
 from models.loading import load_checkpoint
 from models.prompts import Prompt
-from models.training.data import FREE_LATIN_PROMPT, examples, is_latin, latin_text, parse_latin, shape_example
+from models.training.data import examples, shape_example
+from models.training.edit_trials import EDIT_TRIALS, run_edit_trials
 from models.training.independent import Case, independent_cases
 
 #: (report name, task, kind): the shape task is scored per question, rewrites per instruction.
@@ -87,38 +88,6 @@ def held_out_cases(task: str, kind: str | None, count: int, seed: int) -> list[C
     raise AssertionError("unreachable: the example stream is endless")
 
 
-def lock_trials(generator: Generator, settings: Any, count: int, seed: int) -> tuple[int, int, int]:
-    """(consistent, trials, own answers used): generate a square, set one cell to another digit and lock it,
-    fill around the lock, and check the result is a Latin square that keeps it."""
-    rng = random.Random(f"locks:{seed}")
-    tokenizer = generator.tokenizer
-    prompt = Prompt(user=FREE_LATIN_PROMPT)
-    consistent = own = 0
-    for trial in range(count):
-        first = run(generator, prompt, settings.with_values(seed=seed * 1000 + trial))
-        cells = parse_latin(first.answer)
-        if cells is not None and is_latin(cells):
-            own += 1
-            generation = Generation(prompt=prompt, token_ids=first.token_ids, settings=settings)
-        else:  # start from a valid square, so the trial measures the lock, not the first answer
-            cells = [1, 2, 3, 4, 3, 4, 1, 2, 2, 1, 4, 3, 4, 3, 2, 1]
-            generation = generator.from_text(prompt, latin_text(cells), settings)
-        cell = rng.randrange(16)
-        digit = rng.choice([d for d in (1, 2, 3, 4) if d != cells[cell]])
-        digit_ids = {tokenizer.convert_tokens_to_ids(str(d)) for d in (1, 2, 3, 4)}
-        ids = generation.token_ids.copy()
-        position = [i for i, token in enumerate(ids) if int(token) in digit_ids][cell]  # digits are single tokens
-        ids[position] = tokenizer.convert_tokens_to_ids(str(digit))
-        result = None
-        for event in generator.fill_around(generation.with_ids(ids), [position],
-                                           settings.with_values(seed=seed * 1000 + trial)):
-            if isinstance(event, GenerationResult):
-                result = event
-        filled = parse_latin(result.answer) if result is not None else None
-        consistent += int(filled is not None and is_latin(filled) and filled[cell] == digit)
-    return consistent, count, own
-
-
 def _score(generator: Generator, cases: list[Case], settings: Any, seed: int, tally: Tally) -> None:
     for index, case in enumerate(cases):
         result = run(generator, case.prompt, settings.with_values(seed=seed * 100_000 + index))
@@ -134,6 +103,10 @@ def markdown_table(report: dict[str, Any]) -> str:
         held, fresh = task["held-out"], task["independent"]
         rows.append(f"| {name} | {100 * held['accuracy']:.0f}% | {100 * fresh['accuracy']:.0f}% | "
                     f"{task['mean_steps']:.1f} | {100 * task['adaptive_stop_rate']:.0f}% |")
+    if report.get("edits"):
+        rows += ["", "| editing a Latin square | valid, keeping the locks |", "| --- | --- |"]
+        rows += [f"| {name} | {edit['correct']}/{edit['total']} ({100 * edit['accuracy']:.0f}%) |"
+                 for name, edit in report["edits"].items()]
     return "\n".join(rows)
 
 
@@ -175,12 +148,15 @@ def evaluate(checkpoint: str | Path | None, per_task: int = 50, locks: int = 50,
           f"{settings.max_denoising_steps}), adaptive stop fired on {100 * report['adaptive_stop_rate']:.1f}%",
           file=out)
     if locks:
-        consistent, trials, own = lock_trials(generator, settings, locks, seed)
-        report["lock_consistency"] = consistent / trials
-        report["lock_trials"] = {"consistent": consistent, "trials": trials, "own_valid_squares": own}
-        print(f"  latin square with a locked cell (set to another digit, fill around): {consistent}/{trials} = "
-              f"{100 * consistent / trials:.1f}% consistent with the lock ({own} started from the model's own "
-              f"valid square)", file=out)
+        report["edits"] = {}
+        tallies = run_edit_trials(generator, settings, locks, seed)
+        for name, kind in EDIT_TRIALS:
+            tally = tallies[kind]
+            report["edits"][name] = {"correct": tally.correct, "total": tally.total,
+                                     "accuracy": tally.correct / max(1, tally.total)}
+            print(f"  {name:44s} {tally.correct:3d}/{tally.total:<3d} valid squares keeping the locks", file=out)
+            for miss in tally.misses:
+                print(f"      miss: {miss}", file=out)
     report["seconds"] = time.perf_counter() - start
     print(f"  evaluated in {report['seconds']:.0f} s\n\n{markdown_table(report)}", file=out)
     return report
@@ -190,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Evaluate a checkpoint on the demo tasks with the real sampler.")
     parser.add_argument("--checkpoint", default=None, help="checkpoint folder (default: the shipped demo model)")
     parser.add_argument("--per-task", type=int, default=50, help="prompts per task and per source")
-    parser.add_argument("--locks", type=int, default=50, help="lock-consistency trials")
+    parser.add_argument("--locks", type=int, default=50, help="trials of each editing kind (0: none)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers here")
     args = parser.parse_args(argv)

@@ -11,17 +11,9 @@ from __future__ import annotations
 
 import random
 
+from models.demo_model import REWRITE_INSTRUCTIONS
 from models.rewriting import rewrite_prompt
 
-#: The instructions the demo model is trained on, in the exact words it knows; the app offers them as suggestions.
-#: "Replace 3 with 7" stands for any two digits ("Replace {old} with {new}").
-REWRITE_INSTRUCTIONS: tuple[str, ...] = (
-    "Reverse",
-    "Sort ascending",
-    "Sort descending",
-    "Replace 3 with 7",
-    "Double each number",
-)
 #: Report name of each instruction (the evaluation scores each one apart).
 REWRITE_KINDS: tuple[str, ...] = ("reverse", "ascending", "descending", "replace", "double")
 
