@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -17,6 +18,7 @@ from app.main_window import MainWindow
 from app.qt_setup import prepare_qt_environment
 from models.safe_files import UserFileError, write_atomic
 from resources import ICON_PNG
+from widgets.modal import set_unattended
 
 ORGANIZATION = "DiffusionDesk"
 APPLICATION = "Diffusion Desk"
@@ -38,6 +40,12 @@ def save_png(widget: MainWindow, path: str) -> None:
 
 def run_window(args: argparse.Namespace) -> int:
     """Open the window with the options app.launcher read (app.launcher.window_parser); the exit status."""
+    if args.screenshot:
+        # Nobody drives a screenshot run: no dialog may wait for an answer, and its autosaves and settings go to a
+        # scratch folder, never the user's (nor is an earlier crash's work offered back into the picture).
+        set_unattended(True)
+        scratch = tempfile.TemporaryDirectory()
+        os.environ["DIFFUSION_DESK_DATA"] = str(Path(scratch.name) / "data")
     prepare_qt_environment()
     # "diffusion-desk" as argv[0] names the window's class for the window manager (WM_CLASS), not "main.py".
     app = QApplication.instance() or QApplication([PROGRAM])
@@ -47,7 +55,6 @@ def run_window(args: argparse.Namespace) -> int:
     app.setWindowIcon(QIcon(str(ICON_PNG)))
     if args.screenshot:
         # A screenshot run leaves the user's saved layout and settings alone and always has the same size.
-        scratch = tempfile.TemporaryDirectory()
         window = MainWindow(QSettings(str(Path(scratch.name) / "settings.ini"), QSettings.Format.IniFormat))
         window.resize(1400, 900)
     else:
@@ -68,6 +75,7 @@ def run_window(args: argparse.Namespace) -> int:
     def fail(message: str) -> None:
         print(f"diffusion-desk: {message}", file=sys.stderr)
         status["code"] = 2
+        window.close()  # asks nothing in a run nobody drives (widgets.modal); stops the worker
         app.quit()
 
     if args.screenshot:

@@ -32,6 +32,7 @@ from app.window_layout import build_layout
 from app.workspace_hub import WorkspaceHub
 from models.runs import Run, RunKind
 from models.workspace import Workspace
+from widgets.modal import nobody_to_ask
 
 SPLITTER_KEY = "window/splitter2"  # the layout's panes changed: states saved for the old one are not applied
 
@@ -85,6 +86,7 @@ class MainWindow(QMainWindow):
         self.models.planningDone.connect(self.status.hide_progress)
         self.models.loadStarted.connect(self.status.loading)
         self.models.modelGone.connect(self._on_model_gone)
+        self.models.refused.connect(self.show_error)
         self.engine.connectionLost.connect(self._on_connection_lost)
         self.hub.changed.connect(self._on_workspace_changed)
         w.generate_button.clicked.connect(self.generate)
@@ -225,7 +227,10 @@ class MainWindow(QMainWindow):
         if self._closed:
             event.accept()
             return
-        if not self.sessions.ask_to_save("quitting"):
+        # Nobody to ask (a screenshot run, a script, a test: widgets.modal): unsaved work is not dropped but left in
+        # the autosave, which the next start offers back.
+        keep_autosave = self.sessions.has_unsaved_work() and nobody_to_ask()
+        if not keep_autosave and not self.sessions.ask_to_save("quitting"):
             event.ignore()
             return
         self._closed = True
@@ -233,7 +238,7 @@ class MainWindow(QMainWindow):
         self.engine.shutdown()
         self.exports.shutdown()
         self.sessions.writer.wait()
-        self.autosaver.stop()
+        self.autosaver.stop(keep=keep_autosave)
         self.status.stop()
         self.views.stop()
         self._save_state()
