@@ -25,6 +25,7 @@ from app.history_views import HistoryViews
 from app.image_drops import ImageDropRouter
 from app.inspector_controller import InspectorController
 from app.model_controller import ModelController
+from app.model_offer import ModelOffer
 from app.prompt_binding import PromptBinding
 from app.session_controller import SessionController
 from app.status_bar import WindowStatus
@@ -66,6 +67,8 @@ class MainWindow(QMainWindow):
         self.generation = GenerateController(self, self.hub, self.engine, self.status, w.prompt_panel,
                                              w.image_strip, w.sampler_panel, self.sessions.new_session)
         w.welcome.exampleChosen.connect(self.generation.use_example)
+        self.model_offer = ModelOffer(self, self.engine, lambda: self.load_model(None), self.generation.queue_prompt)
+        self.generation.modelNeeded.connect(self.model_offer.show)
         self.views = CanvasViews(self.hub, w.canvas, w.heatmap, w.curves, w.replay, self)
         self.history = HistoryViews(self.hub, w.conversation, w.runs, w.output, self.compare_runs, self)
         self.binding = PromptBinding(self.hub, w.prompt_panel, w.image_strip, w.sampler_panel,
@@ -162,7 +165,7 @@ class MainWindow(QMainWindow):
         busy = self.engine.busy
         self.generation.update_actions()
         self.generate_button.setEnabled(self.generation.generate_action.isEnabled())
-        self.stop_button.setEnabled(busy)
+        self.stop_button.setEnabled(self.engine.running() is not None)  # a load has its own Cancel (and Esc)
         for action in (*self.models.actions, *self.sessions.actions.values()):
             action.setEnabled(not busy)
         self.models.rebuild_recent_menu()
@@ -186,6 +189,7 @@ class MainWindow(QMainWindow):
         self.generation.model_ready()
 
     def _on_model_gone(self) -> None:
+        self.model_offer.disconnected()
         self.status.model_gone("No model")
         self._update_actions()
 
