@@ -7,6 +7,7 @@ another thread from a frozen copy of the workspace, never while a run streams.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QStandardPaths, Qt, QTimer
@@ -15,7 +16,8 @@ from PySide6.QtWidgets import QMainWindow, QMessageBox
 from app.background_save import SessionWriter
 from app.engine_controller import EngineController
 from app.workspace_hub import WorkspaceHub
-from models.autosave import SAVED_BY, autosave_path, orphaned_autosaves, remove_autosave
+from models.autosave import SAVED_BY, autosave_path, orphaned_autosaves, remove_autosave, write_autosave
+from models.safe_files import UserFileError
 from models.sessions import SessionError, open_session
 from models.vocabulary import model_ref
 
@@ -75,11 +77,22 @@ class Autosaver(QObject):
             self.window.statusBar().showMessage(f"Autosave failed: {error}", 10000)
         self.last_error = error
 
-    def stop(self) -> None:
-        """A clean exit: the work was saved or discarded on purpose, so its autosave goes."""
+    def stop(self, keep: bool = False) -> None:
+        """A clean exit: the work was saved or discarded on purpose, so its autosave goes. With `keep` (unsaved work
+        that nobody could be asked about), the work as it is now is written to the autosave and left for the next
+        start to offer back."""
         self.timer.stop()
         self.writer.wait()
-        remove_autosave(self.folder)
+        if not keep:
+            remove_autosave(self.folder)
+            return
+        try:
+            path = write_autosave(self.folder, self.hub.ws)
+        except (UserFileError, SessionError, OSError) as error:
+            print(f"diffusion-desk: unsaved work could not be autosaved: {error}", file=sys.stderr)
+            return
+        print(f"diffusion-desk: closed with unsaved work and nobody to ask; it is kept in the autosave {path}",
+              file=sys.stderr)
 
     # ----- after a crash ----------------------------------------------------------------------------------------
     def offer_restore(self) -> None:

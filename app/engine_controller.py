@@ -41,6 +41,7 @@ class EngineController(QObject):
     failed = Signal(str, str)  # title, message
     busyChanged = Signal(bool)
     connectionLost = Signal(str)  # why; everything recorded so far stays
+    stopRequested = Signal()  # Stop or Cancel was pressed: the run or load stops at its next check
 
     def __init__(self, hub: WorkspaceHub, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -119,7 +120,16 @@ class EngineController(QObject):
         return True
 
     def stop(self) -> None:
-        self.runner.cancel()
+        for runner in (self.local_runner, self.remote_runner):  # a local load may run while a server is connected
+            if runner.busy:
+                runner.cancel()
+        self.stopRequested.emit()
+
+    def load_cancelling(self) -> bool:
+        """A load (or a connection) was asked to stop and is still going: torch's import, for one, cannot be cut
+        short, so it stops at its next check, which can be seconds away on a first start."""
+        return self._run is None and any(runner.busy and runner.cancel_requested
+                                         for runner in (self.local_runner, self.remote_runner))
 
     def shutdown(self) -> None:
         self.local_runner.shutdown()

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-RESOURCES = Path(__file__).resolve().parent.parent / "resources"
+from resources import DEMO_IMAGES, DEMO_PROMPTS
 
 
 @dataclass(frozen=True)
@@ -18,7 +18,7 @@ class Example:
     image: Path | None = None
 
 
-def load_examples(path: Path = RESOURCES / "demo_prompts.json") -> list[Example]:
+def load_examples(path: Path = DEMO_PROMPTS) -> list[Example]:
     """The examples that can be shown; a missing or damaged file gives none rather than an error at start-up."""
     try:
         entries = json.loads(path.read_text(encoding="utf-8"))
@@ -28,7 +28,7 @@ def load_examples(path: Path = RESOURCES / "demo_prompts.json") -> list[Example]
     for entry in entries if isinstance(entries, list) else []:
         if not isinstance(entry, dict) or not entry.get("title") or not entry.get("prompt"):
             continue
-        image = RESOURCES / "demo-images" / str(entry["image"]) if entry.get("image") else None
+        image = DEMO_IMAGES / str(entry["image"]) if entry.get("image") else None
         if image is not None and not image.is_file():
             continue
         examples.append(Example(str(entry["title"]), str(entry["prompt"]), str(entry.get("system", "")),

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QSettings, Qt, Signal
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QFileDialog, QMenu, QProgressDialog, QWidget
+from PySide6.QtWidgets import QMenu, QProgressDialog, QWidget
 
 from app.export_jobs import IMAGES, KINDS, ExportRequest, export_request, perform
 from app.file_places import remember_folder, suggested_path
@@ -19,6 +19,7 @@ from app.tasks import TaskRunner
 from app.workspace_hub import WorkspaceHub
 from models.overlays import Overlay
 from models.step_export import ExportError
+from widgets.modal import save_file_name
 
 _PATTERNS = {
     "gif": "GIF (*.gif)",
@@ -82,7 +83,7 @@ class ExportController(QObject):
         """Ask where to write `kind`, then export it there."""
         label, suffix = KINDS[kind]
         start = suggested_path(self.store, self.hub.ws, "denoising", suffix)
-        path, _ = QFileDialog.getSaveFileName(self.window, label.rstrip("…"), start, _PATTERNS[kind])
+        path = save_file_name(self.window, label.rstrip("…"), start, _PATTERNS[kind])
         if path:
             if not Path(path).suffix:
                 path += suffix

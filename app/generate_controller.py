@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMenu, QWidget
 
@@ -22,6 +22,8 @@ from widgets.sampler_panel import SamplerPanel
 
 
 class GenerateController(QObject):
+    modelNeeded = Signal()  # Generate was asked for with no model loaded or loading (app.model_offer answers)
+
     def __init__(self, window: QWidget, hub: WorkspaceHub, engine: EngineController, status: WindowStatus,
                  prompt: PromptPanel, strip: ImageStrip, sampler: SamplerPanel,
                  new_session: Callable[[], bool]) -> None:
@@ -40,6 +42,7 @@ class GenerateController(QObject):
         self.compile_action.setCheckable(True)
         self.set_compile_device(None)
         self.queued = False  # Generate was asked for while the model loads: it runs once the model is ready
+        self.offer_when_stopped = False  # Generate was asked for while a load is being cancelled
 
     def _action(self, text: str, slot: Callable[[], Any], keys: list[QKeySequence]) -> QAction:
         action = QAction(text, self.window)
@@ -76,10 +79,15 @@ class GenerateController(QObject):
 
     def update_actions(self) -> None:
         engine = self.engine
-        loading = engine.busy and engine.running() is None
         if not engine.busy and engine.generator is None:
             self.queued = False  # the load failed, was cancelled or came back as a plan
-        self.generate_action.setEnabled((engine.generator is not None and not engine.busy) or loading)
+            if self.offer_when_stopped:  # deferred: app.model_offer learns why the load ended from the next signal
+                QTimer.singleShot(0, self.modelNeeded.emit)
+        if not engine.busy:
+            self.offer_when_stopped = False
+        # Enabled unless a run streams: while a model loads, Generate queues the prompt; with no model at all it
+        # says why and offers the demo model, rather than a shortcut that silently does nothing.
+        self.generate_action.setEnabled(engine.running() is None)
         self.stop_action.setEnabled(engine.busy)
 
     def model_ready(self) -> None:
@@ -108,14 +116,20 @@ class GenerateController(QObject):
     def generate(self) -> bool:
         engine, ws = self.engine, self.hub.ws
         draft = ws.draft
+        if engine.generator is None and not engine.busy:
+            self.modelNeeded.emit()
+            return False
         if not draft.user.strip() and not draft.images:
             self.status.notify("Type a prompt first (or pick one from Generate → Demo-model prompts).")
             self.prompt.user_edit.setFocus()
             return False
+        if engine.load_cancelling():  # it would never run: say so, and make the offer once the load has stopped
+            self.offer_when_stopped = True
+            self.status.notify("The load is being cancelled; it stops at its next step, and then the demo model is "
+                               "offered.")
+            return False
         if engine.busy and engine.running() is None:  # a model is loading: a newcomer's first Ctrl+Enter waits
-            self.queued = True
-            self.status.notify("The model is still loading; this prompt generates as soon as it is ready "
-                               "(Esc: don't).")
+            self.queue_prompt()
             return False
         if engine.generator is None or engine.busy:
             return False
@@ -133,11 +147,22 @@ class GenerateController(QObject):
         return engine.start_run(run, lambda gen, cancel: gen.generate(run.prompt, settings, cancel,
                                                                         image_budget=budget))
 
+    def queue_prompt(self) -> bool:
+        """While a model loads: the prompt generates once it is ready (False, and nothing queued, with no prompt)."""
+        draft = self.hub.ws.draft
+        if not draft.user.strip() and not draft.images:
+            return False
+        self.queued = True
+        self.status.notify("The model is still loading; this prompt generates as soon as it is ready (Esc: don't).")
+        return True
+
     def stop(self) -> None:
         if self.queued:  # the first Esc takes back the queued prompt; the load goes on
             self.queued = False
             self.status.notify("The prompt will not generate by itself; press Ctrl+Enter when the model is ready.")
             return
         if self.engine.busy:
-            self.engine.stop()
-            self.status.notify("Stopping at the next step…")
+            running = self.engine.running() is not None
+            self.engine.stop()  # a load's cancelling is said by the status bar, whichever button asked
+            if running:
+                self.status.notify("Stopping at the next step…")

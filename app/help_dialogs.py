@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import platform
 from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
 from typing import Any
 
 from PySide6 import __version__ as pyside_version
@@ -23,7 +22,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-SCREENSHOT = Path(__file__).resolve().parent.parent / "resources" / "screenshots" / "window.png"
+from resources import HELP_PICTURE
 
 CONCEPTS = """
 <h2>How text diffusion works</h2>
@@ -128,7 +127,7 @@ def show_concepts(window: QMainWindow) -> QDialog:
     dialog.setWindowTitle("How text diffusion works")
     browser = QTextBrowser()
     browser.setOpenExternalLinks(True)
-    browser.setHtml(CONCEPTS.replace("{screenshot}", SCREENSHOT.as_uri()))
+    browser.setHtml(CONCEPTS.replace("{screenshot}", HELP_PICTURE.as_uri()))
     layout = QVBoxLayout(dialog)
     layout.addWidget(browser)
     dialog.resize(760, 640)

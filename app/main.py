@@ -1,36 +1,29 @@
-"""Start the window; with --screenshot, run one prompt to the end, save a PNG of the window and exit."""
+"""Run the window; with --screenshot, run one prompt to the end, save a PNG of the window and exit."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import tempfile
 from pathlib import Path
 
 import qasync
 from PySide6.QtCore import QBuffer, QIODevice, QSettings, QTimer
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 from app.main_window import MainWindow
 from app.qt_setup import prepare_qt_environment
 from models.safe_files import UserFileError, write_atomic
+from resources import ICON_PNG
+from widgets.modal import set_unattended
 
 ORGANIZATION = "DiffusionDesk"
 APPLICATION = "Diffusion Desk"
 PROGRAM = "diffusion-desk"
 FIRST_FRAME_MS = 100
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="diffusion-desk", description="Watch and steer text diffusion")
-    parser.add_argument("--model", help="checkpoint folder or hub id (default: the last one used, else the demo)")
-    parser.add_argument("--prompt", help="put this prompt in the window")
-    parser.add_argument("--system", default="", help="system prompt")
-    parser.add_argument("--think", action="store_true", help="thinking mode")
-    parser.add_argument("--seed", type=int, help="fixed seed")
-    parser.add_argument("--screenshot", metavar="FILE", help="run --prompt to the end, save the window as PNG, exit")
-    return parser
 
 
 def save_png(widget: MainWindow, path: str) -> None:
@@ -45,20 +38,23 @@ def save_png(widget: MainWindow, path: str) -> None:
         raise OSError(str(error)) from error
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    if args.screenshot and not args.prompt:
-        print("diffusion-desk: --screenshot needs --prompt", file=sys.stderr)
-        return 2
+def run_window(args: argparse.Namespace) -> int:
+    """Open the window with the options app.launcher read (app.launcher.window_parser); the exit status."""
+    if args.screenshot:
+        # Nobody drives a screenshot run: no dialog may wait for an answer, and its autosaves and settings go to a
+        # scratch folder, never the user's (nor is an earlier crash's work offered back into the picture).
+        set_unattended(True)
+        scratch = tempfile.TemporaryDirectory()
+        os.environ["DIFFUSION_DESK_DATA"] = str(Path(scratch.name) / "data")
     prepare_qt_environment()
     # "diffusion-desk" as argv[0] names the window's class for the window manager (WM_CLASS), not "main.py".
     app = QApplication.instance() or QApplication([PROGRAM])
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
     app.setDesktopFileName(PROGRAM)
+    app.setWindowIcon(QIcon(str(ICON_PNG)))
     if args.screenshot:
         # A screenshot run leaves the user's saved layout and settings alone and always has the same size.
-        scratch = tempfile.TemporaryDirectory()
         window = MainWindow(QSettings(str(Path(scratch.name) / "settings.ini"), QSettings.Format.IniFormat))
         window.resize(1400, 900)
     else:
@@ -79,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     def fail(message: str) -> None:
         print(f"diffusion-desk: {message}", file=sys.stderr)
         status["code"] = 2
+        window.close()  # asks nothing in a run nobody drives (widgets.modal); stops the worker
         app.quit()
 
     if args.screenshot:

@@ -25,6 +25,7 @@ from app.history_views import HistoryViews
 from app.image_drops import ImageDropRouter
 from app.inspector_controller import InspectorController
 from app.model_controller import ModelController
+from app.model_offer import ModelOffer
 from app.prompt_binding import PromptBinding
 from app.session_controller import SessionController
 from app.status_bar import WindowStatus
@@ -32,6 +33,7 @@ from app.window_layout import build_layout
 from app.workspace_hub import WorkspaceHub
 from models.runs import Run, RunKind
 from models.workspace import Workspace
+from widgets.modal import nobody_to_ask
 
 SPLITTER_KEY = "window/splitter2"  # the layout's panes changed: states saved for the old one are not applied
 
@@ -65,6 +67,8 @@ class MainWindow(QMainWindow):
         self.generation = GenerateController(self, self.hub, self.engine, self.status, w.prompt_panel,
                                              w.image_strip, w.sampler_panel, self.sessions.new_session)
         w.welcome.exampleChosen.connect(self.generation.use_example)
+        self.model_offer = ModelOffer(self, self.engine, lambda: self.load_model(None), self.generation.queue_prompt)
+        self.generation.modelNeeded.connect(self.model_offer.show)
         self.views = CanvasViews(self.hub, w.canvas, w.heatmap, w.curves, w.replay, self)
         self.history = HistoryViews(self.hub, w.conversation, w.runs, w.output, self.compare_runs, self)
         self.binding = PromptBinding(self.hub, w.prompt_panel, w.image_strip, w.sampler_panel,
@@ -85,6 +89,7 @@ class MainWindow(QMainWindow):
         self.models.planningDone.connect(self.status.hide_progress)
         self.models.loadStarted.connect(self.status.loading)
         self.models.modelGone.connect(self._on_model_gone)
+        self.models.refused.connect(self.show_error)
         self.engine.connectionLost.connect(self._on_connection_lost)
         self.hub.changed.connect(self._on_workspace_changed)
         w.generate_button.clicked.connect(self.generate)
@@ -160,7 +165,7 @@ class MainWindow(QMainWindow):
         busy = self.engine.busy
         self.generation.update_actions()
         self.generate_button.setEnabled(self.generation.generate_action.isEnabled())
-        self.stop_button.setEnabled(busy)
+        self.stop_button.setEnabled(self.engine.running() is not None)  # a load has its own Cancel (and Esc)
         for action in (*self.models.actions, *self.sessions.actions.values()):
             action.setEnabled(not busy)
         self.models.rebuild_recent_menu()
@@ -184,6 +189,7 @@ class MainWindow(QMainWindow):
         self.generation.model_ready()
 
     def _on_model_gone(self) -> None:
+        self.model_offer.disconnected()
         self.status.model_gone("No model")
         self._update_actions()
 
@@ -225,7 +231,10 @@ class MainWindow(QMainWindow):
         if self._closed:
             event.accept()
             return
-        if not self.sessions.ask_to_save("quitting"):
+        # Nobody to ask (a screenshot run, a script, a test: widgets.modal): unsaved work is not dropped but left in
+        # the autosave, which the next start offers back.
+        keep_autosave = self.sessions.has_unsaved_work() and nobody_to_ask()
+        if not keep_autosave and not self.sessions.ask_to_save("quitting"):
             event.ignore()
             return
         self._closed = True
@@ -233,7 +242,7 @@ class MainWindow(QMainWindow):
         self.engine.shutdown()
         self.exports.shutdown()
         self.sessions.writer.wait()
-        self.autosaver.stop()
+        self.autosaver.stop(keep=keep_autosave)
         self.status.stop()
         self.views.stop()
         self._save_state()

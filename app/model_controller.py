@@ -8,7 +8,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QSettings, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QInputDialog, QMainWindow, QMenu
+from PySide6.QtWidgets import QMainWindow, QMenu
 
 from app.engine_controller import EngineController
 from app.workspace_hub import WorkspaceHub
@@ -18,6 +18,7 @@ from models.vocabulary import model_ref
 from models.workspace import Workspace
 from widgets.image_strip import BUDGETS as IMAGE_BUDGETS
 from widgets.image_strip import ImageStrip
+from widgets.modal import exec_dialog, existing_folder, nobody_to_ask, text_input
 from widgets.sampler_panel import SamplerPanel
 
 MAX_RECENT = 8
@@ -42,6 +43,7 @@ class ModelController(QObject):
     planningDone = Signal()  # a plan came back instead of a model: the load's progress ends here
     loadStarted = Signal(str)  # a load the user chose from the plan, or a connection to a server
     modelGone = Signal()  # disconnected from the server: no model until one is loaded or connected
+    refused = Signal(str, str)  # title, message: a load that cannot go on by itself
 
     def __init__(self, hub: WorkspaceHub, engine: EngineController, window: QMainWindow, store: QSettings,
                  sampler: SamplerPanel, strip: ImageStrip, notify: Callable[[str], None]) -> None:
@@ -85,7 +87,7 @@ class ModelController(QObject):
         from widgets.connect_dialog import ConnectDialog
 
         dialog = ConnectDialog(self.recent_servers(), self.window)
-        if dialog.exec() == ConnectDialog.DialogCode.Accepted:
+        if exec_dialog(dialog) == ConnectDialog.DialogCode.Accepted:
             self.connect_server(*dialog.values())
 
     def connect_server(self, url: str, token_file: str, ca_file: str = "") -> bool:
@@ -121,6 +123,11 @@ class ModelController(QObject):
         from widgets.memory_plan_dialog import MemoryPlanDialog
 
         self.planningDone.emit()
+        if nobody_to_ask():  # the choice is the user's: a run nobody drives says so and ends, never waits on it
+            self.refused.emit("Could not load the model", f"{plan.source} does not simply fit here (plan: "
+                              f"{plan.verdict}); choosing how to load it needs a person: open it in the window, or "
+                              "give the caps on the command line (see `generate --plan`)")
+            return
         options = MemoryPlanDialog.choose(plan, self.window)
         if options is None:
             self.notify(f"Not loaded: {plan.source}")
@@ -129,16 +136,16 @@ class ModelController(QObject):
             self.loadStarted.emit(plan.source)
 
     def choose_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self.window, "Open a DiffusionGemma checkpoint folder",
-                                                  self.store.value("models/folder") or "")
+        folder = existing_folder(self.window, "Open a DiffusionGemma checkpoint folder",
+                                 self.store.value("models/folder") or "")
         if folder:
             self.store.setValue("models/folder", folder)
             self.load_model(folder)
 
     def enter_hub_id(self) -> None:
-        text, ok = QInputDialog.getText(self.window, "Open from the Hugging Face hub",
-                                        "Hub id (for example google/diffusiongemma-26B-A4B-it):")
-        if ok and text.strip():
+        text = text_input(self.window, "Open from the Hugging Face hub",
+                          "Hub id (for example google/diffusiongemma-26B-A4B-it):")
+        if text and text.strip():
             self.load_model(text.strip())
 
     def _loaded(self, loaded: LoadedModel) -> None:

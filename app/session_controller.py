@@ -11,7 +11,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QSettings, Qt
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QMainWindow, QMenu, QMessageBox
+from PySide6.QtWidgets import QMainWindow, QMenu, QMessageBox
 
 from app.background_save import SessionWriter
 from app.engine_controller import EngineController
@@ -25,6 +25,7 @@ from models.session_v1 import NeedsItsModel
 from models.text_export import conversation_markdown, document_text
 from models.vocabulary import RecordedTokenizer, model_ref
 from models.workspace import Workspace
+from widgets.modal import ask, nobody_to_ask, open_file_name, save_file_name
 
 SESSION_FILTER = f"Diffusion Desk sessions (*{SUFFIX} *.json)"
 MAX_TEXT_BYTES = 4 * 2**20  # more than any canvas budget; a bigger file is refused rather than hanging the window
@@ -74,20 +75,26 @@ class SessionController(QObject):
         self.window.setWindowModified(ws.is_modified() and not ws.is_empty())
 
     # ----- asking before work is dropped ----------------------------------------------------------------------
+    def has_unsaved_work(self) -> bool:
+        return self.ws.is_modified() and not self.ws.is_empty()
+
     def ask_to_save(self, doing: str) -> bool:
-        """True when it is fine to go on: nothing unsaved, or the user saved or discarded it."""
-        ws = self.ws
-        if not ws.is_modified() or ws.is_empty():
+        """True when it is fine to go on: nothing unsaved, or the user saved or discarded it. With nobody to ask
+        (widgets.modal), nothing is dropped: the answer is Cancel, and `doing` is not done."""
+        if not self.has_unsaved_work():
             return True
-        name = Path(ws.name).name if ws.name else "this session"
+        name = Path(self.ws.name).name if self.ws.name else "this session"
         box = QMessageBox(QMessageBox.Icon.Question, "Unsaved changes",
                           f"Save the changes to {name} before {doing}?",
                           QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
                           | QMessageBox.StandardButton.Cancel, self.window)
         box.setDefaultButton(QMessageBox.StandardButton.Save)
-        answer = box.exec()
+        answer = ask(box, unattended=QMessageBox.StandardButton.Cancel)
+        box.deleteLater()
         if answer == QMessageBox.StandardButton.Save:
             return self.save_now()
+        if answer == QMessageBox.StandardButton.Cancel and nobody_to_ask():
+            self.notify(f"Not {doing}: the changes are not saved, and nobody is here to say what to do with them")
         return answer == QMessageBox.StandardButton.Discard
 
     # ----- sessions -----------------------------------------------------------------------------------------
@@ -102,7 +109,7 @@ class SessionController(QObject):
         return True
 
     def choose_session(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self.window, "Open session", self._folder(), SESSION_FILTER)
+        path = open_file_name(self.window, "Open session", self._folder(), SESSION_FILTER)
         if path:
             self.open_path(path)
 
@@ -150,7 +157,7 @@ class SessionController(QObject):
     def save_as(self) -> bool:
         start = self.ws.name.removesuffix(".json") + SUFFIX if self.ws.name else suggested_path(
             self.store, self.ws, "session", SUFFIX)
-        path, _ = QFileDialog.getSaveFileName(self.window, "Save session", start, f"Sessions (*{SUFFIX})")
+        path = save_file_name(self.window, "Save session", start, f"Sessions (*{SUFFIX})")
         if not path:
             return False
         if not path.endswith(SUFFIX):
@@ -177,9 +184,8 @@ class SessionController(QObject):
         self.writer.wait()
         path = self.ws.name if self.ws.name.endswith(SUFFIX) else ""
         if not path:
-            path, _ = QFileDialog.getSaveFileName(self.window, "Save session",
-                                                  suggested_path(self.store, self.ws, "session", SUFFIX),
-                                                  f"Sessions (*{SUFFIX})")
+            path = save_file_name(self.window, "Save session", suggested_path(self.store, self.ws, "session", SUFFIX),
+                                  f"Sessions (*{SUFFIX})")
             if not path:
                 return False
         try:
@@ -192,8 +198,7 @@ class SessionController(QObject):
 
     # ----- text -----------------------------------------------------------------------------------------------
     def choose_text(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self.window, "Open text to edit", self._folder(),
-                                              "Text (*.txt *.md);;All files (*)")
+        path = open_file_name(self.window, "Open text to edit", self._folder(), "Text (*.txt *.md);;All files (*)")
         if path:
             self.open_text(path)
 
@@ -223,8 +228,7 @@ class SessionController(QObject):
                             lambda p: self.write_text(p, conversation_markdown))
 
     def _choose_target(self, title: str, suffix: str, pattern: str, write: Callable[[str], bool]) -> None:
-        path, _ = QFileDialog.getSaveFileName(self.window, title, suggested_path(self.store, self.ws, "text", suffix),
-                                              pattern)
+        path = save_file_name(self.window, title, suggested_path(self.store, self.ws, "text", suffix), pattern)
         if path:
             self._remember_folder(path)
             write(path)

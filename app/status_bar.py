@@ -27,6 +27,7 @@ class WindowStatus(QObject):
         self.progress.setMaximumWidth(220)
         self.cancel_button = QToolButton()
         self.cancel_button.setText("Cancel")
+        self.cancel_button.setToolTip("Cancel loading (Esc)")
         self.cancel_button.clicked.connect(engine.stop)
         for widget in (self.progress, self.cancel_button):
             widget.hide()
@@ -40,6 +41,7 @@ class WindowStatus(QObject):
         self.update_memory()
         engine.loadProgress.connect(self._load_progress)
         engine.loadCancelled.connect(self._load_cancelled)
+        engine.stopRequested.connect(self._stop_requested)
         engine.runEnded.connect(self._run_ended)
         hub.changed.connect(self._changed)
 
@@ -60,6 +62,7 @@ class WindowStatus(QObject):
         self.progress.setValue(0)
         self.progress.setFormat("Loading…")
         self.progress.show()
+        self.cancel_button.setEnabled(True)
         self.cancel_button.show()
         self.notify(f"Loading {source or 'the demo model'}…")
 
@@ -86,11 +89,22 @@ class WindowStatus(QObject):
 
     def _load_progress(self, fraction: float, message: str) -> None:
         self.progress.setValue(int(fraction * 100))
-        self.progress.setFormat(message)
+        self.progress.setFormat("Cancelling…" if self.engine.load_cancelling() else message)
+
+    def _stop_requested(self) -> None:
+        if self.engine.load_cancelling():
+            self.progress.setFormat("Cancelling…")
+            self.cancel_button.setEnabled(False)
+            self.notify("Cancelling the load; it stops at its next step…")
 
     def _load_cancelled(self) -> None:
         self.hide_progress()
-        self.notify("Loading cancelled; the previous model is still loaded")
+        loaded = self.engine.loaded
+        if loaded is not None:
+            self.notify(f"Loading cancelled; still using {loaded.name}")
+        else:
+            self.notify("Loading cancelled: no model is loaded (Ctrl+Enter offers the demo model; the Model menu "
+                        "opens others)")
 
     # ----- runs -------------------------------------------------------------------------------------------------
     def generating(self, seed: int | None, compiling: bool) -> None:

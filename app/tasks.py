@@ -64,6 +64,11 @@ class BatchedRunner(QObject):
         """Ask the task to stop at its next check (the engine checks at every step boundary)."""
         self._cancel.set()
 
+    @property
+    def cancel_requested(self) -> bool:
+        """The task now running was asked to stop and has not reached its next check yet."""
+        return self._cancel.is_set()
+
     def _begin(self) -> None:
         self._queue, self._cancel = deque(), threading.Event()
         self._timer.start()

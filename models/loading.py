@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Any
 from models.safe_files import UserFileError, read_user_file
 from models.settings import SamplerSettings, defaults_from_generation_config
 from models.validation import InputError, Limits, check_device, check_model_source
+from resources import DEMO_MODEL
 
 if TYPE_CHECKING:  # torch is imported where it is used: the window shows before torch has loaded
     import torch
 
-DEMO_MODEL = Path(__file__).resolve().parent.parent / "resources" / "demo-model"
 DEMO_SOURCE = "demo"  # the source a LoadedModel (and a session) gives the shipped model
 SUPPORTED_MODEL_TYPE = "diffusion_gemma"
 # Only what a checkpoint needs; never pickled weights (*.bin, *.pt) or code.

@@ -611,7 +611,9 @@ def tiny_vision_checkpoint(root: str | os.PathLike) -> Path:
 
 def demo_checkpoint_path() -> Path:
     """Where the shipped demo checkpoint lives (resources/demo-model)."""
-    return Path(__file__).resolve().parent.parent / "resources" / "demo-model"
+    from resources import DEMO_MODEL
+
+    return DEMO_MODEL
 
 
 __all__ = [

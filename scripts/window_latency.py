@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("DIFFUSION_DESK_UNATTENDED", "1")  # a script: no dialog waits, on any platform
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from app.qt_setup import prepare_qt_environment  # noqa: E402
 

@@ -7,6 +7,8 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["HF_HUB_OFFLINE"] = "1"  # tests never touch the network
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Nobody answers dialogs in a test (widgets.modal), on any platform: a modal question is never shown, never waited on.
+os.environ.setdefault("DIFFUSION_DESK_UNATTENDED", "1")
 
 from app.qt_setup import prepare_qt_environment  # noqa: E402
 
@@ -99,6 +101,13 @@ def no_leftover_workers(request):
         return
     active = [t for w in app.topLevelWidgets() if w.isVisible() for t in w.findChildren(QTimer) if t.isActive()]
     assert not active, f"{len(active)} timer(s) still running on visible windows after the test"
+
+
+@pytest.fixture
+def a_person_answers(monkeypatch):
+    """The test answers modal dialogs itself (a timer finds the dialog and clicks, as a person would): they are shown
+    and waited on as in a window someone uses."""
+    monkeypatch.setenv("DIFFUSION_DESK_UNATTENDED", "0")
 
 
 @pytest.fixture(autouse=True)

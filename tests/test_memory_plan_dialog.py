@@ -85,7 +85,7 @@ def test_load_as_is_drops_the_caps(qtbot):
     assert dialog.options() == LoadOptions(dtype="bf16")
 
 
-def test_a_plan_that_fits_is_loaded_as_is_and_cancel_returns_nothing(qtbot):
+def test_a_plan_that_fits_is_loaded_as_is_and_cancel_returns_nothing(qtbot, a_person_answers):
     plan = build_plan("big", CONFIG_26B, BF16, H100)
     assert plan.verdict == "gpu"
 

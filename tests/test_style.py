@@ -16,8 +16,8 @@ def test_ruff_is_clean():
     ruff = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
     if not Path(ruff).exists():
         pytest.fail("ruff is not installed: it is part of the test extra")
-    done = subprocess.run([ruff, "check", "app", "models", "widgets", "tests", "scripts", "main.py"], cwd=ROOT,
-                          capture_output=True, text=True)
+    folders = ["app", "models", "widgets", "resources", "tests", "scripts", "main.py"]
+    done = subprocess.run([ruff, "check", *folders], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
 
 

@@ -212,7 +212,8 @@ def test_loading_can_be_cancelled_and_keeps_the_previous_model(qtbot, window, te
     assert not window.status.progress.isVisible() and window.generate_button.isEnabled()
 
 
-def test_a_model_that_does_not_simply_fit_shows_its_plan_first(qtbot, window, text_checkpoint, monkeypatch):
+def test_a_model_that_does_not_simply_fit_shows_its_plan_first(qtbot, window, text_checkpoint, monkeypatch,
+                                                                a_person_answers):
     import dataclasses
 
     import models.memory_plan

@@ -75,10 +75,12 @@ def test_every_feature_works_the_same_over_the_connection(qtbot, qt_loop, tmp_pa
 
         qt_loop.run_until_complete(scenario())
         recorded = len(win.workspace.runs)
-    # The server is gone: the window says so, keeps every run, and no longer offers to generate.
+    # The server is gone: the window says so and keeps every run; Generate no longer runs, and says why.
     qt_loop.run_until_complete(until(lambda: win.engine.remote is None, timeout=30))
     assert "lost" in win.statusBar().currentMessage() or "Disconnected" in win.status.model_label.text()
-    assert len(win.workspace.runs) == recorded and not win.generation.generate_action.isEnabled()
+    assert len(win.workspace.runs) == recorded and not win.generate()
+    assert win.model_offer.box.isVisible() and "connection to the server was lost" in win.model_offer.box.text()
+    win.model_offer.box.close()
     qt_loop.run_until_complete(asyncio.sleep(0.1))
 
 

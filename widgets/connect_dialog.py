@@ -8,7 +8,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
-    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -17,6 +16,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+from widgets.modal import open_file_name
 
 DEFAULT_URL = "http://127.0.0.1:8765"
 HINT = ("Start the server where the GPU is with <code>python main.py serve</code>; it prints the path of its token "
@@ -70,7 +71,7 @@ class ConnectDialog(QDialog):
 
     def _browse(self, field: QLineEdit, title: str) -> None:
         start = str(Path(field.text()).parent) if field.text() else str(Path.home())
-        path, _ = QFileDialog.getOpenFileName(self, title, start)
+        path = open_file_name(self, title, start, "")
         if path:
             field.setText(path)
 

@@ -18,7 +18,6 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
-    QFileDialog,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -30,6 +29,7 @@ from PySide6.QtWidgets import (
 
 from widgets.image_input import read_files, read_mime
 from widgets.image_tiles import Entry, Tile, TileScroll
+from widgets.modal import open_file_names
 
 #: Mirrors models.processing.IMAGE_TOKEN_BUDGETS (not imported: that module pulls in transformers).
 BUDGETS: tuple[int, ...] = (70, 140, 280, 560, 1120)
@@ -210,7 +210,7 @@ class ImageStrip(QWidget):
     def choose_files(self) -> list[str]:
         """The files the person picks, starting where they last picked some (else their Pictures folder)."""
         start = self._folder or QStandardPaths.writableLocation(QStandardPaths.StandardLocation.PicturesLocation)
-        paths, _ = QFileDialog.getOpenFileNames(self, "Add images", start or str(Path.home()), FILE_FILTER)
+        paths = open_file_names(self, "Add images", start or str(Path.home()), FILE_FILTER)
         if paths:
             self._folder = str(Path(paths[0]).parent)
         return paths

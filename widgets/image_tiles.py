@@ -26,6 +26,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
+from widgets.modal import nobody_to_ask
+
 if TYPE_CHECKING:
     from widgets.image_strip import ImageStrip
 
@@ -124,9 +126,9 @@ class Tile(QFrame):
         return menu
 
     def contextMenuEvent(self, event) -> None:  # noqa: N802 - Qt override
-        menu = self.context_menu()
-        menu.exec(event.globalPos())
-        menu.deleteLater()
+        menu = self.context_menu()  # popped up, not exec'd: nothing waits on it (widgets.modal)
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        menu.popup(event.globalPos())
 
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
         if event.button() == Qt.MouseButton.LeftButton:
@@ -140,6 +142,8 @@ class Tile(QFrame):
         if not moved or not event.buttons() & Qt.MouseButton.LeftButton:
             return super().mouseMoveEvent(event)
         self._press = None
+        if nobody_to_ask():  # a drag runs until a person lets go of the mouse; the move buttons do the same
+            return None
         drag = QDrag(self)
         drag.setMimeData(self._strip.reorder_mime(self._strip.index_of(self)))
         drag.setPixmap(self.picture.pixmap())

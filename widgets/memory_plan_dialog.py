@@ -12,7 +12,6 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QDoubleSpinBox,
-    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -25,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from models.memory_plan import GIB, LoadOptions, MemoryPlan
+from widgets.modal import exec_dialog, existing_folder
 
 _VERDICT_TITLES = {
     "gpu": "Fits on the GPU",
@@ -106,7 +106,7 @@ class MemoryPlanDialog(QDialog):
         self.folder_edit.setText(options.offload_folder or "")
 
     def _browse(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Folder for offloaded layers", self.folder_edit.text())
+        folder = existing_folder(self, "Folder for offloaded layers", self.folder_edit.text())
         if folder:
             self.folder_edit.setText(folder)
 
@@ -128,7 +128,7 @@ class MemoryPlanDialog(QDialog):
     def choose(cls, plan: MemoryPlan, parent: QWidget | None = None) -> LoadOptions | None:
         """Show the plan (modal); the chosen options, or None when the user cancels."""
         dialog = cls(plan, parent)
-        return dialog.options() if dialog.exec() == QDialog.DialogCode.Accepted else None
+        return dialog.options() if exec_dialog(dialog) == QDialog.DialogCode.Accepted else None
 
 
 def _gib_spin(most: float) -> QDoubleSpinBox:

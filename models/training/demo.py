@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import resources
 from models.rewriting import rewrite_prompt
 from models.training.data import FREE_LATIN_PROMPT, SHAPE_QUESTIONS, draw_shape, is_latin, parse_latin
-
-RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 
 #: (file name, shape, colour) of the shipped images, drawn from a fixed seed.
 DEMO_IMAGES: tuple[tuple[str, str, str], ...] = (
@@ -73,7 +72,7 @@ DEMO_PROMPTS: tuple[DemoPrompt, ...] = (
 )
 
 
-def write_demo_resources(root: Path = RESOURCES) -> Path:
+def write_demo_resources(root: Path = resources.ROOT) -> Path:
     """Draw the images and write demo_prompts.json; return the JSON file."""
     images = root / "demo-images"
     images.mkdir(parents=True, exist_ok=True)
@@ -97,7 +96,7 @@ def check(checkpoint: Path | None = None, seeds: tuple[int, ...] = (0, 1, 2), ou
     generator = Generator(loaded)
     misses = 0
     for demo in DEMO_PROMPTS:
-        images = (Image.open(RESOURCES / "demo-images" / demo.image).convert("RGB"),) if demo.image else ()
+        images = (Image.open(resources.DEMO_IMAGES / demo.image).convert("RGB"),) if demo.image else ()
         prompt = Prompt(user=demo.prompt, system=demo.system, images=images)
         for seed in seeds:
             result = [e for e in generator.generate(prompt, loaded.defaults.with_values(seed=seed))

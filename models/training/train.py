@@ -35,6 +35,7 @@ from models.tiny_checkpoint import END_OF_TURN_ID, PAD_ID, _normalise_json_files
 from models.training.data import examples, tokenizer_corpus
 from models.training.loss import collate, diffusion_loss
 from models.training.plot import write_loss_curve
+from resources import DEMO_MODEL
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -210,7 +211,7 @@ def train(out: Path, work: Path, seed: int, phases: tuple[Phase, ...] = PHASES, 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Train the demo DiffusionGemma and write resources/demo-model.")
-    parser.add_argument("--out", type=Path, default=ROOT / "resources" / "demo-model")
+    parser.add_argument("--out", type=Path, default=DEMO_MODEL)
     parser.add_argument("--work", type=Path, default=ROOT / "build" / "demo-training",
                         help="periodic checkpoints, history.json and loss.png")
     parser.add_argument("--from-phase", type=int, default=0,
