@@ -187,10 +187,9 @@ class MainWindow(QMainWindow):
         self.status.model_gone("No model")
         self._update_actions()
 
-    def _on_connection_lost(self, reason: str) -> None:
+    def _on_connection_lost(self, reason: str, run: Run | None) -> None:
         self.status.model_gone("Disconnected")
-        self.show_error("The connection to the server was lost", f"{reason}. Everything recorded so far is kept; "
-                        "connect again (Model → Connect to server…) or load a model.")
+        self.show_error("The connection to the server was lost", connection_lost_message(reason, run))
         self._update_actions()
 
     def _on_run_ended(self, run: Run) -> None:
@@ -238,3 +237,16 @@ class MainWindow(QMainWindow):
         self.views.stop()
         self._save_state()
         event.accept()
+
+
+def connection_lost_message(reason: str, run: Run | None) -> str:
+    """What happened, what is kept, and what to do next."""
+    stopped = ""
+    if run is not None:
+        steps = run.step_count()
+        stopped = (f"Run #{run.id} stopped there; its {steps} recorded step{'s' if steps != 1 else ''} "
+                   "stay on screen and in the Runs list. ")
+    return (f"{reason[:1].upper()}{reason[1:]}. {stopped}Everything recorded so far is kept.\n\n"
+            "Check that the server is still running (main.py serve) and, if you reach it through an SSH tunnel, "
+            "that the tunnel is up. Then connect again (Model → Connect to server…), or work on this machine "
+            "(Model → Demo model, or Model → Open checkpoint folder…).")

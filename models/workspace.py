@@ -289,7 +289,8 @@ class Workspace:
         run.fate, run.error = Fate.FAILED, message
         if run.kind is RunKind.GENERATE and self.conversation.turns[run.turn].document is None:
             self.conversation.turns[run.turn].document = self.empty_document()
-        self.position = Position(None)
+        newest = run.record.newest()  # what it recorded before it failed stays on screen (a server that dropped)
+        self.position = Position(None) if newest is None else Position(run_id, newest[0], newest[1])
         self._changed("runs", "position", "document")
 
     def _base(self, run: Run) -> Document | None:
