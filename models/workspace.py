@@ -264,7 +264,7 @@ class Workspace:
             ids = result.token_ids if result is not None else np.zeros(0, dtype=np.int64)
             turn.document = (Document(ids, self.canvas_length, self.tokenizer, entropy=run.final_entropy())
                              if len(ids) else self.empty_document())
-            self.position = Position(None, max(run.canvas_indices, default=0))
+            self.position = self._on_document(max(run.canvas_indices, default=0))
             self._changed("runs", "document", "position", "conversation")
             return
         base = self._base(run)
@@ -281,7 +281,7 @@ class Workspace:
                 self._changed("runs", "review", "position")
                 return
             run.fate = Fate.UNCHANGED
-        self.position = Position(None, self.position.canvas)
+        self.position = self._on_document(self.position.canvas)
         self._changed("runs", "position")
 
     def fail_run(self, run_id: int, message: str) -> None:
@@ -335,14 +335,14 @@ class Workspace:
             run.fate = Fate.ACCEPTED if len(hunks) == total else Fate.PARTIAL
             after = apply_hunks(doc, run.proposal_ids, hunks, run.proposal_entropy)
             self._push(after, f"Accept {run.kind.value}")
-        self.position = Position(None, self.position.canvas)
+        self.position = self._on_document(self.position.canvas)
         self._changed("runs", "review", "document", "position")
 
     def reject(self) -> None:
         run = self.runs[self.review]
         run.fate = Fate.REJECTED
         self.review = None
-        self.position = Position(None, self.position.canvas)
+        self.position = self._on_document(self.position.canvas)
         self._changed("runs", "review", "position")
 
     # ----- the document and undo ------------------------------------------------------------------------------
@@ -358,7 +358,7 @@ class Workspace:
         self._push(after, label, typing)
         if not typing:
             self.undo.break_merge()
-        self.position = Position(None, self.position.canvas)
+        self.position = self._on_document(self.position.canvas)
         self._changed("document", "position")
 
     def start_text(self, doc: Document, source: str = "") -> None:
@@ -379,7 +379,7 @@ class Workspace:
             return
         self.conversation.select(step.turn)
         self.conversation.turns[step.turn].document = step.before if undo else step.after
-        self.position = Position(None, self.position.canvas)
+        self.position = self._on_document(self.position.canvas)
         self._changed("document", "conversation", "position")
 
     # ----- what is on screen ----------------------------------------------------------------------------------
@@ -397,12 +397,17 @@ class Workspace:
                 step = count - 1 if step < 0 or live else min(step, count - 1)
             position = Position(run_id, canvas, step, live and run.fate is Fate.RUNNING)
         else:
-            doc = self.document
-            last = max(0, len(doc.ids) // doc.canvas_length - 1) if doc is not None else 0
-            position = Position(None, min(max(canvas, 0), last))
+            position = self._on_document(canvas)
         if position != self.position:
             self.position = position
             self._changed("position", unsaved=False)
+
+    def _on_document(self, canvas: int = 0) -> Position:
+        """The current turn's text on screen at `canvas`, or its last canvas: an undo or a branch can bring back a
+        shorter text than the one on screen (a canvas past its end drew nothing and broke the grid)."""
+        doc = self.document
+        last = max(0, len(doc.ids) // doc.canvas_length - 1) if doc is not None else 0
+        return Position(None, min(max(canvas, 0), last))
 
     def shown_step(self) -> StepSnapshot | None:
         pos = self.position
