@@ -17,7 +17,7 @@ from app.workspace_hub import WorkspaceHub
 from models.events import Event
 from models.loading import LoadCancelled, LoadedModel
 from models.runs import Run
-from models.validation import is_out_of_memory
+from models.validation import InputError, is_out_of_memory
 
 #: make_events(generator, cancel) -> the run's event stream (a coroutine giving an async stream for a server).
 MakeEvents = Callable[[Any, Any], Iterator[Event]]
@@ -40,6 +40,7 @@ class EngineController(QObject):
     runEnded = Signal(object)  # Run (finished, cancelled or failed: its fate says which)
     failed = Signal(str, str)  # title, message
     busyChanged = Signal(bool)
+    refused = Signal(str)  # a prompt refused before its first step (over a limit): why; nothing was added
     connectionLost = Signal(str, object)  # why, and the Run it interrupted (or None); everything recorded stays
 
     def __init__(self, hub: WorkspaceHub, parent: QObject | None = None) -> None:
@@ -190,6 +191,11 @@ class EngineController(QObject):
         if isinstance(error, LoadCancelled):
             self.busyChanged.emit(False)
             self.loadCancelled.emit()
+            return
+        if run is not None and isinstance(error, InputError) and self.hub.ws.withdraw_generation(run.id):
+            # The prompt was refused before anything was made: no turn, no failed run, one message.
+            self.busyChanged.emit(False)
+            self.refused.emit(error.reason[:1].upper() + error.reason[1:])
             return
         message = failure_message(error)
         if run is not None and run.id in self.hub.ws.runs:

@@ -86,6 +86,9 @@ class MainWindow(QMainWindow):
         self.models.loadStarted.connect(self.status.loading)
         self.models.modelGone.connect(self._on_model_gone)
         self.engine.connectionLost.connect(self._on_connection_lost)
+        self.engine.refused.connect(lambda reason: self.show_error(
+            "Prompt refused", f"{reason}.\n\nNothing was added to the conversation; the prompt is still in the box "
+            "to shorten (with Follow up ticked, the earlier turns count too)."))
         self.hub.changed.connect(self._on_workspace_changed)
         w.generate_button.clicked.connect(self.generate)
         w.stop_button.clicked.connect(self.generation.stop)

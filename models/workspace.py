@@ -19,6 +19,7 @@ import numpy as np
 from models.conversation import Conversation, TurnNode
 from models.document import Document, apply_hunks, diff_hunks, lay_into_canvases
 from models.events import Event, StepSnapshot
+from models.next_turn import next_turn
 from models.prompts import Prompt, split_reply
 from models.rewriting import rewrite_prompt
 from models.runs import KEPT, Fate, Run, RunKind
@@ -56,6 +57,19 @@ class Draft:
     branch_of: int | None = None  # run it as an alternative to this earlier turn
 
 
+@dataclass(frozen=True)
+class _Asked:
+    """What a generation changes when it is asked, as it was before: to withdraw one the engine refused."""
+
+    run: int
+    current: int | None
+    root_choice: int | None
+    active_children: dict[int, int | None]
+    draft: Draft
+    revision: int
+    position: Position
+
+
 class Workspace:
     def __init__(self, model: ModelRef | None = None, tokenizer: Any = None,
                  settings: SamplerSettings | None = None) -> None:
@@ -68,6 +82,7 @@ class Workspace:
         self.draft = Draft()
         self.review: int | None = None  # the run whose proposal is being reviewed
         self.undo = UndoStack()
+        self._asked: _Asked | None = None  # how things stood before the newest generation was asked
         self.name = ""  # the session file's path, "" until saved or opened
         self._listeners: list[Listener] = []
         self.revision = 0  # counts the changes worth saving
@@ -202,12 +217,13 @@ class Workspace:
     def start_generation(self, settings: SamplerSettings) -> Run:
         """A new turn from the prompt boxes (a follow-up, a branch of an earlier turn, or a new conversation)."""
         draft, conversation = self.draft, self.conversation
-        if draft.branch_of is not None and draft.branch_of in conversation.turns:
-            parent = conversation.turns[draft.branch_of].parent
-        else:
-            parent = conversation.current if draft.follow_up and conversation.current is not None else None
+        asked = _Asked(self._next_run, conversation.current, conversation.root_choice,
+                       {i: n.active_child for i, n in conversation.turns.items()}, draft, self.revision,
+                       self.position)
+        parent = next_turn(conversation, draft).parent
         node = conversation.add(parent, draft.user, draft.system, draft.think, draft.images)
         run = self._new_run(RunKind.GENERATE, node.id, conversation.prompt_for(node.id), settings)
+        self._asked = asked
         if draft.branch_of is not None:
             self.draft = dataclasses.replace(draft, branch_of=None)
         self._changed("conversation", "runs", "position", "document", "draft")
@@ -292,6 +308,26 @@ class Workspace:
         newest = run.record.newest()  # what it recorded before it failed stays on screen (a server that dropped)
         self.position = Position(None) if newest is None else Position(run_id, newest[0], newest[1])
         self._changed("runs", "position", "document")
+
+    def withdraw_generation(self, run_id: int) -> bool:
+        """A generation refused before its first step (a prompt over a limit) leaves nothing behind: its turn and
+        run go, and the conversation, the prompt boxes and what is on screen are as they were before it was asked.
+        False (and nothing changed) when the run is not that fresh generation."""
+        asked, run = self._asked, self.runs.get(run_id)
+        if (asked is None or asked.run != run_id or run is None or run.kind is not RunKind.GENERATE or run.step_count()
+                or self.conversation.children(run.turn)):
+            return False
+        self._asked = None
+        del self.runs[run_id]
+        conversation = self.conversation
+        conversation.remove(run.turn)
+        for turn_id, child in asked.active_children.items():
+            conversation.turns[turn_id].active_child = child
+        conversation.current, conversation.root_choice = asked.current, asked.root_choice
+        self._next_run, self.draft, self.revision = run_id, asked.draft, asked.revision
+        self.position = asked.position if asked.position.run in self.runs or asked.position.run is None else Position()
+        self._changed("conversation", "runs", "position", "document", "draft", unsaved=False)
+        return True
 
     def _base(self, run: Run) -> Document | None:
         doc = self.conversation.turns[run.turn].document
