@@ -1,0 +1,60 @@
+"""What the canvas views and the inspector say, as a person meets them (issue 20, section 4, defects 7, 8 and 12)."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+
+from tests.test_inspector import click_cell, window  # noqa: F401 - the fixture: a generated canvas, top-5 recorded
+from tests.window_helpers import focus_window
+
+
+def test_after_use_this_token_the_inspector_header_and_list_agree(qtbot, window):  # noqa: F811
+    focus_window(qtbot, window)
+    click_cell(qtbot, window, 5)
+    inspector = window.w.inspector
+    before = inspector.shown
+    assert before.replaced is None and "which wrote this token" in inspector.candidates_title.text()
+    assert inspector.candidates.current == [c.token_id for c in before.candidates].index(before.token_id)
+    second = before.candidates[1].token_id
+    inspector.setFocus()
+    QTest.keyClick(inspector, Qt.Key.Key_Down)
+    QTest.keyClick(inspector, Qt.Key.Key_Return)  # "Use this token"
+    after = inspector.shown
+    assert after.token_id == second and after.replaced == before.token_id
+    header, title = inspector.header.text(), inspector.candidates_title.text()
+    name = inspector.candidates.token_text
+    assert f"(id {second})" in header
+    assert "your choice" in title and "where the model had" in title
+    assert inspector.candidates.items[inspector.candidates.current].token_id == second  # the row of the header's token
+    QTest.keyClick(window.grid, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # undo: the model's token again
+    assert inspector.shown.replaced is None and "your choice" not in inspector.candidates_title.text()
+    assert name(inspector.shown.token_id) == name(before.token_id)
+
+
+def click_run(qtbot, win, run_id: int) -> None:
+    runs = win.w.runs.list
+    items = [runs.item(i) for i in range(runs.count())]
+    item = next(i for i in items if i.data(Qt.ItemDataRole.UserRole).run_id == run_id)
+    qtbot.mouseClick(runs.viewport(), Qt.MouseButton.LeftButton, pos=runs.visualItemRect(item).center())
+
+
+def test_the_last_step_of_a_committed_canvas_is_drawn_settled_not_as_drafts(qtbot, window):  # noqa: F811
+    from tests.window_helpers import last_run
+
+    run = last_run(window)
+    canvas = 0  # the Runs list opens a run at its first canvas
+    steps = run.steps(canvas)
+    assert not steps[-1].accepted.all()  # the sampler renoised some cells at the budget's last step (random model)
+    assert run.record.canvases[canvas].committed is not None
+    focus_window(qtbot, window)
+    click_run(qtbot, window, run.id)  # the run's last step on screen, as the Runs list shows it
+    assert window.workspace.position.run == run.id and window.grid.snapshot() is steps[-1]
+    frame = window.grid.frame()
+    assert not frame.renoised.any() and not (frame.variants % 2).any()  # no dim italic draft among the text
+    assert not window.canvas.text.frame().renoised.any()  # the text view agrees
+    slider = window.replay.slider
+    slider.setFocus()
+    QTest.keyClick(slider, Qt.Key.Key_Left)  # one step back: the drafts of that step are drafts again
+    assert window.workspace.position.step == len(steps) - 2
+    assert window.grid.frame().renoised.any() == (not steps[-2].accepted.all())
