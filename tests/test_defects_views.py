@@ -58,3 +58,38 @@ def test_the_last_step_of_a_committed_canvas_is_drawn_settled_not_as_drafts(qtbo
     QTest.keyClick(slider, Qt.Key.Key_Left)  # one step back: the drafts of that step are drafts again
     assert window.workspace.position.step == len(steps) - 2
     assert window.grid.frame().renoised.any() == (not steps[-2].accepted.all())
+
+
+def test_opened_text_is_drawn_as_unknown_entropy_not_as_guessing(qtbot, tmp_path, small_canvas_checkpoint):
+    import numpy as np
+
+    from tests.test_window_editing import select_tokens, wait_for_review
+    from tests.window_helpers import load, make_window
+    from widgets import colors
+    from widgets.legend import UNKNOWN
+
+    win = make_window(qtbot, tmp_path / "settings.ini")
+    load(qtbot, win, small_canvas_checkpoint)
+    focus_window(qtbot, win)
+    win.sampler_panel.spins["max_denoising_steps"].setValue(2)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("The cat sat on the mat.")
+    assert win.sessions.open_text(str(notes))
+    grey = np.array(colors.NO_VALUE_RGB)
+    frame = win.grid.frame()
+    assert (frame.background == grey).all()  # no number: grey, not the top of the scale (yellow, "guessing")
+    assert UNKNOWN in [name for name, _ in win.grid._legend.items]
+    assert "entropy unknown" in win.grid.tooltip_text(0)
+    rect = win.grid.cell_rect(0)
+
+    def painted_grey() -> bool:  # the grid draws cells over a pass or two after a change: grab until it has
+        image = win.grid.grab().toImage()
+        return image.pixelColor(int(rect.left() + 3), int(rect.center().y())).getRgb()[:3] == colors.NO_VALUE_RGB
+
+    qtbot.waitUntil(painted_grey, timeout=5_000)
+    select_tokens(win, 0, 3)
+    QTest.keyClick(win.editor.text_edit, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
+    wait_for_review(qtbot, win)
+    QTest.keyClick(win.editor.text_edit, Qt.Key.Key_Return)  # the model re-denoised 0:3: those have an entropy now
+    frame = win.grid.frame()
+    assert not (frame.background[:3] == grey).all(axis=1).any() and (frame.background[3:] == grey).all()

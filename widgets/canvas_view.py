@@ -140,11 +140,13 @@ class CanvasView(QWidget):
         return text
 
     def _legend_state(self) -> tuple:
-        """(overlay, value range, has values): what the legend shows, from the history (no frame is built)."""
+        """(overlay, value range, has values, unknown entropy shown): what the legend shows, from the history (no
+        frame is built)."""
         if self._step < 0:
-            return self._overlay, (0.0, self._max_entropy), True
+            return self._overlay, (0.0, self._max_entropy), True, False
         value_range = self._history.value_range(self._overlay, self._max_entropy)
-        return self._overlay, value_range, self._overlay in self._available
+        unknown = self._overlay is Overlay.ENTROPY and bool(np.isnan(self._history.snapshot(self._step).entropy).any())
+        return self._overlay, value_range, self._overlay in self._available, unknown
 
     # ---- drawing at a bounded rate ----------------------------------------------------------------------------
     def _data_changed(self, layout: bool, legend: bool = False) -> None:
@@ -300,7 +302,8 @@ class CanvasView(QWidget):
         lines = [
             f"position {position} {self._where(position)}",
             f"token id {token_id}: {self.raw_text(token_id)!r}",
-            f"entropy {float(snap.entropy[position]):.4g} nats",
+            f"entropy {float(snap.entropy[position]):.4g} nats" if not np.isnan(snap.entropy[position])
+            else "entropy unknown: the model did not sample this token (typed or opened text)",
             f"step {snap.step_index + 1}: {changed}" if snap.step_index >= 0 else f"the text: {changed}",
             f"settled since step {int(settled) + 1}" if not np.isnan(settled) else "not settled",
         ]
