@@ -93,3 +93,33 @@ def test_opened_text_is_drawn_as_unknown_entropy_not_as_guessing(qtbot, tmp_path
     QTest.keyClick(win.editor.text_edit, Qt.Key.Key_Return)  # the model re-denoised 0:3: those have an entropy now
     frame = win.grid.frame()
     assert not (frame.background[:3] == grey).all(axis=1).any() and (frame.background[3:] == grey).all()
+
+
+def test_ctrl_k_offers_the_demo_models_own_instructions_before_any_typing(qtbot, tmp_path):
+    from models.runs import RunKind
+    from models.training.rewrites import REWRITE_INSTRUCTIONS
+    from tests.window_helpers import generate_with_keys, last_run, load, make_window, type_prompt
+
+    win = make_window(qtbot, tmp_path / "settings.ini")
+    load(qtbot, win, "")  # the demo model
+    type_prompt(qtbot, win, "Sort 4 9 2 7 5")
+    generate_with_keys(qtbot, win)
+    win.w.bottom_tabs.setCurrentWidget(win.editor)
+    edit = win.editor.text_edit
+    edit.setFocus()
+    QTest.keyClick(edit, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    QTest.keyClick(edit, Qt.Key.Key_K, Qt.KeyboardModifier.ControlModifier)
+    box = win.editor.instruction_edit
+    assert box.isVisible() and box.text() == ""
+    placeholder = box.placeholderText()
+    assert "Reverse" in placeholder and "formal" not in placeholder and "French" not in placeholder
+    popup = box.completer().popup()
+    assert popup.isVisible()  # the model's own instructions, before a key is typed
+    shown = [popup.model().index(row, 0).data() for row in range(popup.model().rowCount())]
+    assert shown == list(REWRITE_INSTRUCTIONS)
+    qtbot.keyClicks(box, "Rev")
+    assert [popup.model().index(r, 0).data() for r in range(popup.model().rowCount())] == ["Reverse"]
+    qtbot.keyClicks(box, "erse")
+    QTest.keyClick(box, Qt.Key.Key_Return)  # sends it, drop-down open or not
+    qtbot.waitUntil(lambda: not win.runner.busy and last_run(win).kind is RunKind.REWRITE, timeout=60_000)
+    assert last_run(win).instruction == "Reverse"
