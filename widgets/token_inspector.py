@@ -72,9 +72,13 @@ class CandidateList(QWidget):
         bar.setAlpha(90)
         for row, item in enumerate(self.items):
             rect = QRectF(0, row * self.ROW, self.width(), self.ROW - 2)
-            if row == self.current:
-                p.fillRect(rect, pal.alternateBase())
             p.fillRect(QRectF(rect.left(), rect.top(), rect.width() * item.probability, rect.height()), bar)
+            font = p.font()
+            font.setBold(row == self.current)  # the chosen row: bold and outlined, whatever its bar's length
+            p.setFont(font)
+            if row == self.current:
+                p.setPen(QPen(pal.highlight().color(), 2))
+                p.drawRect(rect.adjusted(1, 1, -1, -1))
             p.setPen(pal.windowText().color())
             label = f"{row + 1}. {format_token(self.token_text(item.token_id))}"
             p.drawText(rect.adjusted(6, 0, -6, 0), Qt.AlignmentFlag.AlignVCenter, label)
@@ -198,7 +202,9 @@ class TokenInspector(QWidget):
 
     def show_token(self, token: InspectedToken | None) -> None:
         self.shown = token
-        self.candidates.empty_text = "" if token is None else "No candidates recorded (top-k was 0)"
+        unsampled = token is not None and token.step < 0 and token.timeline is None  # typed or opened text
+        self.candidates.empty_text = ("" if token is None else "No run has denoised this canvas yet" if unsampled
+                                      else "No candidates recorded (top-k was 0)")
         self.timeline.empty_text = "" if token is None else "No steps recorded for this canvas"
         if token is None:
             self.header.setText("Click a token in the grid to inspect it; the arrow keys move from token to token. "
