@@ -174,7 +174,7 @@ class MainWindow(QMainWindow):
     def _on_workspace_changed(self, kinds: frozenset[str]) -> None:
         ws = self.workspace
         if kinds & {"conversation", "model", "document"}:
-            self.w.canvas_stack.setCurrentWidget(self.canvas if ws.conversation.turns else self.w.welcome)
+            self.w.canvas_stack.setCurrentWidget(self.canvas if ws.conversation.turns else self.w.welcome_page)
             self.w.welcome.set_examples(self.examples, demo=ws.model is not None and ws.model.source == "demo")
         if kinds & {"review", "model", "conversation"}:
             self._update_actions()

@@ -43,21 +43,19 @@ def next_turn(conversation: Conversation, draft: Draft) -> NextTurn:
 
 
 def describe(conversation: Conversation, draft: Draft) -> str:
-    """One line for beside the prompt, e.g. "Generate adds turn 2: a follow-up to turn 1 (Sort 4 9 2)."."""
+    """One short line for beside the prompt, e.g. "Generate: turn 2, a follow-up to turn 1 (“Sort 4 9 2”)."."""
     nxt = next_turn(conversation, draft)
     if nxt.kind is NextKind.BRANCH:
         original = conversation.turns[draft.branch_of]
-        return (f"Generate adds branch {nxt.branch} of turn {nxt.number}, beside “{_short(original)}” "
-                "(Run again…); the other answers stay.")
+        return f"Generate: branch {nxt.branch} of turn {nxt.number}, beside “{_short(original)}” (Run again…)."
     if nxt.kind is NextKind.FOLLOW_UP:
-        return (f"Generate adds turn {nxt.number}: a follow-up to turn {nxt.number - 1} "
+        return (f"Generate: turn {nxt.number}, a follow-up to turn {nxt.number - 1} "
                 f"(“{_short(conversation.turns[nxt.parent])}”).")
     if not conversation.turns:
-        return "Generate starts the conversation."
-    return (f"Generate starts a new conversation (branch {nxt.branch} of turn 1); tick Follow up to continue the one "
-            "on screen.")
+        return "Generate: the first turn of a conversation."
+    return f"Generate: a new conversation (branch {nxt.branch} of turn 1). Follow up continues this one."
 
 
-def _short(turn: TurnNode, limit: int = 28) -> str:
+def _short(turn: TurnNode, limit: int = 20) -> str:
     line = " ".join((turn.user or turn.source).split()) or "(no text)"
     return line if len(line) <= limit else line[: limit - 1] + "…"

@@ -37,7 +37,7 @@ def retype_prompt(qtbot, win, text: str) -> None:
 
 def test_follow_up_after_run_again_makes_turn_two_and_the_line_says_so(qtbot, window):
     win = window
-    assert intent(win) == "Generate starts the conversation."
+    assert intent(win) == "Generate: the first turn of a conversation."
     type_prompt(qtbot, win, "Sort 4 9 2")
     generate_with_keys(qtbot, win)
     ws = win.workspace
@@ -48,13 +48,13 @@ def test_follow_up_after_run_again_makes_turn_two_and_the_line_says_so(qtbot, wi
     assert "branch 2 of turn 1" in intent(win)  # editing the question keeps the branch, and says so
     QTest.keyClick(win.prompt_panel.user_edit, Qt.Key.Key_N, CTRL | Qt.KeyboardModifier.ShiftModifier)  # Follow up
     assert win.prompt_panel.follow_box.isChecked() and win.generation.follow_up_action.isChecked()
-    assert intent(win).startswith("Generate adds turn 2: a follow-up to turn 1")
+    assert intent(win).startswith("Generate: turn 2, a follow-up to turn 1")
     assert not win.prompt_panel.cancel_branch.isVisible()
     generate_with_keys(qtbot, win)
     node = ws.conversation.turns[ws.conversation.current]
     assert node.user == "Sort 7 1" and node.parent == first  # turn 2, not a branch of turn 1
     assert [row.text for row in win.w.conversation.rows()] == ["Sort 4 9 2", "Sort 7 1"]
-    assert intent(win).startswith("Generate adds turn 3: a follow-up to turn 2")
+    assert intent(win).startswith("Generate: turn 3, a follow-up to turn 2")
 
 
 def test_a_branch_can_be_cancelled_and_unticking_follow_up_starts_a_new_conversation(qtbot, window):
@@ -68,7 +68,7 @@ def test_a_branch_can_be_cancelled_and_unticking_follow_up_starts_a_new_conversa
     qtbot.mouseClick(win.w.conversation.rerun_button, LEFT)
     assert "branch 3 of turn 1" in intent(win)
     qtbot.mouseClick(win.prompt_panel.cancel_branch, LEFT)
-    assert intent(win).startswith("Generate starts a new conversation (branch 3 of turn 1)")
+    assert intent(win).startswith("Generate: a new conversation (branch 3 of turn 1)")
     assert ws.draft.branch_of is None
     qtbot.mouseClick(win.prompt_panel.follow_box, LEFT)  # the box beside the prompt ticks the menu's action
-    assert win.generation.follow_up_action.isChecked() and intent(win).startswith("Generate adds turn 2")
+    assert win.generation.follow_up_action.isChecked() and intent(win).startswith("Generate: turn 2")
