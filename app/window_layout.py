@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSize, Qt
 from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
@@ -85,12 +85,20 @@ def _scrolled(widget: QWidget) -> QScrollArea:
     return area
 
 
-def _scrolled_vertically(widget: QWidget) -> QScrollArea:
-    """Scrolled up and down only: the column keeps the widget's whole width (its fields are never cut)."""
-    area = _scrolled(widget)
-    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-    area.setMinimumWidth(widget.minimumSizeHint().width() + area.verticalScrollBar().sizeHint().width())
-    return area
+class _VerticalScroll(QScrollArea):
+    """Scrolled up and down only, and as tall as its widget when there is room: the column keeps the widget's
+    whole width (its fields are never cut) and scrolls only in a short window."""
+
+    def __init__(self, widget: QWidget) -> None:
+        super().__init__()
+        self.setWidget(widget)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setMinimumWidth(widget.minimumSizeHint().width() + self.verticalScrollBar().sizeHint().width())
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt naming
+        return self.widget().sizeHint()
 
 
 def build_layout(central_parent: QWidget) -> tuple[QWidget, WindowWidgets]:
@@ -108,8 +116,8 @@ def build_layout(central_parent: QWidget) -> tuple[QWidget, WindowWidgets]:
     # The sampler scrolls in a short window (at 1024x700 its nine rows squeezed the prompt box to one line).
     left = _splitter(Qt.Orientation.Vertical, _column(conversation, margins=(6, 4, 0, 0)),
                      _column(prompt_panel, margins=(6, 0, 0, 0)),
-                     _column(_scrolled_vertically(sampler_panel), margins=(6, 0, 0, 0)),
-                     _column(generate_button, stop_button, margins=(6, 0, 0, 6)), stretch=(1, 3, 2, 0))
+                     _column(_VerticalScroll(sampler_panel), margins=(6, 0, 0, 0)),
+                     _column(generate_button, stop_button, margins=(6, 0, 0, 6)), stretch=(1, 3, 0, 0))
 
     canvas, replay, welcome = CanvasPanel(), ReplayBar(), WelcomePanel()
     canvas_stack = QStackedWidget()

@@ -4,23 +4,30 @@ threshold in full, and a prompt box and sampler fields that keep their size."""
 
 from __future__ import annotations
 
+import pytest
+from PySide6.QtCore import QPoint
 from PySide6.QtGui import QFontMetricsF
 
 from tests.window_helpers import focus_window, generate_with_keys, load, make_window, type_prompt
 
 
-def test_nothing_is_cut_or_overlapping_at_1024_by_700(qtbot, tmp_path):
-    win = make_window(qtbot, tmp_path / "settings.ini", size=(1024, 700))
+@pytest.mark.parametrize("start", [(1024, 700), (1400, 900)])  # opened at that size, or made smaller after a run
+def test_nothing_is_cut_or_overlapping_at_1024_by_700(qtbot, tmp_path, start):
+    win = make_window(qtbot, tmp_path / "settings.ini", size=start)
     qtbot.waitExposed(win)
-    assert (win.width(), win.height()) == (1024, 700)
     welcome = win.w.welcome
     load(qtbot, win, "")  # the demo model
     focus_window(qtbot, win)
+    type_prompt(qtbot, win, "Sort 4 9 2 7 5")
+    win.resize(1024, 700)
+    qtbot.wait(50)
     for button in welcome.examples_box.findChildren(type(win.generate_button)):
         assert button.height() >= button.sizeHint().height(), button.text()  # scrolled, not squashed
-    type_prompt(qtbot, win, "Sort 4 9 2 7 5")
+    win.resize(*start)
     generate_with_keys(qtbot, win)
+    win.resize(1024, 700)
     qtbot.wait(50)  # the layouts settle on the run's last state
+    assert (win.width(), win.height()) == (1024, 700)
     bar = win.canvas.bar
     for button in [*bar.overlay_buttons.values(), *bar.view_buttons.values()]:
         assert button.width() >= button.sizeHint().width(), button.text()  # "Revisions", not "Re…ns"
@@ -38,5 +45,8 @@ def test_nothing_is_cut_or_overlapping_at_1024_by_700(qtbot, tmp_path):
     assert curves.view.ci.width() <= curves.view.width() + 1  # the plots fit their widget: none cut on the right
     for spin in win.sampler_panel.spins.values():
         assert spin.width() >= spin.minimumSizeHint().width()
-    edit = win.prompt_panel.user_edit
+    panel = win.prompt_panel
+    edit, intent = panel.user_edit, panel.intent
     assert edit.height() >= edit.minimumHeight()
+    assert win.image_strip.mapTo(win, QPoint(0, 0)).y() >= edit.mapTo(win, QPoint(0, edit.height())).y()
+    assert intent.height() >= intent.heightForWidth(intent.width())  # the two-line note beside the prompt, whole

@@ -4,7 +4,7 @@ and a line saying what Generate will do with them."""
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
-from PySide6.QtGui import QFontMetrics
+from PySide6.QtGui import QFontMetrics, QResizeEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QHBoxLayout,
@@ -121,6 +121,17 @@ class PromptPanel(QWidget):
         """Say what Generate will do; a pending branch can be cancelled."""
         self.intent.setText(text)
         self.cancel_branch.setVisible(branch)
+        self._fit_intent()
+
+    def _fit_intent(self) -> None:
+        # A wrapped label's height depends on its width, which a splitter's minimum does not ask for: without a
+        # minimum of its own, a short window squeezed the panel and the image row slid over the prompt box.
+        width = self.intent.width() if self.intent.width() > 50 else max(50, self.width() - 100)
+        self.intent.setMinimumHeight(self.intent.heightForWidth(width))
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt naming
+        super().resizeEvent(event)
+        self._fit_intent()
 
     def add_strip(self, widget: QWidget) -> None:
         """Place a widget (the image strip) between the user prompt and the toggles."""
