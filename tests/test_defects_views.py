@@ -123,3 +123,35 @@ def test_ctrl_k_offers_the_demo_models_own_instructions_before_any_typing(qtbot,
     QTest.keyClick(box, Qt.Key.Key_Return)  # sends it, drop-down open or not
     qtbot.waitUntil(lambda: not win.runner.busy and last_run(win).kind is RunKind.REWRITE, timeout=60_000)
     assert last_run(win).instruction == "Reverse"
+
+
+def test_a_click_on_the_scrubbers_groove_goes_to_the_step_clicked(qtbot, tmp_path, small_canvas_checkpoint):
+    from PySide6.QtCore import QPoint
+    from PySide6.QtWidgets import QStyle, QStyleOptionSlider
+
+    from tests.window_helpers import generate_with_keys, last_run, load, make_window, set_spin, type_prompt
+
+    win = make_window(qtbot, tmp_path / "settings.ini")
+    load(qtbot, win, small_canvas_checkpoint)
+    set_spin(win, "max_new_tokens", 16)
+    set_spin(win, "max_denoising_steps", 20)
+    type_prompt(qtbot, win, "Tell me")
+    generate_with_keys(qtbot, win)
+    run = last_run(win)
+    click_run(qtbot, win, run.id)
+    steps = len(run.steps(0))
+    assert steps == 20 and win.workspace.position.step == steps - 1
+    slider = win.replay.slider
+
+    def x_of(step: int) -> int:
+        option = QStyleOptionSlider()
+        slider.initStyleOption(option)
+        style, cc = slider.style(), QStyle.ComplexControl.CC_Slider
+        groove = style.subControlRect(cc, option, QStyle.SubControl.SC_SliderGroove, slider)
+        handle = style.subControlRect(cc, option, QStyle.SubControl.SC_SliderHandle, slider)
+        span = groove.width() - handle.width()
+        return groove.x() + handle.width() // 2 + QStyle.sliderPositionFromValue(0, slider.maximum(), step, span)
+
+    for target in (3, 11, 0):  # far from the handle: a page step (5) would land elsewhere
+        qtbot.mouseClick(slider, Qt.MouseButton.LeftButton, pos=QPoint(x_of(target), slider.height() // 2))
+        assert win.workspace.position.step == target and win.grid.snapshot() is run.steps(0)[target]
