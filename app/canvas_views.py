@@ -94,7 +94,8 @@ class CanvasViews(QObject):
         if not steps:
             return
         step = pos.step if 0 <= pos.step < len(steps) else len(steps) - 1
-        self.grid.show_step(steps, step)
+        record = run.record.canvases.get(pos.canvas)
+        self.grid.show_step(steps, step, committed=record is not None and record.committed is not None)
         self._plot_target = (steps, step)
         if not pos.live:
             self._draw_plots()

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QPainter, QPaintEvent
-from PySide6.QtWidgets import QComboBox, QDialog, QGridLayout, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QDialog, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from app.workspace_hub import WorkspaceHub, max_entropy, token_text
 from models.compare import NEVER, CanvasComparison, compare_runs
 from widgets import colors
 from widgets.grid_cells import grid_shape
+from widgets.step_slider import StepSlider
 from widgets.token_grid import TokenGrid
 
 
@@ -63,7 +64,7 @@ class CompareWindow(QDialog):
         self.canvas_combo = QComboBox()
         for comparison in self.comparisons:
             self.canvas_combo.addItem(f"Canvas {comparison.canvas + 1}", comparison.canvas)
-        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider = StepSlider()  # a click on the groove goes to that step
         self.slider.setToolTip("One scrubber for both runs (a run that stopped earlier stays on its last step)")
         self.step_label = QLabel()
         self.summary = QLabel()

@@ -27,10 +27,14 @@ _RENDERED_ON = frozenset({"document", "review", "steps", "position", "runs", "co
 
 
 def redo_keys() -> list[QKeySequence]:
-    """The platform's Redo keys, plus Ctrl+Shift+Z where the platform lacks it (binding it twice is ambiguous)."""
+    """The platform's Redo keys, plus Ctrl+Shift+Z and Ctrl+Y where the platform lacks them: X11 binds Redo to
+    Ctrl+Shift+Z only, Windows to Ctrl+Y too. A key the platform already binds is not added again (twice is an
+    ambiguous shortcut, and then the key does nothing)."""
     keys = list(QKeySequence.keyBindings(QKeySequence.StandardKey.Redo))
-    extra = QKeySequence("Ctrl+Shift+Z")
-    return keys if any(k.matches(extra) == QKeySequence.SequenceMatch.ExactMatch for k in keys) else keys + [extra]
+    for extra in (QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")):
+        if not any(k.matches(extra) == QKeySequence.SequenceMatch.ExactMatch for k in keys):
+            keys.append(extra)
+    return keys
 
 
 class EditController(QObject):

@@ -17,7 +17,7 @@ from app.workspace_hub import WorkspaceHub
 from models.events import Event
 from models.loading import LoadCancelled, LoadedModel
 from models.runs import Run
-from models.validation import is_out_of_memory
+from models.validation import InputError, is_out_of_memory
 
 #: make_events(generator, cancel) -> the run's event stream (a coroutine giving an async stream for a server).
 MakeEvents = Callable[[Any, Any], Iterator[Event]]
@@ -40,8 +40,9 @@ class EngineController(QObject):
     runEnded = Signal(object)  # Run (finished, cancelled or failed: its fate says which)
     failed = Signal(str, str)  # title, message
     busyChanged = Signal(bool)
-    connectionLost = Signal(str)  # why; everything recorded so far stays
     stopRequested = Signal()  # Stop or Cancel was pressed: the run or load stops at its next check
+    refused = Signal(str)  # a prompt refused before its first step (over a limit): why; nothing was added
+    connectionLost = Signal(str, object)  # why, and the Run it interrupted (or None); everything recorded stays
 
     def __init__(self, hub: WorkspaceHub, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -182,11 +183,18 @@ class EngineController(QObject):
 
     def _lost(self, closed: Any) -> None:
         """The connection dropped: no engine until it is back; the runs recorded so far stay in the workspace."""
-        if self.remote is None:
-            return
-        self.remote = self.generator = None
         reason = str(closed.result()) if not closed.cancelled() else "the connection was closed"
-        self.connectionLost.emit(reason)
+        self._drop_connection(reason, self._run)
+
+    def _drop_connection(self, reason: str, run: Run | None) -> None:
+        """Say once that the server is gone: the run that stops with it fails on its own, and must not say it
+        again in a second box (the reader fails the run and resolves `closed` in the same breath)."""
+        remote, self.remote = self.remote, None
+        if remote is None:
+            return
+        self.generator = None  # `loaded` stays: the status bar and the views still name the server's model
+        remote.closed.remove_done_callback(self._lost)
+        self.connectionLost.emit(reason, run)
 
     def _on_failed(self, error: BaseException) -> None:
         run, self._run = self._run, None
@@ -194,16 +202,31 @@ class EngineController(QObject):
             self.busyChanged.emit(False)
             self.loadCancelled.emit()
             return
+        if run is not None and isinstance(error, InputError) and self.hub.ws.withdraw_generation(run.id):
+            # The prompt was refused before anything was made: no turn, no failed run, one message.
+            self.busyChanged.emit(False)
+            self.refused.emit(error.reason[:1].upper() + error.reason[1:])
+            return
         message = failure_message(error)
         if run is not None and run.id in self.hub.ws.runs:
             self.hub.ws.fail_run(run.id, message)
         self.busyChanged.emit(False)
+        if run is not None and _connection_dropped(error):
+            self._drop_connection(message, run)  # one message, from the connection's side
+            self.runEnded.emit(run)
+            return
         title = ("Generation failed" if run is not None else "Could not connect to the server" if self._connecting
                  else "Could not load the model")
         self._connecting = False
         self.failed.emit(title, message)
         if run is not None:
             self.runEnded.emit(run)
+
+
+def _connection_dropped(error: BaseException) -> bool:
+    from app.remote.errors import RemoteError
+
+    return isinstance(error, RemoteError) and error.code == "connection"
 
 
 def _close_soon(remote: Any) -> None:

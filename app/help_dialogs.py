@@ -36,7 +36,8 @@ its vocabulary. The sampler draws a token at each position, keeps the ones the m
 back as noise (<i>renoised</i>, drawn dim and italic in the grid). The scrubber under the grid replays every step.</p>
 <h3>Entropy</h3>
 <p>How unsure the model is at a position, in nats: 0 when one token has all the probability, up to ln(vocabulary)
-when it cannot choose. The grid and the heatmap colour each position by it: dark is sure, yellow is guessing. The
+when it cannot choose. The grid and the heatmap colour each position by it: dark is sure, yellow is guessing, grey
+is not known (text you typed or opened, which the model never sampled, until a run re-denoises it). The
 sampler accepts tokens, lowest entropy first, until their total reaches the <i>entropy bound</i>; the canvas stops
 early when the mean entropy falls under the <i>confidence threshold</i> and the draft stops changing.</p>
 <p>Try it with the demo model: <i>Generate → Demo-model prompts → Sort</i>. The layout (spaces, the end of the

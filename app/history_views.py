@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import time
 from collections.abc import Callable
 
@@ -82,6 +83,15 @@ class HistoryViews(QObject):
             return
         self._answer_key = None
         self._stats_shown = 0.0
+        if run is not None and run.kind is RunKind.GENERATE and run.fate is Fate.FAILED:
+            # The answer it had reached when it failed (a server that dropped): its drafts, and why it stopped.
+            _, thought, answer = split_reply(run.record.draft_ids(), ws.tokenizer)
+            output.set_answer(answer)
+            output.set_thought(thought)
+            output.set_notice(f"<b>Run #{run.id} failed</b>: {html.escape(run.error or 'no reason given')}. "
+                              "Its recorded steps are on screen; the text below is its last draft.")
+            output.set_stats(live_stats(run))
+            return
         doc = ws.document
         if doc is None:
             output.clear()

@@ -72,11 +72,14 @@ class InspectorController(QObject):
             return InspectedToken(position, step, int(snapshot.argmax[position]),
                                   tuple(candidates(steps[step], position)) if steps else (),
                                   timeline(steps, position) if steps else None)
-        # The text itself: its token, with the candidates of the last step that denoised this canvas.
-        last = steps[-1] if steps else None
-        return InspectedToken(position, -1, int(snapshot.argmax[position]),
-                              tuple(candidates(last, position)) if last is not None else (),
-                              timeline(steps, position) if steps else None)
+        # The text itself: its token, with the candidates of the last step that denoised this canvas, and the token
+        # that step had when the text now holds another (a candidate used, typing): the list is that step's.
+        token = int(snapshot.argmax[position])
+        if not steps:
+            return InspectedToken(position, -1, token, (), None)
+        had = int(steps[-1].argmax[position])
+        return InspectedToken(position, -1, token, tuple(candidates(steps[-1], position)), timeline(steps, position),
+                              source=f"step {len(steps)} of run #{run.id}", replaced=None if had == token else had)
 
     def pick(self, position: int, token_id: int) -> None:
         """The candidate goes into the text at that position, locked: one undoable step."""

@@ -91,6 +91,9 @@ class MainWindow(QMainWindow):
         self.models.modelGone.connect(self._on_model_gone)
         self.models.refused.connect(self.show_error)
         self.engine.connectionLost.connect(self._on_connection_lost)
+        self.engine.refused.connect(lambda reason: self.show_error(
+            "Prompt refused", f"{reason}.\n\nNothing was added to the conversation; the prompt is still in the box "
+            "to shorten (with Follow up ticked, the earlier turns count too)."))
         self.hub.changed.connect(self._on_workspace_changed)
         w.generate_button.clicked.connect(self.generate)
         w.stop_button.clicked.connect(self.generation.stop)
@@ -176,7 +179,7 @@ class MainWindow(QMainWindow):
     def _on_workspace_changed(self, kinds: frozenset[str]) -> None:
         ws = self.workspace
         if kinds & {"conversation", "model", "document"}:
-            self.w.canvas_stack.setCurrentWidget(self.canvas if ws.conversation.turns else self.w.welcome)
+            self.w.canvas_stack.setCurrentWidget(self.canvas if ws.conversation.turns else self.w.welcome_page)
             self.w.welcome.set_examples(self.examples, demo=ws.model is not None and ws.model.source == "demo")
         if kinds & {"review", "model", "conversation"}:
             self._update_actions()
@@ -193,10 +196,9 @@ class MainWindow(QMainWindow):
         self.status.model_gone("No model")
         self._update_actions()
 
-    def _on_connection_lost(self, reason: str) -> None:
+    def _on_connection_lost(self, reason: str, run: Run | None) -> None:
         self.status.model_gone("Disconnected")
-        self.show_error("The connection to the server was lost", f"{reason}. Everything recorded so far is kept; "
-                        "connect again (Model → Connect to server…) or load a model.")
+        self.show_error("The connection to the server was lost", connection_lost_message(reason, run))
         self._update_actions()
 
     def _on_run_ended(self, run: Run) -> None:
@@ -247,3 +249,16 @@ class MainWindow(QMainWindow):
         self.views.stop()
         self._save_state()
         event.accept()
+
+
+def connection_lost_message(reason: str, run: Run | None) -> str:
+    """What happened, what is kept, and what to do next."""
+    stopped = ""
+    if run is not None:
+        steps = run.step_count()
+        stopped = (f"Run #{run.id} stopped there; its {steps} recorded step{'s' if steps != 1 else ''} "
+                   "stay on screen and in the Runs list. ")
+    return (f"{reason[:1].upper()}{reason[1:]}. {stopped}Everything recorded so far is kept.\n\n"
+            "Check that the server is still running (main.py serve) and, if you reach it through an SSH tunnel, "
+            "that the tunnel is up. Then connect again (Model → Connect to server…), or work on this machine "
+            "(Model → Demo model, or Model → Open checkpoint folder…).")

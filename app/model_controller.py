@@ -161,14 +161,15 @@ class ModelController(QObject):
             self.strip.set_budget(budget)  # the checkpoint's own default visual budget
         self.sampler.set_defaults(loaded.defaults)
         ws = self.hub.ws
-        saved = self._saved_sampler() if first else None
-        if saved is not None and loaded.source == (self.store.value("models/last") or "demo"):
-            settings = saved
-        elif first:
-            settings = loaded.defaults
-        else:
-            settings = carried_settings(current, old_defaults, loaded.defaults)
         ref = model_ref(loaded)
+        saved = self._saved_sampler() if first else None
+        if ws.model is not None and ws.model.same_model(ref):
+            settings = current  # a session of this model (restored after a crash, opened): its settings are in use
+        else:
+            # The checkpoint's defaults (or, for the model used last, the settings it was left with), under
+            # whatever the user changed in the panel meanwhile: edits made while the model loaded are kept.
+            remembered = saved is not None and loaded.source == (self.store.value("models/last") or "demo")
+            settings = carried_settings(current, old_defaults, saved if remembered else loaded.defaults)
         if ws.adopt_model(ref, loaded.tokenizer):
             ws.set_settings(settings)
         elif not ws.is_modified():  # saved work of another model: nothing is lost by starting afresh

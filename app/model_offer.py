@@ -25,7 +25,7 @@ class ModelOffer(QObject):
         self.box: QMessageBox | None = None
         engine.loadCancelled.connect(lambda: self._gone("loading it was cancelled"))
         engine.failed.connect(lambda title, message: self._gone(f"it could not be loaded ({message})"))
-        engine.connectionLost.connect(lambda reason: self._gone("the connection to the server was lost"))
+        engine.connectionLost.connect(lambda _reason, _run: self._gone("the connection to the server was lost"))
 
     def _gone(self, reason: str) -> None:
         if self.engine.generator is None:  # a failure with a model still loaded leaves nothing to explain here

@@ -13,6 +13,7 @@ from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction
 
 from app.workspace_hub import WorkspaceHub
+from models.next_turn import describe
 from models.settings import SettingsError
 from models.workspace import Draft
 from widgets.image_strip import ImageStrip
@@ -29,19 +30,30 @@ class PromptBinding(QObject):
         self._rendering = False
         prompt.changed.connect(self.push_draft)
         strip.changed.connect(self.push_draft)
-        follow_up.toggled.connect(self.push_draft)
+        prompt.follow_box.toggled.connect(follow_up.setChecked)  # the box beside the prompt and the menu's action
+        follow_up.toggled.connect(prompt.follow_box.setChecked)
+        follow_up.toggled.connect(self._follow_up_toggled)
+        prompt.branchCancelled.connect(self._cancel_branch)
         sampler.changed.connect(self.push_settings)
         compile_action.toggled.connect(self.push_settings)
         hub.changed.connect(self.render)
 
     def push_draft(self) -> None:
-        if self._rendering:
-            return
-        ws = self.hub.ws
-        ws.set_draft(Draft(
-            user=self.prompt.user_text(), system=self.prompt.system_text(), think=self.prompt.think(),
-            images=tuple(self.strip.images()), image_names=tuple(self.strip.names()),
-            image_budget=self.strip.budget(), follow_up=self.follow_up.isChecked(), branch_of=ws.draft.branch_of))
+        if not self._rendering:
+            self.hub.ws.set_draft(self._draft(self.hub.ws.draft.branch_of))
+
+    def _follow_up_toggled(self) -> None:
+        """Ticking or unticking Follow up says where the prompt goes: a pending "Run again…" branch gives way."""
+        if not self._rendering:
+            self.hub.ws.set_draft(self._draft(branch_of=None))
+
+    def _draft(self, branch_of: int | None) -> Draft:
+        return Draft(user=self.prompt.user_text(), system=self.prompt.system_text(), think=self.prompt.think(),
+                     images=tuple(self.strip.images()), image_names=tuple(self.strip.names()),
+                     image_budget=self.strip.budget(), follow_up=self.follow_up.isChecked(), branch_of=branch_of)
+
+    def _cancel_branch(self) -> None:
+        self.hub.ws.set_draft(dataclasses.replace(self.hub.ws.draft, branch_of=None))
 
     def push_settings(self) -> None:
         if self._rendering:
@@ -53,9 +65,12 @@ class PromptBinding(QObject):
         self.hub.ws.set_settings(dataclasses.replace(settings, compile=self.compile_action.isChecked()))
 
     def render(self, kinds: frozenset[str]) -> None:
+        ws = self.hub.ws
+        if kinds & {"draft", "conversation"}:
+            branch = ws.draft.branch_of is not None and ws.draft.branch_of in ws.conversation.turns
+            self.prompt.show_intent(describe(ws.conversation, ws.draft), branch)
         if not kinds & {"draft", "settings"}:
             return
-        ws = self.hub.ws
         self._rendering = True
         try:
             draft = ws.draft

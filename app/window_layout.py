@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSize, Qt
 from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
@@ -43,6 +43,7 @@ class WindowWidgets:
     canvas: CanvasPanel  # the canvas as a grid or as text, under the overlay bar
     grid: TokenGrid  # the canvas panel's grid view
     welcome: WelcomePanel
+    welcome_page: QScrollArea  # the welcome panel, scrolled in a short window rather than squashed
     canvas_stack: QStackedWidget  # the welcome page until there is a canvas, then the grid
     replay: ReplayBar
     heatmap: EntropyHeatmap
@@ -84,6 +85,22 @@ def _scrolled(widget: QWidget) -> QScrollArea:
     return area
 
 
+class _VerticalScroll(QScrollArea):
+    """Scrolled up and down only, and as tall as its widget when there is room: the column keeps the widget's
+    whole width (its fields are never cut) and scrolls only in a short window."""
+
+    def __init__(self, widget: QWidget) -> None:
+        super().__init__()
+        self.setWidget(widget)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setMinimumWidth(widget.minimumSizeHint().width() + self.verticalScrollBar().sizeHint().width())
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt naming
+        return self.widget().sizeHint()
+
+
 def build_layout(central_parent: QWidget) -> tuple[QWidget, WindowWidgets]:
     """(the central widget, the widgets by role)."""
     prompt_panel = PromptPanel()
@@ -96,13 +113,16 @@ def build_layout(central_parent: QWidget) -> tuple[QWidget, WindowWidgets]:
     stop_button.setToolTip("Stop at the next denoising step (Esc)")
     conversation = ConversationPanel()
     # The left column has a margin of its own, so its boxes do not touch the window's edge.
+    # The sampler scrolls in a short window (at 1024x700 its nine rows squeezed the prompt box to one line).
     left = _splitter(Qt.Orientation.Vertical, _column(conversation, margins=(6, 4, 0, 0)),
-                     _column(prompt_panel, margins=(6, 0, 0, 0)), _column(sampler_panel, margins=(6, 0, 0, 0)),
-                     _column(generate_button, stop_button, margins=(6, 0, 0, 6)), stretch=(1, 3, 2, 0))
+                     _column(prompt_panel, margins=(6, 0, 0, 0)),
+                     _column(_VerticalScroll(sampler_panel), margins=(6, 0, 0, 0)),
+                     _column(generate_button, stop_button, margins=(6, 0, 0, 6)), stretch=(1, 3, 0, 0))
 
     canvas, replay, welcome = CanvasPanel(), ReplayBar(), WelcomePanel()
     canvas_stack = QStackedWidget()
-    canvas_stack.addWidget(welcome)
+    welcome_page = _scrolled(welcome)
+    canvas_stack.addWidget(welcome_page)
     canvas_stack.addWidget(canvas)
     heatmap, curves, runs, inspector = EntropyHeatmap(), StepCurves(), RunsPanel(), TokenInspector()
     side_tabs = QTabWidget()
@@ -127,7 +147,7 @@ def build_layout(central_parent: QWidget) -> tuple[QWidget, WindowWidgets]:
     centre = _splitter(Qt.Orientation.Vertical, top, bottom_tabs, stretch=(3, 1))
     main = _splitter(Qt.Orientation.Horizontal, left, _column(centre, margins=(0, 4, 6, 0)), stretch=(1, 3))
     widgets = WindowWidgets(conversation, prompt_panel, image_strip, sampler_panel, generate_button, stop_button,
-                            canvas, canvas.grid, welcome, canvas_stack, replay, heatmap, curves, runs, inspector,
-                            inspector_tab, side_tabs, output, editor, bottom_tabs,
+                            canvas, canvas.grid, welcome, welcome_page, canvas_stack, replay, heatmap, curves, runs,
+                            inspector, inspector_tab, side_tabs, output, editor, bottom_tabs,
                             {"main": main, "left": left, "top": top, "centre": centre, "plots": plots})
     return main, widgets

@@ -42,7 +42,14 @@ _DEVICE = re.compile(r"(cpu|mps|cuda(?::(\d{1,3}))?)")
 
 
 class InputError(ValueError):
-    """Bad input from a user or a client; the message names the input and says why."""
+    """Bad input from a user or a client; the message names the input and says why.
+
+    `reason` is the message without `hint`, a remedy for the command line (an environment variable to set) that
+    means nothing to a person in the window."""
+
+    def __init__(self, reason: str, hint: str = "") -> None:
+        super().__init__(f"{reason} ({hint})" if hint else reason)
+        self.reason, self.hint = reason, hint
 
 
 @dataclass(frozen=True)
@@ -122,8 +129,8 @@ def check_prompt_texts(prompt: Any, limits: Limits | None = None) -> None:
         total += len(text)
     if total > limits.max_prompt_chars:
         raise InputError(
-            f"the prompt is too long: {total:,} characters, the limit is {limits.max_prompt_chars:,} "
-            f"(set {ENV_MAX_PROMPT_CHARS} to raise it)"
+            f"the prompt is too long: {total:,} characters, the limit is {limits.max_prompt_chars:,}",
+            f"set {ENV_MAX_PROMPT_CHARS} to raise it",
         )
 
 
@@ -134,8 +141,8 @@ def check_prompt_tokens(
     limits = limits or Limits.from_env()
     if count > limits.max_prompt_tokens:
         raise InputError(
-            f"the prompt is too long: {count:,} tokens, the limit is {limits.max_prompt_tokens:,} "
-            f"(set {ENV_MAX_PROMPT_TOKENS} to raise it)"
+            f"the prompt is too long: {count:,} tokens, the limit is {limits.max_prompt_tokens:,}",
+            f"set {ENV_MAX_PROMPT_TOKENS} to raise it",
         )
     if context is not None and count + canvas_length > context:
         raise InputError(

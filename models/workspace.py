@@ -19,6 +19,7 @@ import numpy as np
 from models.conversation import Conversation, TurnNode
 from models.document import Document, apply_hunks, diff_hunks, lay_into_canvases
 from models.events import Event, StepSnapshot
+from models.next_turn import next_turn
 from models.prompts import Prompt, split_reply
 from models.rewriting import rewrite_prompt
 from models.runs import KEPT, Fate, Run, RunKind
@@ -56,6 +57,19 @@ class Draft:
     branch_of: int | None = None  # run it as an alternative to this earlier turn
 
 
+@dataclass(frozen=True)
+class _Asked:
+    """What a generation changes when it is asked, as it was before: to withdraw one the engine refused."""
+
+    run: int
+    current: int | None
+    root_choice: int | None
+    active_children: dict[int, int | None]
+    draft: Draft
+    revision: int
+    position: Position
+
+
 class Workspace:
     def __init__(self, model: ModelRef | None = None, tokenizer: Any = None,
                  settings: SamplerSettings | None = None) -> None:
@@ -68,6 +82,7 @@ class Workspace:
         self.draft = Draft()
         self.review: int | None = None  # the run whose proposal is being reviewed
         self.undo = UndoStack()
+        self._asked: _Asked | None = None  # how things stood before the newest generation was asked
         self.name = ""  # the session file's path, "" until saved or opened
         self._listeners: list[Listener] = []
         self.revision = 0  # counts the changes worth saving
@@ -202,12 +217,13 @@ class Workspace:
     def start_generation(self, settings: SamplerSettings) -> Run:
         """A new turn from the prompt boxes (a follow-up, a branch of an earlier turn, or a new conversation)."""
         draft, conversation = self.draft, self.conversation
-        if draft.branch_of is not None and draft.branch_of in conversation.turns:
-            parent = conversation.turns[draft.branch_of].parent
-        else:
-            parent = conversation.current if draft.follow_up and conversation.current is not None else None
+        asked = _Asked(self._next_run, conversation.current, conversation.root_choice,
+                       {i: n.active_child for i, n in conversation.turns.items()}, draft, self.revision,
+                       self.position)
+        parent = next_turn(conversation, draft).parent
         node = conversation.add(parent, draft.user, draft.system, draft.think, draft.images)
         run = self._new_run(RunKind.GENERATE, node.id, conversation.prompt_for(node.id), settings)
+        self._asked = asked
         if draft.branch_of is not None:
             self.draft = dataclasses.replace(draft, branch_of=None)
         self._changed("conversation", "runs", "position", "document", "draft")
@@ -264,7 +280,7 @@ class Workspace:
             ids = result.token_ids if result is not None else np.zeros(0, dtype=np.int64)
             turn.document = (Document(ids, self.canvas_length, self.tokenizer, entropy=run.final_entropy())
                              if len(ids) else self.empty_document())
-            self.position = Position(None, max(run.canvas_indices, default=0))
+            self.position = self._on_document(max(run.canvas_indices, default=0))
             self._changed("runs", "document", "position", "conversation")
             return
         base = self._base(run)
@@ -281,7 +297,7 @@ class Workspace:
                 self._changed("runs", "review", "position")
                 return
             run.fate = Fate.UNCHANGED
-        self.position = Position(None, self.position.canvas)
+        self.position = self._on_document(self.position.canvas)
         self._changed("runs", "position")
 
     def fail_run(self, run_id: int, message: str) -> None:
@@ -289,8 +305,29 @@ class Workspace:
         run.fate, run.error = Fate.FAILED, message
         if run.kind is RunKind.GENERATE and self.conversation.turns[run.turn].document is None:
             self.conversation.turns[run.turn].document = self.empty_document()
-        self.position = Position(None)
+        newest = run.record.newest()  # what it recorded before it failed stays on screen (a server that dropped)
+        self.position = Position(None) if newest is None else Position(run_id, newest[0], newest[1])
         self._changed("runs", "position", "document")
+
+    def withdraw_generation(self, run_id: int) -> bool:
+        """A generation refused before its first step (a prompt over a limit) leaves nothing behind: its turn and
+        run go, and the conversation, the prompt boxes and what is on screen are as they were before it was asked.
+        False (and nothing changed) when the run is not that fresh generation."""
+        asked, run = self._asked, self.runs.get(run_id)
+        if (asked is None or asked.run != run_id or run is None or run.kind is not RunKind.GENERATE or run.step_count()
+                or self.conversation.children(run.turn)):
+            return False
+        self._asked = None
+        del self.runs[run_id]
+        conversation = self.conversation
+        conversation.remove(run.turn)
+        for turn_id, child in asked.active_children.items():
+            conversation.turns[turn_id].active_child = child
+        conversation.current, conversation.root_choice = asked.current, asked.root_choice
+        self._next_run, self.draft, self.revision = run_id, asked.draft, asked.revision
+        self.position = asked.position if asked.position.run in self.runs or asked.position.run is None else Position()
+        self._changed("conversation", "runs", "position", "document", "draft", unsaved=False)
+        return True
 
     def _base(self, run: Run) -> Document | None:
         doc = self.conversation.turns[run.turn].document
@@ -334,14 +371,14 @@ class Workspace:
             run.fate = Fate.ACCEPTED if len(hunks) == total else Fate.PARTIAL
             after = apply_hunks(doc, run.proposal_ids, hunks, run.proposal_entropy)
             self._push(after, f"Accept {run.kind.value}")
-        self.position = Position(None, self.position.canvas)
+        self.position = self._on_document(self.position.canvas)
         self._changed("runs", "review", "document", "position")
 
     def reject(self) -> None:
         run = self.runs[self.review]
         run.fate = Fate.REJECTED
         self.review = None
-        self.position = Position(None, self.position.canvas)
+        self.position = self._on_document(self.position.canvas)
         self._changed("runs", "review", "position")
 
     # ----- the document and undo ------------------------------------------------------------------------------
@@ -357,7 +394,7 @@ class Workspace:
         self._push(after, label, typing)
         if not typing:
             self.undo.break_merge()
-        self.position = Position(None, self.position.canvas)
+        self.position = self._on_document(self.position.canvas)
         self._changed("document", "position")
 
     def start_text(self, doc: Document, source: str = "") -> None:
@@ -378,7 +415,7 @@ class Workspace:
             return
         self.conversation.select(step.turn)
         self.conversation.turns[step.turn].document = step.before if undo else step.after
-        self.position = Position(None, self.position.canvas)
+        self.position = self._on_document(self.position.canvas)
         self._changed("document", "conversation", "position")
 
     # ----- what is on screen ----------------------------------------------------------------------------------
@@ -396,12 +433,17 @@ class Workspace:
                 step = count - 1 if step < 0 or live else min(step, count - 1)
             position = Position(run_id, canvas, step, live and run.fate is Fate.RUNNING)
         else:
-            doc = self.document
-            last = max(0, len(doc.ids) // doc.canvas_length - 1) if doc is not None else 0
-            position = Position(None, min(max(canvas, 0), last))
+            position = self._on_document(canvas)
         if position != self.position:
             self.position = position
             self._changed("position", unsaved=False)
+
+    def _on_document(self, canvas: int = 0) -> Position:
+        """The current turn's text on screen at `canvas`, or its last canvas: an undo or a branch can bring back a
+        shorter text than the one on screen (a canvas past its end drew nothing and broke the grid)."""
+        doc = self.document
+        last = max(0, len(doc.ids) // doc.canvas_length - 1) if doc is not None else 0
+        return Position(None, min(max(canvas, 0), last))
 
     def shown_step(self) -> StepSnapshot | None:
         pos = self.position

@@ -253,7 +253,7 @@ def test_save_new_and_open_show_what_the_workspace_holds(qtbot, window, tmp_path
     assert not window.isWindowModified() and window.windowTitle().startswith("story.ddsession")
     before = doc(window)
     assert window.sessions.new_session()  # nothing unsaved: no question
-    assert window.workspace.document is None and window.w.canvas_stack.currentWidget() is window.w.welcome
+    assert window.workspace.document is None and window.w.canvas_stack.currentWidget() is window.w.welcome_page
     assert window.grid.snapshot() is None and len(window.heatmap.image_data()) == 0
     assert window.output.answer() == "" and window.output.stats() == {}
     assert window.sessions.open_path(str(path))

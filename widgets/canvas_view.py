@@ -45,6 +45,7 @@ class CanvasView(QWidget):
         self._raw_text: dict[int, str] = {}
         self._history = CanvasHistory()
         self._step = -1
+        self._committed = False  # the last snapshot is the canvas as committed
         self._overlay = Overlay.ENTROPY
         self._available = frozenset({Overlay.ENTROPY, Overlay.REVISIONS, Overlay.COMMIT_ORDER})
         self._frame: CellFrame | None = None
@@ -57,8 +58,10 @@ class CanvasView(QWidget):
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
 
     # ---- data -------------------------------------------------------------------------------------------------
-    def show_step(self, snapshots: Sequence[StepSnapshot], step: int | None = None) -> None:
+    def show_step(self, snapshots: Sequence[StepSnapshot], step: int | None = None, committed: bool = False) -> None:
         """Show snapshots[step] (default: the latest) of one canvas; earlier snapshots give its history.
+        `committed`: the canvas was committed after its last snapshot, so that step's tokens are the text, drawn
+        settled (the sampler's renoising at a last step is never carried out).
 
         Cheap: the history grows by the new steps only, and nothing is computed for drawing until a paint, so a
         burst of steps costs one frame, the newest."""
@@ -71,6 +74,7 @@ class CanvasView(QWidget):
         old_length = self._history.length if self._step >= 0 else -1
         self._history.update(snapshots)
         self._step = step % len(snapshots)
+        self._committed = committed
         self._frame = None
         available = self._history.available()
         if available != self._available:
@@ -92,7 +96,8 @@ class CanvasView(QWidget):
         """What is drawn for the shown step under the active overlay, built once per step (at the first paint)."""
         if self._frame is None and self._step >= 0:
             wash = GridColours.of(self.palette()).window_rgb
-            self._frame = CellFrame.build(self._history, self._step, self._overlay, self._max_entropy, wash)
+            final = self._committed and self._step == self._history.steps - 1
+            self._frame = CellFrame.build(self._history, self._step, self._overlay, self._max_entropy, wash, final)
         return self._frame
 
     def set_overlay(self, overlay: Overlay) -> None:
@@ -135,11 +140,13 @@ class CanvasView(QWidget):
         return text
 
     def _legend_state(self) -> tuple:
-        """(overlay, value range, has values): what the legend shows, from the history (no frame is built)."""
+        """(overlay, value range, has values, unknown entropy shown): what the legend shows, from the history (no
+        frame is built)."""
         if self._step < 0:
-            return self._overlay, (0.0, self._max_entropy), True
+            return self._overlay, (0.0, self._max_entropy), True, False
         value_range = self._history.value_range(self._overlay, self._max_entropy)
-        return self._overlay, value_range, self._overlay in self._available
+        unknown = self._overlay is Overlay.ENTROPY and bool(np.isnan(self._history.snapshot(self._step).entropy).any())
+        return self._overlay, value_range, self._overlay in self._available, unknown
 
     # ---- drawing at a bounded rate ----------------------------------------------------------------------------
     def _data_changed(self, layout: bool, legend: bool = False) -> None:
@@ -295,7 +302,8 @@ class CanvasView(QWidget):
         lines = [
             f"position {position} {self._where(position)}",
             f"token id {token_id}: {self.raw_text(token_id)!r}",
-            f"entropy {float(snap.entropy[position]):.4g} nats",
+            f"entropy {float(snap.entropy[position]):.4g} nats" if not np.isnan(snap.entropy[position])
+            else "entropy unknown: the model did not sample this token (typed or opened text)",
             f"step {snap.step_index + 1}: {changed}" if snap.step_index >= 0 else f"the text: {changed}",
             f"settled since step {int(settled) + 1}" if not np.isnan(settled) else "not settled",
         ]

@@ -26,6 +26,7 @@ def _build_lut(stops: tuple[str, ...], size: int = 256) -> np.ndarray:
     return np.ascontiguousarray(np.round(np.stack(channels, axis=1)).astype(np.uint8))
 
 
+NO_VALUE_RGB = (128, 128, 128)  # a cell an overlay has no number for (unknown entropy, not settled, no candidates)
 LUT: np.ndarray = _build_lut(_VIRIDIS_STOPS)  # (256, 3) uint8, low entropy first
 LUT.setflags(write=False)
 
@@ -42,8 +43,9 @@ def lut_indices(entropy: np.ndarray, max_entropy: float = DEFAULT_MAX_ENTROPY) -
 
 
 def entropy_to_rgb(entropy: np.ndarray, max_entropy: float = DEFAULT_MAX_ENTROPY) -> np.ndarray:
-    """(..., 3) uint8 colours for an entropy array."""
-    return LUT[lut_indices(entropy, max_entropy)]
+    """(..., 3) uint8 colours for an entropy array; NaN (unknown: text typed or opened, never sampled) is grey."""
+    e = np.asarray(entropy, dtype=np.float64)
+    return np.where(np.isnan(e)[..., None], np.asarray(NO_VALUE_RGB, dtype=np.uint8), LUT[lut_indices(e, max_entropy)])
 
 
 def relative_luminance(rgb: np.ndarray) -> np.ndarray:
@@ -77,18 +79,16 @@ _MAGMA_STOPS = (
 )  # fmt: skip
 MAGMA: np.ndarray = _build_lut(_MAGMA_STOPS)
 MAGMA.setflags(write=False)
-NO_VALUE_RGB = (128, 128, 128)  # a cell an overlay has no number for (not settled yet, no candidates)
 
 
 @dataclass(frozen=True)
 class OverlayStyle:
     lut: np.ndarray
     reverse: bool = False  # high values dark: a wide margin is a confident pick, like a low entropy
-    nan_top: bool = False  # NaN as the top of the scale (unknown entropy is maximal uncertainty), else NO_VALUE_RGB
 
 
 STYLES: dict[Overlay, OverlayStyle] = {
-    Overlay.ENTROPY: OverlayStyle(LUT, nan_top=True),
+    Overlay.ENTROPY: OverlayStyle(LUT),
     Overlay.REVISIONS: OverlayStyle(MAGMA),
     Overlay.COMMIT_ORDER: OverlayStyle(MAGMA),
     Overlay.MARGIN: OverlayStyle(LUT, reverse=True),
@@ -102,10 +102,8 @@ def overlay_rgb(overlay: Overlay, values: np.ndarray, low: float, high: float) -
     if style.reverse:
         v = high - (v - low)
     if overlay is Overlay.ENTROPY and low == 0.0:
-        return style.lut[lut_indices(v, high)]
+        return entropy_to_rgb(v, high)
     span = max(high - low, 1e-12)
     scaled = np.nan_to_num((v - low) * (len(style.lut) / span), nan=len(style.lut), posinf=len(style.lut), neginf=0)
     rgb = style.lut[np.clip(scaled, 0, len(style.lut) - 1).astype(np.intp)]
-    if not style.nan_top:
-        rgb = np.where(np.isnan(v)[..., None], np.asarray(NO_VALUE_RGB, dtype=np.uint8), rgb)
-    return rgb
+    return np.where(np.isnan(v)[..., None], np.asarray(NO_VALUE_RGB, dtype=np.uint8), rgb)

@@ -72,9 +72,11 @@ class CellFrame:
         overlay: Overlay,
         max_entropy: float,
         wash_rgb: tuple[int, int, int] = (255, 255, 255),
+        final: bool = False,
     ) -> CellFrame:
         """The frame of `history` at `step`; cells outside the span are blended toward `wash_rgb` (the palette's
-        window colour) so they recede."""
+        window colour) so they recede. `final`: the step is the last of a committed canvas, whose tokens all went
+        into the text, so none is drawn as a renoised draft."""
         snap = history.snapshot(step)
         prev = history.snapshot(step - 1) if step > 0 else None
         accepted = np.asarray(snap.accepted, dtype=bool)
@@ -93,7 +95,7 @@ class CellFrame:
         washed = bg * (1 - WASH_ALPHA) + np.asarray(wash_rgb, dtype=np.float64) * WASH_ALPHA
         bg = np.where(editable[:, None], bg, np.round(washed).astype(np.uint8))
         dark = colors.use_dark_text(bg)
-        renoised = ~accepted
+        renoised = np.zeros_like(accepted) if final else ~accepted
         # Cells outside the edited span are held, not sampled: they are never "accepted now".
         accepted_now = accepted & ~stable & editable
         locked = np.asarray(snap.locked, dtype=bool)

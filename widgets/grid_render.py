@@ -166,6 +166,9 @@ class TextImages:
         return image, int((self.width - w) / 2), int((self.height - h) / 2)
 
 
+FIT_TOKEN = "<pad>"  # the text every cell must show whole: the padding that fills most of a short answer's canvas
+
+
 class GridLayout:
     """Whole-pixel cell geometry for a grid inside `area` (cells at integer positions keep text and fills crisp)."""
 
@@ -178,8 +181,14 @@ class GridLayout:
         self.cells = [QRectF(left + (i % cols) * cw, top + (i // cols) * ch, cw, ch) for i in range(count)]
 
     def cell_font(self, base: QFont) -> QFont:
+        """The cell text's font: about half the cell's height, and small enough that a five-letter token such as
+        <pad> fits a narrow cell whole (at 1024x700 the cells were wide enough only for "<p…")."""
         font = QFont(base)
-        font.setPixelSize(int(max(8, min(16, self.cell_h * 0.52))))
+        size = int(max(8, min(16, self.cell_h * 0.52)))
+        font.setPixelSize(size)
+        while size > 8 and QFontMetricsF(font).horizontalAdvance(FIT_TOKEN) > self.cell_w - 6:
+            size -= 1
+            font.setPixelSize(size)
         return font
 
 

@@ -89,6 +89,10 @@ class ImageStrip(QWidget):
         self._marker.setForegroundRole(QPalette.ColorRole.Highlight)
         self._marker.hide()
         self.scroll = TileScroll()
+        # A click on a tile's × must not take the focus: Qt gives it to the nearest parent that takes clicks, this
+        # scroll area, which then hid with the last image and passed the focus on down the window (to Max new
+        # tokens). The tiles' buttons are reached with Tab.
+        self.scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.scroll.setWidget(self._row)
         self.scroll.setWidgetResizable(True)
         self.scroll.setFrameShape(QFrame.Shape.NoFrame)

@@ -1,5 +1,5 @@
-"""InstructionBox: the one-line box Ctrl+K opens over the editor: say how the selection should change (suggestions
-drop down as you type); Enter sends it, Esc closes the box."""
+"""InstructionBox: the one-line box Ctrl+K opens over the editor: say how the selection should change (the model's
+suggestions drop down as soon as it opens, and narrow as you type); Enter sends it, Esc closes the box."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from PySide6.QtCore import QStringListModel, Qt, Signal
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QCompleter, QHBoxLayout, QLabel, QLineEdit, QWidget
 
-PLACEHOLDER = "How should the selection change? e.g. more formal, fix the grammar, translate to French"
+PLACEHOLDER = "How should the selection change?"
 
 
 class _Line(QLineEdit):
@@ -48,8 +48,11 @@ class InstructionBox(QWidget):
         self.hide()
 
     def set_suggestions(self, instructions: Sequence[str], hint: str = "") -> None:
-        """What the drop-down offers (the demo model knows only its own instructions, word for word)."""
+        """What the drop-down offers (the demo model knows only its own instructions, word for word); the
+        placeholder names the first of them, so it never suggests what the model does not know."""
         self.suggestions.setStringList(list(instructions))
+        examples = ", ".join(instructions[:3])
+        self.edit.setPlaceholderText(f"{PLACEHOLDER} e.g. {examples}" if examples else PLACEHOLDER)
         self.hint.setText(hint)
         self.hint.setVisible(bool(hint))
 
@@ -57,6 +60,10 @@ class InstructionBox(QWidget):
         self.edit.clear()
         self.show()
         self.edit.setFocus()
+        if self.suggestions.rowCount():  # every suggestion at once, before any typing; typing narrows them
+            completer = self.edit.completer()
+            completer.setCompletionPrefix("")
+            completer.complete()
 
     def close_box(self) -> None:
         self.hide()

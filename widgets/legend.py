@@ -23,6 +23,7 @@ from widgets.grid_cells import (
 from widgets.grid_render import GridColours, MarkShape, paint_cell_marks, paint_span_outline, rgb32_image
 
 NOT_SETTLED = "not settled"
+UNKNOWN = "entropy unknown"  # text not sampled by the model (typed, opened): no number to colour it by
 _MARKS = {"accepted now": MARK_ACCEPTED_NOW, "accepted before": MARK_STABLE, "locked": MARK_LOCKED}
 
 
@@ -50,16 +51,18 @@ class Legend:
     """Lays out and paints the key for one overlay state; a view keeps one and asks again when the state changes."""
 
     def __init__(self, font: QFont, overlay: Overlay, value_range: tuple[float, float], has_values: bool,
-                 text_view: bool = False) -> None:  # fmt: skip
-        """`text_view`: the key of the text view (its compact marks, and no mark for tokens accepted before)."""
+                 unknown: bool = False, text_view: bool = False) -> None:  # fmt: skip
+        """`unknown`: some cells shown have no entropy (grey). `text_view`: the key of the text view (its compact
+        marks, and no mark for tokens accepted before)."""
         self.font, self.overlay, self.range, self.has_values = QFont(font), overlay, value_range, has_values
+        self.unknown = unknown
         self.text_view = text_view
         self.keys = tuple(key for key in KEY if key != "accepted before") if text_view else KEY
         self.items: list[tuple[str, QRectF]] = []
         self.height = 0
 
     def state(self) -> tuple:
-        return self.overlay, self.range, self.has_values
+        return self.overlay, self.range, self.has_values, self.unknown
 
     def layout(self, width: int) -> int:
         """Flow the colour bar and the key items into rows of at most `width`; returns the height."""
@@ -70,7 +73,8 @@ class Legend:
             first = ("bar", fm.horizontalAdvance(f"{left}  {right}") + 16 + max(120, width // 4))
         else:
             first = ("message", fm.horizontalAdvance(NO_CANDIDATES) + 8)
-        keys = self.keys + ((NOT_SETTLED,) if self.overlay is Overlay.COMMIT_ORDER else ())
+        keys = self.keys + ((NOT_SETTLED,) if self.overlay is Overlay.COMMIT_ORDER else ()) + \
+            ((UNKNOWN,) if self.unknown else ())
         widths = [first] + [(label, line + 4 + fm.horizontalAdvance(label)) for label in keys]
         self.items = []
         x = y = 0.0
@@ -96,7 +100,7 @@ class Legend:
                 self._paint_bar(p, rect, fm, colours)
                 continue
             swatch = QRectF(rect.left(), rect.top() + 2, rect.height() - 4, rect.height() - 4)
-            p.fillRect(swatch, QColor(*colors.NO_VALUE_RGB) if name == NOT_SETTLED else swatch_bg)
+            p.fillRect(swatch, QColor(*colors.NO_VALUE_RGB) if name in (NOT_SETTLED, UNKNOWN) else swatch_bg)
             if name == "renoised":
                 font = QFont(self.font)
                 font.setItalic(True)

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QButtonGroup, QHBoxLayout, QLabel, QToolButton, QWidget
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QResizeEvent
+from PySide6.QtWidgets import QButtonGroup, QGridLayout, QHBoxLayout, QLabel, QToolButton, QWidget
 
 from models.overlays import DESCRIPTIONS, NO_CANDIDATES, Overlay
 from widgets.canvas_view import CanvasView
@@ -24,30 +25,59 @@ class OverlayBar(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(0)
-        layout.addWidget(QLabel("Colour by "))
+        self.overlay_group, self.view_group = QWidget(), QWidget()
+        overlays, views = QHBoxLayout(self.overlay_group), QHBoxLayout(self.view_group)
+        for row in (overlays, views):
+            row.setContentsMargins(0, 0, 0, 0)
+            row.setSpacing(0)
+        overlays.addWidget(QLabel("Colour by "))
         self.overlay_buttons: dict[Overlay, QToolButton] = {}
         self._overlays = QButtonGroup(self)
         for overlay in Overlay:
             button = self._button(LABELS[overlay], DESCRIPTIONS[overlay])
             self._overlays.addButton(button)
             self.overlay_buttons[overlay] = button
-            layout.addWidget(button)
+            overlays.addWidget(button)
             button.clicked.connect(lambda checked=False, o=overlay: self._picked(o))
-        layout.addStretch(1)
-        layout.addWidget(QLabel("Show as "))
+        views.addWidget(QLabel("Show as "))
         self.view_buttons: dict[str, QToolButton] = {}
         self._views = QButtonGroup(self)
         for name, (label, tip) in VIEWS.items():
             button = self._button(label, tip)
             self._views.addButton(button)
             self.view_buttons[name] = button
-            layout.addWidget(button)
+            views.addWidget(button)
             button.clicked.connect(lambda checked=False, n=name: self.viewChanged.emit(n))
+        self._grid = QGridLayout(self)
+        self._grid.setContentsMargins(0, 0, 0, 0)
+        self._grid.setVerticalSpacing(2)
+        self._grid.setColumnStretch(1, 1)
+        self._grid.addWidget(self.overlay_group, 0, 0)
+        self._wrapped: bool | None = None
+        self._place_views(wrapped=False)
         self.overlay_buttons[Overlay.ENTROPY].setChecked(True)
         self.view_buttons["grid"].setChecked(True)
+
+    def _place_views(self, wrapped: bool) -> None:
+        """Grid / Text beside the overlays, or on a row of their own when both do not fit (buttons are never cut
+        to "Re…ns")."""
+        if wrapped == self._wrapped:
+            return
+        self._wrapped = wrapped
+        self._grid.removeWidget(self.view_group)
+        if wrapped:
+            self._grid.addWidget(self.view_group, 1, 0, Qt.AlignmentFlag.AlignLeft)
+        else:
+            self._grid.addWidget(self.view_group, 0, 2)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt naming
+        needed = self.overlay_group.sizeHint().width() + 12 + self.view_group.sizeHint().width()
+        self._place_views(wrapped=event.size().width() < needed)
+        super().resizeEvent(event)
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt naming
+        """As wide as the overlay buttons: narrower than that, the grid's column would cut them."""
+        return QSize(self.overlay_group.sizeHint().width(), super().minimumSizeHint().height())
 
     @staticmethod
     def _button(text: str, tip: str) -> QToolButton:

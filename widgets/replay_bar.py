@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QHideEvent
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSlider, QStyle, QToolButton, QWidget
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QStyle, QToolButton, QWidget
+
+from widgets.step_slider import StepSlider
 
 SPEEDS = (2, 5, 10, 20)  # steps per second
 DEFAULT_SPEED = 10
@@ -31,8 +33,8 @@ class ReplayBar(QWidget):
         self.play_button = QToolButton()
         self.play_button.setAutoRaise(True)
 
-        self.slider = QSlider(Qt.Orientation.Horizontal)
-        self.slider.setToolTip("Denoising step (drag, or Left/Right when focused)")
+        self.slider = StepSlider()
+        self.slider.setToolTip("Denoising step (click or drag, or Left/Right when focused)")
         self.slider.setRange(0, 0)
         self.slider.setPageStep(5)
 

@@ -49,10 +49,10 @@ class StepCurves(QWidget):
         self.view.ci.layout.setRowStretchFactor(0, 3)
         self.view.ci.layout.setRowStretchFactor(1, 2)
         # Titles above each plot, not rotated axis labels: in a short window the two rotated labels ran into each
-        # other ("acceptedmean entropy (na…").
-        self.entropy_plot.setTitle("mean entropy (nats)", size="9pt")
+        # other ("acceptedmean entropy (na…"). The entropy plot's title carries the stop threshold (set_threshold).
         self.accepted_plot.setTitle("tokens accepted", size="9pt")
         self.accepted_plot.setLabel("bottom", "step")
+        self.entropy_plot.hideAxis("bottom")  # the steps are read off the plot below (the x axes are linked)
         # Log scale: the stop threshold (~0.005) and the first steps (several nats) differ by three decades.
         # Log mode plots log10 of the data, so values are clipped to a floor first and the lines sit at log10 values.
         self.entropy_plot.setLogMode(y=True)
@@ -75,9 +75,9 @@ class StepCurves(QWidget):
         self.entropy_curve = self.entropy_plot.plot(pen=pg.mkPen((31, 119, 180), width=2))
         self.accepted_curve = self.accepted_plot.plot(pen=pg.mkPen((214, 95, 20), width=2), fillLevel=0,
                                                       brush=(214, 95, 20, 70))
-        self.threshold_line = pg.InfiniteLine(
-            angle=0, movable=False, label="", labelOpts={"position": 0.97, "anchors": [(1, 1), (1, 1)]}
-        )
+        # The threshold's value goes in the title, not on the line: in a short plot a label on the line covered the
+        # top tick and was clipped at the plot's edge.
+        self.threshold_line = pg.InfiniteLine(angle=0, movable=False)
         self.entropy_plot.addItem(self.threshold_line)
         self.entropy_marker = pg.InfiniteLine(angle=90, movable=False)
         self.accepted_marker = pg.InfiniteLine(angle=90, movable=False)
@@ -87,8 +87,11 @@ class StepCurves(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.view)
         self.view.scene().sigMouseClicked.connect(self._on_mouse_clicked)
-        self._restyle()
+        for plot in (self.entropy_plot, self.accepted_plot):
+            plot.vb.sigResized.connect(self._fit_ticks)
         self.set_threshold(threshold)
+        self._restyle()
+        self._fit_ticks()
         self.clear()
 
     def show_step(self, snapshots: Sequence[StepSnapshot], step: int | None = None, fit: bool = True) -> None:
@@ -140,12 +143,28 @@ class StepCurves(QWidget):
 
     def set_threshold(self, value: float) -> None:
         """The confidence threshold (nats of mean entropy) drawn as a dashed line."""
-        if float(value) == self._threshold and self.threshold_line.label.format:
-            return  # unchanged: a label set again is laid out again
+        if float(value) == self._threshold and self.entropy_plot.titleLabel.text:
+            return  # unchanged: a title set again is laid out again
         self._threshold = float(value)
         self.threshold_line.setValue(math.log10(max(self._threshold, self._floor)))
-        self.threshold_line.label.setFormat(f"stop threshold {self._threshold:g}" if self._threshold > 0
-                                            else "adaptive stop off")
+        stop = f"stop &lt; {self._threshold:g}" if self._threshold > 0 else "no adaptive stop"  # the title is HTML
+        # Short: a title wider than the plot widens the scene past the widget, which then cuts the plots' right side.
+        self.entropy_plot.setTitle(f"mean entropy · {stop}", size="9pt",
+                                   color=self.palette().windowText().color())
+
+    def _fit_ticks(self) -> None:
+        """As many tick labels on each left axis as its height has room for, so they never run into each other."""
+        line = self.fontMetrics().height() + 2
+        entropy_rows = int(self.entropy_plot.vb.height() // line)
+        low = math.floor(math.log10(self._floor))
+        decades = list(range(low, 1))  # 1e-4 .. 1: above 1 nat a model is guessing, whatever the value
+        while len(decades) > 2 and len(decades) > entropy_rows:
+            decades = decades[::2] if decades[::2][-1] == decades[-1] else [decades[0], decades[-1]]
+        self.entropy_plot.getAxis("left").setTicks([[(d, f"{10.0 ** d:g}") for d in decades], []])
+        top = max(1, self._canvas_length)
+        accepted_rows = int(self.accepted_plot.vb.height() // line)
+        values = [0, top // 2, top] if accepted_rows >= 3 and top >= 2 else [0, top]
+        self.accepted_plot.getAxis("left").setTicks([[(v, str(v)) for v in values], []])
 
     def threshold(self) -> float:
         return self._threshold
@@ -187,6 +206,7 @@ class StepCurves(QWidget):
         if self._canvas_length != self._accepted_top:
             self._accepted_top = self._canvas_length
             self.accepted_plot.setYRange(0, max(1, self._canvas_length), padding=0.05)
+            self._fit_ticks()
 
     def _restyle(self) -> None:
         pal = self.palette()
@@ -194,7 +214,6 @@ class StepCurves(QWidget):
         text = pal.windowText().color()
         highlight = pal.highlight().color()
         self.threshold_line.setPen(pg.mkPen(text, width=1.5, style=Qt.PenStyle.DashLine))
-        self.threshold_line.label.setColor(text)
         for marker in (self.entropy_marker, self.accepted_marker):
             marker.setPen(pg.mkPen(highlight, width=2))
         faint = QColor(text)

@@ -44,8 +44,7 @@ class TokenGrid(CanvasView):
         self._schedule(self._cells_area())  # a streamed step repaints the cells, not the legend below them
 
     def _relayout(self) -> None:
-        overlay, value_range, has_values = self._legend_state()
-        self._legend = Legend(self.font(), overlay, value_range, has_values)
+        self._legend = Legend(self.font(), *self._legend_state())
         legend_h = self._legend.layout(self.width() - 8)
         area = self.rect().adjusted(2, 2, -2, -2 - legend_h)
         count = self._history.length if self._step >= 0 else self._rows * self._cols

@@ -30,6 +30,8 @@ class InspectedToken:
     token_id: int
     candidates: tuple[Candidate, ...]
     timeline: Timeline | None
+    source: str = ""  # where the candidates of the text's token come from ("step 4 of run #2"); "" on a run's step
+    replaced: int | None = None  # the token that step had, when the text now holds another (picked, typed)
 
 
 class CandidateList(QWidget):
@@ -47,8 +49,9 @@ class CandidateList(QWidget):
         self.empty_text = ""  # what an empty list says: nothing while no token is inspected
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
 
-    def set_candidates(self, items: tuple[Candidate, ...]) -> None:
-        self.items, self.current = items, (0 if items else -1)
+    def set_candidates(self, items: tuple[Candidate, ...], current: int = 0) -> None:
+        """The rows, and the one chosen (-1: none)."""
+        self.items, self.current = items, (current if 0 <= current < len(items) else -1)
         self.setFixedHeight(max(1, len(items)) * self.ROW + 2)
         self.update()
 
@@ -69,9 +72,13 @@ class CandidateList(QWidget):
         bar.setAlpha(90)
         for row, item in enumerate(self.items):
             rect = QRectF(0, row * self.ROW, self.width(), self.ROW - 2)
-            if row == self.current:
-                p.fillRect(rect, pal.alternateBase())
             p.fillRect(QRectF(rect.left(), rect.top(), rect.width() * item.probability, rect.height()), bar)
+            font = p.font()
+            font.setBold(row == self.current)  # the chosen row: bold and outlined, whatever its bar's length
+            p.setFont(font)
+            if row == self.current:
+                p.setPen(QPen(pal.highlight().color(), 2))
+                p.drawRect(rect.adjusted(1, 1, -1, -1))
             p.setPen(pal.windowText().color())
             label = f"{row + 1}. {format_token(self.token_text(item.token_id))}"
             p.drawText(rect.adjusted(6, 0, -6, 0), Qt.AlignmentFlag.AlignVCenter, label)
@@ -171,7 +178,9 @@ class TokenInspector(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.header)
-        layout.addWidget(QLabel("<b>Candidates at this step</b>"))
+        self.candidates_title = QLabel()
+        self.candidates_title.setWordWrap(True)
+        layout.addWidget(self.candidates_title)
         layout.addWidget(self.candidates)
         layout.addWidget(QLabel("<b>Across the steps</b>"))
         layout.addWidget(self.timeline)
@@ -193,18 +202,25 @@ class TokenInspector(QWidget):
 
     def show_token(self, token: InspectedToken | None) -> None:
         self.shown = token
-        self.candidates.empty_text = "" if token is None else "No candidates recorded (top-k was 0)"
+        unsampled = token is not None and token.step < 0 and token.timeline is None  # typed or opened text
+        self.candidates.empty_text = ("" if token is None else "No run has denoised this canvas yet" if unsampled
+                                      else "No candidates recorded (top-k was 0)")
         self.timeline.empty_text = "" if token is None else "No steps recorded for this canvas"
         if token is None:
             self.header.setText("Click a token in the grid to inspect it; the arrow keys move from token to token. "
                                 "Double-click a candidate to use it.")
+            self.candidates_title.setText("<b>Candidates at this step</b>")
             self.candidates.set_candidates(())
             self.timeline.show_timeline(None, -1)
         else:
             where = "the text" if token.step < 0 else f"step {token.step + 1}"
             text = format_token(self.candidates.token_text(token.token_id))
             self.header.setText(f"<b>Position {token.position}</b> at {where}: “{text}” (id {token.token_id})")
-            self.candidates.set_candidates(token.candidates)
+            ids = [c.token_id for c in token.candidates]
+            self.candidates_title.setText(_candidates_title(token, self.candidates.token_text))
+            # The row of the token in place is the chosen one; none when the model never offered it.
+            self.candidates.set_candidates(token.candidates, ids.index(token.token_id) if token.token_id in ids
+                                           else (0 if token.replaced is None else -1))
             self.timeline.show_timeline(token.timeline, token.step)
         self.pick_button.setEnabled(bool(token and token.candidates))
 
@@ -230,3 +246,15 @@ class TokenInspector(QWidget):
             super().keyPressEvent(event)
             return
         event.accept()
+
+
+def _candidates_title(token: InspectedToken, token_text: TokenText) -> str:
+    """What the candidate list is: a run's step on screen, or the step that last denoised the text's token, and
+    whether the text still holds what the model had there."""
+    if not token.source:
+        return "<b>Candidates at this step</b>"
+    if token.replaced is None:
+        return f"<b>Candidates at {token.source}</b>, which wrote this token"
+    before = format_token(token_text(token.replaced))
+    return (f"<b>Candidates at {token.source}</b>, where the model had “{before}”; the text holds your choice "
+            f"“{format_token(token_text(token.token_id))}” now")

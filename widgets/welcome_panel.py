@@ -15,7 +15,7 @@ KEYS = (
     ("Ctrl+R", "re-denoise the selected text"),
     ("Ctrl+L", "lock the selected tokens"),
     ("Ctrl+K", "rewrite the selection by an instruction"),
-    ("Ctrl+Z / Ctrl+Shift+Z", "undo / redo"),
+    ("Ctrl+Z / Ctrl+Shift+Z or Ctrl+Y", "undo / redo"),
     ("F1", "how text diffusion works"),
 )
 
