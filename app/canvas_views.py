@@ -94,7 +94,8 @@ class CanvasViews(QObject):
         if not steps:
             return
         step = pos.step if 0 <= pos.step < len(steps) else len(steps) - 1
-        self.grid.show_step(steps, step)
+        # Live (a run streaming, or the recording played back): frames drawn on the views' worker, shown when done.
+        self.grid.show_step(steps, step, live=pos.live or self.replay.is_playing())
         self._plot_target = (steps, step)
         if not pos.live:
             self._draw_plots()

@@ -77,9 +77,9 @@ class CanvasPanel(QWidget):
         return self.grid.overlay()
 
     # ---- the grid's API, for both views -----------------------------------------------------------------------
-    def show_step(self, snapshots: Sequence[StepSnapshot], step: int | None = None) -> None:
+    def show_step(self, snapshots: Sequence[StepSnapshot], step: int | None = None, live: bool = False) -> None:
         for view in self.views():
-            view.show_step(snapshots, step)
+            view.show_step(snapshots, step, live)
 
     def clear(self) -> None:
         for view in self.views():
