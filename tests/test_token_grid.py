@@ -168,7 +168,7 @@ def test_hover_shows_escaped_tooltip(grid, qtbot):
     grid.show_step(three_step_history(), step=2)
     where = centre(grid, 5)  # token "<eos>" at step 2
     QApplication.sendEvent(grid, QHelpEvent(QEvent.Type.ToolTip, where, grid.mapToGlobal(where)))
-    qtbot.waitUntil(QToolTip.isVisible, timeout=2000)
+    qtbot.waitUntil(QToolTip.isVisible, timeout=20_000)
     assert "position 5" in QToolTip.text()
     assert "&lt;eos&gt;" in QToolTip.text()  # escaped, so the token is shown rather than parsed as a tag
     QToolTip.hideText()

@@ -159,8 +159,8 @@ class CanvasTextView(CanvasView):
     # ---- painting ---------------------------------------------------------------------------------------------
     def _refresh(self, rect: QRect) -> None:
         """A live frame is decoded, laid out and drawn on the worker, then shown (`_frame_drawn`)."""
-        frame = self.frame() if self._live else None
-        if frame is None:
+        frame = self.frame() if self._live and self.isVisible() else None
+        if frame is None:  # not streaming, or hidden (the other view is on screen): a paint, if it ever shows
             self.update(rect)
             return
         self._ensure_legend()
@@ -176,6 +176,10 @@ class CanvasTextView(CanvasView):
                 return epoch, layout, frame, painter.image(layout, frame, window)
 
         self._worker.submit(draw)
+
+    def drawn_frame(self) -> CellFrame | None:
+        """The frame of the picture the render worker drew last (None before a live frame)."""
+        return self._drawn[2] if self._drawn is not None else None
 
     def _frame_drawn(self, drawn: Drawn) -> None:
         if drawn[0] == self._epoch and self._live:  # not drawn for a width or font replaced since

@@ -118,8 +118,8 @@ class TokenGrid(CanvasView):
 
     def _refresh(self, rect: QRect) -> None:
         """A live frame is drawn on the worker, then shown (`_frame_drawn`); any other change is painted here."""
-        frame = self.frame() if self._live else None
-        if frame is None:
+        frame = self.frame() if self._live and self.isVisible() else None
+        if frame is None:  # not streaming, or hidden (the other view is on screen): a paint, if it ever shows
             self.update(rect)
             return
         if self._layout is None or self._legend is None or self._legend_state() != self._legend.state():
@@ -131,6 +131,10 @@ class TokenGrid(CanvasView):
                 return epoch, frame, cells.draw(frame).copy()
 
         self._worker.submit(draw)
+
+    def drawn_frame(self) -> CellFrame | None:
+        """The frame of the picture the render worker drew last (None before a live frame)."""
+        return self._drawn[1] if self._drawn is not None else None
 
     def _frame_drawn(self, drawn: tuple[int, CellFrame, QImage]) -> None:
         if drawn[0] == self._epoch:  # not drawn for a layout replaced since
