@@ -95,7 +95,9 @@ class CanvasViews(QObject):
             return
         step = pos.step if 0 <= pos.step < len(steps) else len(steps) - 1
         record = run.record.canvases.get(pos.canvas)
-        self.grid.show_step(steps, step, committed=record is not None and record.committed is not None)
+        # Live (a run streaming, or the recording played back): frames drawn on the views' worker, shown when done.
+        self.grid.show_step(steps, step, committed=record is not None and record.committed is not None,
+                            live=pos.live or self.replay.is_playing())
         self._plot_target = (steps, step)
         if not pos.live:
             self._draw_plots()

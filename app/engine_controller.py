@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from app.async_runner import AsyncRunner
 from app.cpu_threads import leave_a_core_for_the_gui, start_cpu_thread_pool
@@ -15,6 +15,7 @@ from app.remote_jobs import Connected, connect_job, remote_stream_job
 from app.tasks import TaskRunner
 from app.workspace_hub import WorkspaceHub
 from models.events import Event
+from models.heap import settle_recent
 from models.loading import LoadCancelled, LoadedModel
 from models.runs import Run
 from models.validation import InputError, is_out_of_memory
@@ -173,11 +174,15 @@ class EngineController(QObject):
         self.busyChanged.emit(False)
         if run is not None:
             self.runEnded.emit(run)
+            # The run's recorded steps leave the next runs' full collections (models/heap.py); in a pass of its
+            # own, after the one that shows the finished run.
+            QTimer.singleShot(0, self, settle_recent)
 
     def _connected(self, connected: Connected) -> None:
         self.disconnect_server()
         self.remote, self.generator, self.loaded = connected.remote, connected.remote, connected.model
         connected.remote.closed.add_done_callback(self._lost)
+        settle_recent()  # the client's modules, imported to connect, leave every later full collection
         self.busyChanged.emit(False)
         self.modelReady.emit(connected.model)
 

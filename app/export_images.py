@@ -99,7 +99,7 @@ class FrameRenderer:
         p.setPen(colours.text)
         text = f"{self.caption} · step {step + 1} of {len(self.steps)}"
         p.drawText(QRectF(6, 0, image.width() - 12, self.caption_h), Qt.AlignmentFlag.AlignVCenter, text)
-        p.drawImage(self.layout.rect.topLeft(), self.cells.draw(frame)[0])  # no budget: every cell drawn
+        p.drawImage(self.layout.rect.topLeft(), self.cells.draw(frame))
         self.legend.paint(p, QPointF(4, self.layout.rect.bottom() + 7), colours)
         p.end()
         return image

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from models.events import Event, GenerationResult
+from models.heap import settle_all
 from models.loading import load_checkpoint
 from models.settings import SamplerSettings
 
@@ -47,8 +48,12 @@ def load_job(source: str | None, options: dict[str, Any] | None = None, allow_do
             plan = _plan(source, emit)
             if plan is not None and plan.verdict in ASK_FIRST:
                 return PlanNeeded(plan)
-        return load_checkpoint(source, progress=lambda f, m: emit(LoadProgress(f, m)), cancel=cancel,
-                               allow_download=allow_download, **(options or {}))
+        loaded = load_checkpoint(source, progress=lambda f, m: emit(LoadProgress(f, m)), cancel=cancel,
+                                 allow_download=allow_download, **(options or {}))
+        # The modules and the model just loaded move out of the collector's reach, so no full collection walks them
+        # while a run streams (models/heap.py). One full collection here, while the window still says "Loading".
+        settle_all()
+        return loaded
 
     return run
 

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QApplication
 
 from app.main_window import MainWindow
 from app.qt_setup import prepare_qt_environment
+from models.heap import settle_all
 from models.safe_files import UserFileError, write_atomic
 from resources import ICON_PNG
 from widgets.modal import set_unattended
@@ -92,6 +93,8 @@ def run_window(args: argparse.Namespace) -> int:
 
         # A moment for the layouts to settle on the final state before the window is painted.
         window.generationDone.connect(lambda _result: QTimer.singleShot(250, shoot))
+    # Qt's and pyqtgraph's modules and the window's objects leave every later full collection (models/heap.py).
+    settle_all()
     window.show()
     remembered = window.store.value("models/last") or None
     source = args.model if args.model is not None or args.screenshot else remembered

@@ -15,11 +15,13 @@ from typing import Any
 
 import numpy as np
 
+from models.bounded_cache import BoundedCache
 from models.events import StepSnapshot
 from models.validation import special_token_escaper
 
 END_OF_TURN = "<turn|>"
 _BYTE_TOKEN = re.compile(r"<0x([0-9A-Fa-f]{2})>")
+VOCAB_CACHE = 65536  # decoded tokens kept per tokenizer: a quarter of a real vocabulary, a few MB
 _WORD = re.compile(r"\s*\S+|\s+")  # a word and the spaces before it (trailing spaces: a word of their own)
 
 
@@ -49,27 +51,34 @@ def end_of_turn_id(tokenizer: Any) -> int:
 
 
 class _Vocab:
-    """Per-tokenizer cache: a byte-fallback token's byte, or any other token's decoded text (context-free)."""
+    """Per-tokenizer cache of each token's (byte, text): a byte-fallback token's byte (its text ''), or None and any
+    other token's decoded text (context-free). Bounded: a real vocabulary has 262,144 tokens. Shared by the GUI
+    thread and the text view's render worker (the cache has a lock)."""
 
     def __init__(self) -> None:
-        self.byte: dict[int, int] = {}
-        self.text: dict[int, str] = {}
+        self.entries: BoundedCache[int, tuple[int | None, str]] = BoundedCache(VOCAB_CACHE)
 
-    def learn(self, tokenizer: Any, ids: Iterable[int]) -> None:
-        missing = sorted({i for i in ids if i not in self.byte and i not in self.text})
-        if not missing:
-            return
-        others = []
-        for token_id, token in zip(missing, tokenizer.convert_ids_to_tokens(missing), strict=True):
+    def lookup(self, tokenizer: Any, ids: Iterable[int]) -> dict[int, tuple[int | None, str]]:
+        """Each of `ids`' (byte, text), decoding only the ids not cached (a cache makes live previews cheap)."""
+        found: dict[int, tuple[int | None, str]] = {}
+        missing = []
+        for token_id in set(ids):
+            entry = self.entries.get(token_id)
+            if entry is None:
+                missing.append(token_id)
+            else:
+                found[token_id] = entry
+        missing.sort()
+        tokens = tokenizer.convert_ids_to_tokens(missing) if missing else []
+        for token_id, token in zip(missing, tokens, strict=True):
             match = _BYTE_TOKEN.fullmatch(token or "")
             if match:
-                self.byte[token_id] = int(match.group(1), 16)
+                entry = (int(match.group(1), 16), "")
             else:
-                others.append(token_id)
-        for token_id in others:  # once per id and tokenizer: the cache makes live previews cheap
-            self.text[token_id] = tokenizer.decode(
-                [token_id], skip_special_tokens=False, clean_up_tokenization_spaces=False
-            )
+                entry = (None, tokenizer.decode([token_id], skip_special_tokens=False,
+                                                clean_up_tokenization_spaces=False))  # fmt: skip
+            found[token_id] = self.entries.put(token_id, entry)
+        return found
 
 
 _VOCABS: weakref.WeakKeyDictionary[Any, _Vocab] = weakref.WeakKeyDictionary()
@@ -112,19 +121,18 @@ class TokenText:
             if token_id in ends:
                 visible = visible[:index]
                 break
-        vocab = _vocab(tokenizer)
-        vocab.learn(tokenizer, visible)
+        known = _vocab(tokenizer).lookup(tokenizer, visible)
         pieces: list[str] = []
         run: list[int] = []
         for token_id in [*visible, None]:
-            if token_id is not None and token_id in vocab.byte:
+            if token_id is not None and known[token_id][0] is not None:
                 run.append(token_id)
                 continue
             if run:
-                pieces += _byte_run_pieces(tokenizer, run, [vocab.byte[i] for i in run])
+                pieces += _byte_run_pieces(tokenizer, run, [known[i][0] for i in run])
                 run = []
             if token_id is not None:
-                pieces.append(vocab.text[token_id])
+                pieces.append(known[token_id][1])
         self.pieces: tuple[str, ...] = tuple(pieces)
         self.text = "".join(pieces)
         self.visible_count = len(pieces)

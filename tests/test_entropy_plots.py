@@ -122,7 +122,7 @@ def test_heatmap_hover_describes_the_cell(heatmap, qtbot):
     QApplication.sendEvent(viewport, move)
     token_id = int(snaps[4].argmax[12])
     expected_text = ["·a", "b", "⏎", "c", "d"][token_id]
-    qtbot.waitUntil(lambda: "position 12" in heatmap.hover_label.text(), timeout=2000)
+    qtbot.waitUntil(lambda: "position 12" in heatmap.hover_label.text(), timeout=20_000)
     label = heatmap.hover_label.text()
     assert "step 5" in label and f"token {token_id} “{expected_text}”" in label  # the fifth step, counted from 1
     assert f"entropy {snaps[4].entropy[12]:.3g} nats" in label

@@ -38,10 +38,9 @@ def test_a_regular_file_is_read(tmp_path: Path) -> None:
 
 @pytest.mark.timeout(20)
 def test_a_named_pipe_is_refused_at_once(fifo: Path) -> None:
-    started = time.perf_counter()
+    # Nobody writes to the pipe: opening it would block forever (the timeout above fails the test then).
     with pytest.raises(UserFileError, match=r"pipe is a named pipe \(FIFO\), not a regular file"):
         read_user_file(fifo, 1000, "image")
-    assert time.perf_counter() - started < 1.0  # nobody writes to the pipe: opening it would block forever
 
 
 @pytest.mark.parametrize(("path", "kind"), [("/dev/zero", "a device"), ("/dev/null", "a device")])

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import logging
 import os
-import time
 from pathlib import Path
 
 import numpy as np
@@ -121,12 +120,11 @@ def test_the_warning_check_can_see_the_warning(loaded_vision, transformers_warni
 def test_a_pipe_or_device_given_as_an_image_is_refused_at_once(tmp_path: Path) -> None:
     fifo = tmp_path / "photo.png"
     os.mkfifo(fifo)
-    started = time.perf_counter()
+    # Opening the pipe or reading the device would never end: the timeout above fails the test then.
     with pytest.raises(ImageError, match=r"photo.png is a named pipe \(FIFO\), not a regular file"):
         load_image_file(fifo)
     with pytest.raises(ImageError, match="/dev/zero is a device, not a regular file"):
         load_image_file("/dev/zero")
-    assert time.perf_counter() - started < 1.0
 
 
 @pytest.mark.timeout(20)

@@ -252,8 +252,8 @@ def test_replay_bar_plays_across_canvases_and_stops_at_the_end(qtbot, replay_bar
     with qtbot.waitSignal(replay_bar.liveChanged):
         qtbot.mouseClick(replay_bar.play_button, Qt.MouseButton.LeftButton)
     assert replay_bar.is_playing() and not replay_bar.is_live()
-    qtbot.waitUntil(lambda: replay_bar.position()[0] == 1, timeout=3000)
-    qtbot.waitUntil(lambda: not replay_bar.is_playing(), timeout=3000)
+    qtbot.waitUntil(lambda: replay_bar.position()[0] == 1, timeout=20_000)
+    qtbot.waitUntil(lambda: not replay_bar.is_playing(), timeout=20_000)
 
     assert seen == [(0, 1), (0, 2), (0, 3), (1, 0), (1, 1), (1, 2)]
     assert replay_bar.position() == (1, 2)
@@ -267,7 +267,7 @@ def test_replay_bar_play_at_the_end_starts_over_and_pause_stops(qtbot, replay_ba
     with qtbot.waitSignal(replay_bar.positionChanged) as moved:
         qtbot.mouseClick(replay_bar.play_button, Qt.MouseButton.LeftButton)
     assert moved.args == [0, 0]
-    qtbot.waitUntil(lambda: replay_bar.position()[1] >= 1, timeout=3000)
+    qtbot.waitUntil(lambda: replay_bar.position()[1] >= 1, timeout=20_000)
     qtbot.mouseClick(replay_bar.play_button, Qt.MouseButton.LeftButton)
     assert not replay_bar.is_playing()
     stopped_at = replay_bar.position()

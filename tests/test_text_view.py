@@ -158,7 +158,7 @@ def test_hovering_a_token_describes_it(qtbot, prose):
     view.show_step([snapshot(ids)])
     where = view.position_rect(7).center().toPoint()
     QApplication.sendEvent(view, QHelpEvent(QEvent.Type.ToolTip, where, view.mapToGlobal(where)))
-    qtbot.waitUntil(QToolTip.isVisible, timeout=2000)
+    qtbot.waitUntil(QToolTip.isVisible, timeout=20_000)
     assert "position 7 (line 1)" in QToolTip.text() and f"token id {int(ids[7])}" in QToolTip.text()
     QToolTip.hideText()
 
@@ -181,6 +181,6 @@ def test_a_burst_of_steps_is_drawn_once_with_the_newest(qtbot, prose):
     view.installEventFilter(spy)
     for s in range(2, 31):  # steps arriving far faster than a frame
         view.show_step(steps[:s])
-    qtbot.waitUntil(lambda: bool(paints) and paints[-1] == 29, timeout=2000)
+    qtbot.waitUntil(lambda: bool(paints) and paints[-1] == 29, timeout=20_000)
     view.removeEventFilter(spy)
     assert len(paints) <= 2  # a frame for the burst, not one per step

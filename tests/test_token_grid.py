@@ -168,7 +168,7 @@ def test_hover_shows_escaped_tooltip(grid, qtbot):
     grid.show_step(three_step_history(), step=2)
     where = centre(grid, 5)  # token "<eos>" at step 2
     QApplication.sendEvent(grid, QHelpEvent(QEvent.Type.ToolTip, where, grid.mapToGlobal(where)))
-    qtbot.waitUntil(QToolTip.isVisible, timeout=2000)
+    qtbot.waitUntil(QToolTip.isVisible, timeout=20_000)
     assert "position 5" in QToolTip.text()
     assert "&lt;eos&gt;" in QToolTip.text()  # escaped, so the token is shown rather than parsed as a tag
     QToolTip.hideText()
@@ -285,13 +285,4 @@ def test_redrawing_only_the_changed_cells_gives_the_picture_a_fresh_drawing_give
     for s in range(len(steps)):
         frame = CellFrame.build(history, s, Overlay.ENTROPY, 4.0)
         fresh = CellsImage(layout, lambda i: VOCAB.get(i, "?"), QFont(), colours)
-        assert kept.draw(frame)[0] == fresh.draw(frame)[0], f"step {s}"
-    # Drawn under a time budget of nothing, a frame takes a pass per cell (the budget is checked after each), and
-    # ends the same.
-    budgeted = CellsImage(layout, lambda i: VOCAB.get(i, "?"), QFont(), colours)
-    frame = CellFrame.build(history, len(steps) - 1, Overlay.ENTROPY, 4.0)
-    passes = 1
-    while not budgeted.draw(frame, budget_s=0.0)[1]:
-        passes += 1
-    assert passes == 64 and budgeted.image == CellsImage(layout, lambda i: VOCAB.get(i, "?"), QFont(),
-                                                                colours).draw(frame)[0]
+        assert kept.draw(frame) == fresh.draw(frame), f"step {s}"

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app.main_window import MainWindow
 from app.tasks import running_threads
+from models.events import StepSnapshot
 from models.generator import Generator
 from tests.window_helpers import (
     close_quietly,
@@ -98,14 +99,25 @@ def test_stop_takes_effect_at_the_next_step(qtbot, window, text_checkpoint):
     type_prompt(qtbot, window, "Go on and on")
     set_spin(window, "max_new_tokens", 32 * 20)
     set_spin(window, "max_denoising_steps", 48)
+    computed = []  # the steps the engine has computed, counted on the worker thread as they are made
+    engine_generate = window.engine.generator.generate
+
+    def counting(*args, **kwargs):
+        for event in engine_generate(*args, **kwargs):
+            computed.extend([event] if isinstance(event, StepSnapshot) else [])
+            yield event
+
+    window.engine.generator.generate = counting
     with qtbot.waitSignal(window.generationDone, timeout=60_000) as blocker:
         window.generate_button.click()
         qtbot.waitUntil(lambda: window.workspace.runs and last_run(window).step_count() >= 2, timeout=30_000)
         assert window.stop_button.isEnabled() and not window.generate_button.isEnabled()
         QTest.keyClick(window, Qt.Key.Key_Escape)
+        at_stop = len(computed)
     result = blocker.args[0]
     assert result.cancelled
-    assert last_run(window).step_count() < 20 * 48
+    # The step under way when Stop was pressed may finish; none after it starts, however fast the machine.
+    assert at_stop <= last_run(window).step_count() <= at_stop + 1
     assert last_run(window).fate.value == "cancelled"
     assert window.generate_button.isEnabled() and not window.stop_button.isEnabled()
 
@@ -132,10 +144,8 @@ def test_closing_mid_generation_stops_the_worker(qtbot, settings_file, text_chec
     win.generate()
     qtbot.waitUntil(lambda: last_run(win).step_count() >= 1, timeout=30_000)
     win.workspace.mark_saved("")  # nothing to ask about
-    started = time.perf_counter()
     assert win.close()
-    assert time.perf_counter() - started < 5
-    assert not running_threads()
+    assert not running_threads()  # closing cancelled the run and waited for the worker to end
     win.deleteLater()
 
 

@@ -1,26 +1,30 @@
-"""The window keeps up at the real canvas size (256) while a run streams, with the grid, the text view and the
-inspector open, and while recorded steps arrive 200 times a second.
+"""The window keeps up at the real canvas size (256) while a run streams, with the grid or the text view, the inspector
+and the plots open, and while recorded steps arrive 200 times a second.
 
-Timing tests on a shared two-core machine: each run uses a fixed seed and no adaptive stop, so every run streams the
-same steps. The bounds are what this machine holds with a margin, not the 16 ms frame every gap should fit: idle, ten
-runs of these tests measured p95 10-20 ms (the text view highest) and the worst streaming gap 15-30 ms; the pass
-that answers Generate (every view cleared and laid out for the new run) took 16-61 ms in scripts/window_latency.py.
+What the design guarantees, whatever the machine's speed (the gaps themselves are scripts/window_latency.py's, on a
+shared two-core machine they say more about the machine than the window): the garbage collector was settled after
+the model loaded, so no full collection walks the modules of torch, Qt and pyqtgraph; every streamed frame is drawn on
+the render worker, never on the GUI thread; frames are dropped, never queued, and no step is lost.
 """
 
 from __future__ import annotations
 
+import gc
+import threading
+import time
+
 import pytest
 
-from app.latency_probe import LatencyProbe, paced, percentiles
+from app.latency_probe import paced
 from models.events import StepSnapshot
 from models.generator import Generator
+from models.heap import walked_by_full_collection
 from models.prompts import Prompt
 from tests.window_helpers import fixed_seed, last_run, load, make_window, set_spin, type_prompt
+from widgets.grid_render import CellsImage
+from widgets.text_layout import TextPainter
 
-FRAME_MS = 16
-MOST_MS = 25  # the 95th percentile of the streaming gaps
-WORST_MS = 3 * FRAME_MS
-ANSWER_MS = 100  # the pass that answers Generate: within the tenth of a second a click feels immediate
+FEW = 20  # a full collection walks at most 1/FEW of what is frozen
 
 
 @pytest.fixture
@@ -29,42 +33,88 @@ def window(qtbot, tmp_path, canvas256_checkpoint):
     load(qtbot, win, canvas256_checkpoint)
     type_prompt(qtbot, win, "Latency")
     set_spin(win, "max_new_tokens", 256)  # one canvas of the real size
-    set_spin(win, "max_denoising_steps", 32)
-    set_spin(win, "confidence_threshold", 0)  # no adaptive stop: every run streams all 32 steps
+    set_spin(win, "max_denoising_steps", 12)
+    set_spin(win, "confidence_threshold", 0)  # no adaptive stop: every run streams every step
     fixed_seed(win, 0)
+    win.inspection.inspect(7)  # the inspector open on a position, following every step
     return win
 
 
-def streamed_gaps(qtbot, win) -> tuple:
-    probe = LatencyProbe()
-    with qtbot.waitSignal(win.generationDone, timeout=120_000):
+class Draws:
+    """Every canvas frame drawn: on which thread, and whether the run was still streaming."""
+
+    def __init__(self) -> None:
+        self.streaming = False
+        self.on_gui: list[bool] = []  # while streaming: drawn by the GUI thread?
+
+    def spy(self, original):
+        def drawing(*args, **kwargs):
+            if self.streaming:
+                self.on_gui.append(threading.current_thread() is threading.main_thread())
+            return original(*args, **kwargs)
+
+        return drawing
+
+
+@pytest.fixture
+def draws(monkeypatch) -> Draws:
+    spy = Draws()
+    monkeypatch.setattr(CellsImage, "draw", spy.spy(CellsImage.draw))
+    monkeypatch.setattr(TextPainter, "paint", spy.spy(TextPainter.paint))
+    return spy
+
+
+def visible_to_the_collector() -> set[int]:
+    return {id(obj) for generation in range(3) for obj in gc.get_objects(generation)}
+
+
+def test_a_model_load_takes_the_model_and_the_libraries_out_of_every_collection(window):
+    visible = visible_to_the_collector()
+    model = window.engine.loaded.model
+    assert not any(id(module) in visible for module in model.modules())
+    assert not any(id(parameter) in visible for parameter in model.parameters())
+    assert len(visible) * FEW < gc.get_freeze_count()  # what a full collection would walk: a few thousand objects
+
+
+def stream(qtbot, win, draws: Draws) -> list[int]:
+    """One run; at every streamed batch, how many objects a full collection would walk."""
+    walked: list[int] = []
+
+    def sample(_kinds) -> None:
+        if win.workspace.running() is not None:
+            walked.append(walked_by_full_collection())
+
+    win.hub.changed.connect(sample)
+    draws.streaming = True
+    with qtbot.waitSignal(win.generationDone, timeout=300_000):
         win.generate()
-        probe.start()
-    gaps = probe.stop()
-    assert gaps[0] <= ANSWER_MS, f"answering Generate held the GUI thread for {gaps[0]:.1f} ms"
-    return gaps[1:-1], gaps[-1]  # the last gap spans the one pass that finishes the run
-
-
-def assert_keeps_up(figures: dict[str, float], what: str) -> None:
-    assert figures["p95"] <= MOST_MS and figures["worst"] <= WORST_MS, f"the GUI thread stalled {what}: {figures}"
+    draws.streaming = False
+    win.hub.changed.disconnect(sample)
+    return walked
 
 
 @pytest.mark.parametrize("view", ["grid", "text"])
-def test_a_run_at_canvas_256_streams_without_stalling(qtbot, window, view):
+def test_a_run_at_canvas_256_streams_on_the_render_worker_and_collections_stay_small(qtbot, window, view, draws):
     window.canvas.set_view(view)
-    window.inspection.inspect(7)  # the inspector open on a position, following every step
-    streaming, finishing = streamed_gaps(qtbot, window)
-    assert last_run(window).step_count() == 32 and len(streaming) > 40
-    assert_keeps_up(percentiles(streaming), "while the run streamed")
-    assert finishing <= 2 * FRAME_MS, f"finishing the run held the GUI thread for {finishing:.1f} ms"
+    frozen = gc.get_freeze_count()
+    walked = stream(qtbot, window, draws)
+    assert last_run(window).step_count() == 12
+    assert draws.on_gui and not any(draws.on_gui), "the GUI thread drew a streamed frame"
+    assert walked and max(walked) * FEW < frozen, f"a full collection would walk {max(walked)} of {frozen} objects"
+    # The run's objects join the frozen ones once it is over (in a pass of its own), so runs do not pile up.
+    qtbot.waitUntil(lambda: walked_by_full_collection() * FEW < gc.get_freeze_count(), timeout=30_000)
 
 
-def test_steps_arriving_200_a_second_drop_frames_not_steps(qtbot, window):
+def test_steps_arriving_200_a_second_drop_frames_not_steps(qtbot, window, draws):
     settings = window.generation.run_settings()
     recorded = list(Generator(window.loaded).generate(Prompt(user="Latency"), settings))  # a run, recorded once
     steps = sum(isinstance(e, StepSnapshot) for e in recorded)
     fast = paced(recorded, 200, lambda e: isinstance(e, StepSnapshot))
     window.engine.generator.generate = lambda *args, **kwargs: fast  # the worker streams the recording at 200/s
-    streaming, _ = streamed_gaps(qtbot, window)
+    started = time.perf_counter()
+    stream(qtbot, window, draws)
+    seconds = time.perf_counter() - started
     assert last_run(window).step_count() == steps  # every step recorded, though not every step was drawn
-    assert_keeps_up(percentiles(streaming), "at 200 steps a second")
+    # At most a frame a thirtieth of a second: a bound that grows with the time the run took, on any machine.
+    frames = len(draws.on_gui)
+    assert 1 <= frames <= min(steps, 1 + 30 * seconds) and not any(draws.on_gui)

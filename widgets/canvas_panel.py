@@ -77,9 +77,10 @@ class CanvasPanel(QWidget):
         return self.grid.overlay()
 
     # ---- the grid's API, for both views -----------------------------------------------------------------------
-    def show_step(self, snapshots: Sequence[StepSnapshot], step: int | None = None, committed: bool = False) -> None:
+    def show_step(self, snapshots: Sequence[StepSnapshot], step: int | None = None, committed: bool = False,
+                  live: bool = False) -> None:
         for view in self.views():
-            view.show_step(snapshots, step, committed)
+            view.show_step(snapshots, step, committed, live)
 
     def clear(self) -> None:
         for view in self.views():

@@ -5,12 +5,15 @@ wrapped at token boundaries; a newline token ends its line. Each token's box tak
 the sampler renoised this step) are dimmed, locked tokens and tokens accepted this step carry the grid's marks, and
 end tokens (pad, EOS, end of turn) are small markers, named where a run of them starts. Same signals, selection,
 tooltips and overlays as the grid (CanvasView); put it in a QScrollArea (widget resizable) for long canvases.
+
+Laying out and painting are widgets/text_layout.py's. While a run streams, each frame is decoded, laid out and painted
+on a worker thread (widgets/render_worker.py); the GUI thread takes the finished layout with its image and blits it.
 """
 
 from __future__ import annotations
 
 import math
-import time
+import threading
 from typing import Any
 
 import numpy as np
@@ -20,21 +23,15 @@ from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from models.canvas_text import CanvasText, canvas_text, raw_canvas_text
 from widgets import colors
-from widgets.canvas_view import PAINT_BUDGET_S, CanvasView, TokenText
-from widgets.grid_cells import MARK_STABLE, text_rgba
-from widgets.grid_render import (
-    GridColours,
-    MarkShape,
-    accepted_outline,
-    accepted_pen,
-    paint_cell_marks,
-    paint_span_outline,
-)
+from widgets.canvas_view import CanvasView, TokenText
+from widgets.grid_cells import CellFrame
+from widgets.grid_render import GridColours, paint_span_outline
 from widgets.legend import Legend
+from widgets.render_worker import RenderWorker
+from widgets.text_layout import MARGIN, PAD, TextLayout, TextPainter
 
-MARGIN = 6
-PAD = 1  # the text starts this far into its token's box
-GAP = 1  # window-coloured pixels between neighbouring boxes: token boundaries show, the text still reads as prose
+#: What the worker hands back: (epoch, the layout, the frame painted, the text as an image).
+Drawn = tuple[int, TextLayout, CellFrame, QImage]
 
 
 class CanvasTextView(CanvasView):
@@ -44,17 +41,14 @@ class CanvasTextView(CanvasView):
                  parent: QWidget | None = None) -> None:  # fmt: skip
         super().__init__(token_text, max_entropy, parent)
         self._tokenizer: Any = None
-        self._ids: tuple[int, ...] | None = None  # the ids the layout was made for
-        self._labels: list[str] = []  # what each position's box shows
-        self._boxes: list[QRectF] = []  # per position, widget coordinates
-        self._lines: list[tuple[float, float, int, int]] = []  # (top, bottom, first position, end position)
-        self._content_height = 0
+        self._layout: TextLayout | None = None  # the layout the picture on screen was drawn with
         self._legend: Legend | None = None
-        self._images: dict[tuple[str, int], QImage] = {}
-        self._colour_cache: dict[int, QColor] = {}
-        self._placed: list[tuple[int, int, int, str]] = []  # (position, x, y, label) of every drawn label
-        self._widths: dict[str, int] = {}  # label -> its box width, for the font in use
-        self._shown: dict[str, str] = {}  # piece -> its label (whitespace and controls made visible)
+        self._painter: TextPainter | None = None  # for the font in use; a font change replaces it
+        self._painter_lock = threading.Lock()  # the worker paints with it, or the GUI thread does
+        self._epoch = 0  # counts changes of width, font, legend or tokenizer: older frames are not shown
+        self._drawn: Drawn | None = None  # what the worker drew last
+        self._worker = RenderWorker("text", self)
+        self._worker.done.connect(self._frame_drawn)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
     def set_tokenizer(self, tokenizer: Any) -> None:
@@ -64,16 +58,13 @@ class CanvasTextView(CanvasView):
 
     def labels(self) -> list[str]:
         """What each position shows (its piece of the text, a marker for end tokens), as laid out."""
-        self._ensure_layout()
-        return list(self._labels)
+        return list(self._ensure_layout().labels)
 
     # ---- layout -----------------------------------------------------------------------------------------------
     def _data_changed(self, layout: bool, legend: bool = False) -> None:
         # Nothing is laid out here: a burst of steps costs one layout, at the paint that shows the newest.
         if layout:
-            self._ids = None
-            self._images.clear()
-            self._widths.clear()
+            self._invalidate()
         if legend or layout:
             self._legend = None
         if self._legend is None or self._legend.state() != self._legend_state():
@@ -81,30 +72,50 @@ class CanvasTextView(CanvasView):
         else:
             self._schedule(self._dirty_rect())  # a streamed step repaints the text, not the legend above it
 
+    def _invalidate(self) -> None:
+        """The text must be laid out again (another width, font, legend or tokenizer)."""
+        self._layout, self._drawn = None, None
+        self._epoch += 1
+
     def _dirty_rect(self) -> QRect:
         return QRect(0, self._text_top(), self.width(), self.height())
 
     def _text_top(self) -> int:
         return MARGIN + (self._legend.height if self._legend is not None else 0)
 
-    def _ensure_layout(self) -> None:
-        """The legend on top (its height depends on the width and the overlay only), then the text below it."""
+    def _text_painter(self) -> TextPainter:
+        ratio = self.devicePixelRatioF()
+        if self._painter is None or self._painter.font != self.font() or self._painter.ratio != ratio:
+            self._painter = TextPainter(self.font(), ratio)
+        return self._painter
+
+    def _ensure_legend(self) -> None:
+        """The legend on top: its height depends on the width and the overlay only; the text moves when it does."""
         state = self._legend_state()
         if self._legend is None or self._legend.state() != state:
             old = self._legend.height if self._legend is not None else -1
             self._legend = Legend(self.font(), *state, text_view=True)
             if self._legend.layout(self.width() - 2 * MARGIN) != old:
-                self._ids = None  # the text moves
+                self._invalidate()
+
+    def _ensure_layout(self) -> TextLayout:
+        """The layout of the shown step: while a run streams, the one the worker drew last (what is on screen)."""
+        self._ensure_legend()
         snap = self.snapshot()
         ids = tuple(np.asarray(snap.argmax).tolist()) if snap is not None else ()
-        if ids != self._ids:
-            self._ids = ids
-            self._lay_out(self._decode(ids))
+        if self._layout is None or (ids != self._layout.ids and not (self._live and self._drawn is not None)):
+            with self._painter_lock:
+                layout = self._text_painter().lay_out(self._decode(ids), ids, self.width(), self._text_top())
+            self._adopt(layout)  # outside the lock: a new minimum height resizes the view, which lays out again
+        return self._layout
+
+    def _adopt(self, layout: TextLayout) -> None:
+        self._layout = layout
         # A scroll area around the view scrolls the rest into reach. Drafts change the line count from step to
         # step; the minimum height grows in steps of four lines and shrinks only by more than that, so streaming
         # seldom relayouts the scroll area.
         chunk = 4 * (QFontMetricsF(self.font()).height() + 8)
-        height, now = int(math.ceil(self._content_height / chunk) * chunk), self.minimumHeight()
+        height, now = int(math.ceil(layout.content_height / chunk) * chunk), self.minimumHeight()
         if height > now or height < now - chunk:
             self.setMinimumHeight(height)
 
@@ -113,83 +124,71 @@ class CanvasTextView(CanvasView):
             return canvas_text(self._tokenizer, ids)
         return raw_canvas_text(self.raw_text, ids)
 
-    def _lay_out(self, text: CanvasText) -> None:
-        """Boxes for every position, flowed into lines no wider than the widget."""
-        fm = QFontMetricsF(self.font())
-        line_h, box_h = fm.height() + 8, fm.height() + 3
-        marker = round(fm.height() * 0.6)  # an end token repeating the one before it: a narrow box, no label
-        right = max(self.width() - MARGIN, MARGIN + 40)
-        labels = [""] * len(text.pieces)
-        text_x = [0.0] * len(text.pieces)  # where a label starts: its character's first box, for byte tokens
-        boxes = [QRectF()] * len(text.pieces)
-        lines: list[tuple[float, float, int, int]] = []
-        x, y, line_start = float(MARGIN), float(self._text_top() + 2), 0  # room for the selection's outline
-        shown, widths, ids, ends = self._shown, self._widths, self._ids, text.ends
-        for start, end in text.groups():
-            piece = text.pieces[start] if end - start == 1 else "".join(text.pieces[start:end])
-            breaks = 0
-            if ends[start]:
-                same = start > 0 and ends[start - 1] and ids[start - 1] == ids[start]
-                label = "" if same else piece
-                width = marker if same else widths.get(label) or self._width(label, fm)
-            else:
-                breaks = piece.count("\n")
-                label = shown.get(piece)
-                if label is None:
-                    label = shown[piece] = _visible(piece)
-                width = widths.get(label) or self._width(label, fm)
-            if x + width > right and x > MARGIN:
-                lines.append((y, y + line_h, line_start, start))
-                x, y, line_start = float(MARGIN), y + line_h, start
-            share = (width - GAP) / (end - start)  # a character's bytes share its box; the gap comes after it
-            for i in range(start, end):
-                boxes[i] = QRectF(x + (i - start) * share, y, share, box_h)
-            labels[end - 1], text_x[end - 1] = label, x + PAD
-            x += width
-            for _ in range(breaks):
-                lines.append((y, y + line_h, line_start, end))
-                x, y, line_start = float(MARGIN), y + line_h, end
-        if line_start < len(boxes) or not lines:
-            lines.append((y, y + line_h, line_start, len(boxes)))
-        self._labels, self._boxes, self._lines = labels, boxes, lines
-        self._placed = [(i, int(x), int(boxes[i].top() + 1.5), label)
-                        for i, (x, label) in enumerate(zip(text_x, labels, strict=True)) if label]  # fmt: skip
-        self._content_height = int(y + line_h) + MARGIN
-
     def sizeHint(self) -> QSize:  # noqa: N802
         return QSize(640, 360)
 
     def resizeEvent(self, event) -> None:  # noqa: N802
-        self._ids, self._legend = None, None  # rewrap
-        self._ensure_layout()
+        if event.size().width() != event.oldSize().width():  # the text is laid out by width; height is the result
+            self._legend = None
+            self._invalidate()  # rewrap
+            self._ensure_layout()
         super().resizeEvent(event)
 
     # ---- geometry ---------------------------------------------------------------------------------------------
     def position_rect(self, position: int) -> QRectF:
-        self._ensure_layout()
-        return QRectF(self._boxes[position]) if 0 <= position < len(self._boxes) else QRectF()
+        boxes = self._ensure_layout().boxes
+        return QRectF(boxes[position]) if 0 <= position < len(boxes) else QRectF()
 
     def position_at(self, point: QPoint | QPointF) -> int | None:
         """The position under a point; in a line's empty stretch, the line's last position before it."""
-        self._ensure_layout()
-        x, y = point.x(), point.y()
-        for top, bottom, start, end in self._lines:
+        layout = self._ensure_layout()
+        x, y, boxes = point.x(), point.y(), layout.boxes
+        for top, bottom, start, end in layout.lines:
             if top <= y < bottom and start < end:
-                if x < self._boxes[start].left() - PAD:
+                if x < boxes[start].left() - PAD:
                     return None
-                candidates = [i for i in range(start, end) if self._boxes[i].left() <= x]
+                candidates = [i for i in range(start, end) if boxes[i].left() <= x]
                 return candidates[-1] if candidates else start
         return None
 
     def _where(self, position: int) -> str:
-        self._ensure_layout()
-        line = next((n for n, (_t, _b, s, e) in enumerate(self._lines) if s <= position < e), 0)
+        lines = self._ensure_layout().lines
+        line = next((n for n, (_t, _b, s, e) in enumerate(lines) if s <= position < e), 0)
         return f"(line {line + 1})"
 
     # ---- painting ---------------------------------------------------------------------------------------------
+    def _refresh(self, rect: QRect) -> None:
+        """A live frame is decoded, laid out and drawn on the worker, then shown (`_frame_drawn`)."""
+        frame = self.frame() if self._live and self.isVisible() else None
+        if frame is None:  # not streaming, or hidden (the other view is on screen): a paint, if it ever shows
+            self.update(rect)
+            return
+        self._ensure_legend()
+        ids = tuple(np.asarray(frame.snapshot.argmax).tolist())
+        epoch, width, top, lock = self._epoch, self.width(), self._text_top(), self._painter_lock
+        painter, window = self._text_painter(), GridColours.of(self.palette()).window
+        decode = self._decode
+
+        def draw() -> Drawn:
+            text = decode(ids)
+            with lock:
+                layout = painter.lay_out(text, ids, width, top)
+                return epoch, layout, frame, painter.image(layout, frame, window)
+
+        self._worker.submit(draw)
+
+    def drawn_frame(self) -> CellFrame | None:
+        """The frame of the picture the render worker drew last (None before a live frame)."""
+        return self._drawn[2] if self._drawn is not None else None
+
+    def _frame_drawn(self, drawn: Drawn) -> None:
+        if drawn[0] == self._epoch and self._live:  # not drawn for a width or font replaced since
+            self._drawn = drawn
+            self._adopt(drawn[1])
+            self.update(self._dirty_rect())
+
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
-        self._ensure_layout()
-        self._painted(event.rect())
+        self._ensure_legend()
         p = QPainter(self)
         colours = GridColours.of(self.palette())
         p.fillRect(event.rect(), colours.window)
@@ -197,88 +196,48 @@ class CanvasTextView(CanvasView):
             self._legend.paint(p, QPointF(MARGIN, MARGIN), colours)
         frame = self.frame()
         if frame is None:
+            self._painted(event.rect())
             p.setPen(colours.placeholder)
             p.drawText(QRectF(self.rect()), Qt.AlignmentFlag.AlignCenter, "No canvas yet")
             return
-        bg = frame.background.astype(np.int64)
-        colour, cache = self._colour, self._colour_cache
-        for box, rgb in zip(self._boxes, ((bg[:, 0] << 16) | (bg[:, 1] << 8) | bg[:, 2]).tolist(), strict=False):
-            p.fillRect(box, cache.get(rgb) or colour(rgb))
-        variants, images, started, complete = frame.variants.tolist(), self._images, time.perf_counter(), True
-        for pos, x, y, label in self._placed:
-            image = images.get((label, variants[pos]))
-            if image is None:
-                # A label never drawn before is rendered once; a step of many new ones is spread over several
-                # passes (as in the grid) so the rest of the window gets its turn between them.
-                if time.perf_counter() - started > PAINT_BUDGET_S:
-                    complete = False
-                    continue
-                image = self._image(label, variants[pos])
-            p.drawImage(x, y, image)
-        if not complete:
-            self._finish_later()
-        # Accepted now and locked; tokens accepted before read as plain text (a dot on each would be clutter).
-        # The outlines (many, in the first steps) in one call, the rarer locks one by one.
-        outlines = [accepted_outline(self._boxes[i], True) for i in np.flatnonzero(frame.accepted_now).tolist()]
-        if outlines:
-            p.setBrush(Qt.BrushStyle.NoBrush)
-            p.setPen(accepted_pen(outlines[0]))
-            p.drawRects(outlines)
-        for pos in np.flatnonzero(frame.locked).tolist():
-            paint_cell_marks(p, MarkShape.of(self._boxes[pos], True), int(frame.marks[pos]) & ~MARK_STABLE)
+        drawn = self._drawn
+        if self._live:
+            # Streaming: the worker's newest picture, a blit; until the newest step's arrives, the one before (or,
+            # for the first step after a relayout, nothing).
+            current = drawn is not None and drawn[0] == self._epoch
+            if current:
+                p.drawImage(0, drawn[1].top, drawn[3])
+            if current and drawn[2] is frame:
+                self._painted(event.rect())
+            elif not self._worker.busy:
+                self._refresh(self._dirty_rect())
+            if not current:
+                return
+            layout = drawn[1]
+        else:
+            layout = self._ensure_layout()
+            self._painted(event.rect())
+            with self._painter_lock:  # every label: a grab of the widget shows the whole frame, on any machine
+                self._text_painter().paint(p, layout, frame)
         if self._highlight:
             p.setBrush(Qt.BrushStyle.NoBrush)
             p.setPen(QColor(230, 0, 170))
-            p.drawRects([self._boxes[i] for i in self._highlight if i < len(self._boxes)])
+            p.drawRects([layout.boxes[i] for i in self._highlight if i < len(layout.boxes)])
         if self._selection is not None:
-            self._paint_selection(p, colours)
+            self._paint_selection(p, layout, colours)
 
-    def _paint_selection(self, p: QPainter, colours: GridColours) -> None:
-        start, end = self._selection[0], min(self._selection[1], len(self._boxes))
-        for _top, _bottom, first, last in self._lines:
+    def _paint_selection(self, p: QPainter, layout: TextLayout, colours: GridColours) -> None:
+        start, end = self._selection[0], min(self._selection[1], len(layout.boxes))
+        for _top, _bottom, first, last in layout.lines:
             a, b = max(start, first), min(end, last)
             if a < b:
-                paint_span_outline(p, self._boxes[a].united(self._boxes[b - 1]).adjusted(-1.5, -1.5, 1.5, 1.5),
+                paint_span_outline(p, layout.boxes[a].united(layout.boxes[b - 1]).adjusted(-1.5, -1.5, 1.5, 1.5),
                                    colours.highlight)  # fmt: skip
 
-    def _colour(self, rgb: int) -> QColor:
-        colour = self._colour_cache[rgb] = QColor.fromRgb(rgb)
-        return colour
+    def cached(self) -> int:
+        """Entries in the painter's caches (label images, widths, labels, colours) and the token texts."""
+        return (self._painter.cached() if self._painter is not None else 0) + len(self._raw_text)
 
-    def _width(self, label: str, fm: QFontMetricsF) -> int:
-        width = self._widths.get(label)
-        if width is None:
-            width = self._widths[label] = math.ceil(fm.horizontalAdvance(label)) + PAD + GAP
-        return width
-
-    def _image(self, label: str, variant: int) -> QImage:
-        """The label pre-rendered in its text style, drawn as an image at every later paint."""
-        image = self._images.get((label, variant))
-        if image is None:
-            fm = QFontMetricsF(self.font())
-            ratio = self.devicePixelRatioF()
-            w, h = int(fm.horizontalAdvance(label) + 2.999), int(fm.height() + 0.999)
-            image = QImage(int(w * ratio), int(h * ratio), QImage.Format.Format_ARGB32_Premultiplied)
-            image.setDevicePixelRatio(ratio)
-            image.fill(0)
-            painter = QPainter(image)
-            painter.setFont(self.font())
-            painter.setPen(QColor(*text_rgba(variant)))
-            painter.drawText(QRect(0, 0, w, h), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, label)
-            painter.end()
-            self._images[(label, variant)] = image
-        return image
-
-
-def _visible(piece: str) -> str:
-    """A token's text as shown inline: newlines as ⏎ (the line then breaks), tabs as →, other controls escaped,
-    and an empty token as ∅ so it can still be seen and clicked."""
-    if not piece:
-        return "∅"
-    shown = piece.replace("\n", "⏎").replace("\t", "→").replace("\r", "␍")
-    if any(not c.isprintable() and c != " " for c in shown):
-        shown = "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in shown)
-    return shown
 
 
 __all__ = ["CanvasTextView"]

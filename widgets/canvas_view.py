@@ -2,7 +2,9 @@
 mouse and the tooltips, and drawing at most ~30 times a second however fast steps arrive.
 
 A subclass lays the positions out and paints them: it implements `position_at`, `position_rect`, `_where` and
-`paintEvent` (which calls `_painted(rect)`), and calls `_schedule()` when its picture is out of date.
+`paintEvent` (which calls `_painted(rect)`), and calls `_schedule()` when its picture is out of date. While a run
+streams (`show_step(..., live=True)`) a subclass may draw each frame on a worker thread (widgets/render_worker.py):
+it overrides `_refresh`, and its paintEvent only puts the finished image on screen.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from PySide6.QtCore import QEvent, QPoint, QPointF, QRect, QRectF, Qt, QTimer, S
 from PySide6.QtGui import QHelpEvent, QKeyEvent, QMouseEvent
 from PySide6.QtWidgets import QToolTip, QWidget
 
+from models.bounded_cache import BoundedCache
 from models.events import StepSnapshot
 from models.overlays import CanvasHistory, Overlay
 from widgets import colors
@@ -24,7 +27,7 @@ from widgets.grid_render import GridColours
 
 TokenText = Callable[[int], str]
 FRAME_INTERVAL_S = 1 / 30  # at most this often a new step is drawn; the newest one wins
-PAINT_BUDGET_S = 0.005  # a paint renders text it has never drawn for at most this long, then finishes in later passes
+TOKEN_TEXTS = 8192  # token texts kept per view: several canvases' worth, a small share of a real vocabulary
 
 
 class CanvasView(QWidget):
@@ -42,7 +45,7 @@ class CanvasView(QWidget):
         super().__init__(parent)
         self._token_text: TokenText = token_text or str
         self._max_entropy = float(max_entropy)
-        self._raw_text: dict[int, str] = {}
+        self._raw_text: BoundedCache[int, str] = BoundedCache(TOKEN_TEXTS)
         self._history = CanvasHistory()
         self._step = -1
         self._committed = False  # the last snapshot is the canvas as committed
@@ -55,16 +58,19 @@ class CanvasView(QWidget):
         self._last_paint = 0.0
         self._pending = False  # a deferred repaint is on its way
         self._dirty = False  # something changed since the last paint
+        self._live = False  # the shown step is a streaming run's newest: frames may be drawn off the GUI thread
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
 
     # ---- data -------------------------------------------------------------------------------------------------
-    def show_step(self, snapshots: Sequence[StepSnapshot], step: int | None = None, committed: bool = False) -> None:
+    def show_step(self, snapshots: Sequence[StepSnapshot], step: int | None = None, committed: bool = False,
+                  live: bool = False) -> None:
         """Show snapshots[step] (default: the latest) of one canvas; earlier snapshots give its history.
         `committed`: the canvas was committed after its last snapshot, so that step's tokens are the text, drawn
         settled (the sampler's renoising at a last step is never carried out).
 
         Cheap: the history grows by the new steps only, and nothing is computed for drawing until a paint, so a
-        burst of steps costs one frame, the newest."""
+        burst of steps costs one frame, the newest. `live`: a run is streaming these steps; a view may then draw
+        its frames on a worker thread (the picture follows a moment later); otherwise a paint draws the step."""
         if not snapshots:
             self.clear()
             return
@@ -72,6 +78,7 @@ class CanvasView(QWidget):
         if not -len(snapshots) <= step < len(snapshots):
             raise IndexError(f"step {step} outside a history of {len(snapshots)} snapshots")
         old_length = self._history.length if self._step >= 0 else -1
+        self._live = live
         self._history.update(snapshots)
         self._step = step % len(snapshots)
         self._committed = committed
@@ -86,7 +93,7 @@ class CanvasView(QWidget):
 
     def clear(self) -> None:
         self._history = CanvasHistory()
-        self._step, self._frame = -1, None
+        self._step, self._frame, self._live = -1, None, False
         self._data_changed(layout=True)
 
     def snapshot(self) -> StepSnapshot | None:
@@ -134,10 +141,8 @@ class CanvasView(QWidget):
         return self._max_entropy
 
     def raw_text(self, token_id: int) -> str:
-        text = self._raw_text.get(token_id)
-        if text is None:
-            text = self._raw_text[token_id] = self._token_text(token_id)
-        return text
+        """A token's text as the tokenizer gives it; called on the render worker too (the cache has a lock)."""
+        return self._raw_text.get_or_make(token_id, self._token_text)
 
     def _legend_state(self) -> tuple:
         """(overlay, value range, has values, unknown entropy shown): what the legend shows, from the history (no
@@ -158,21 +163,20 @@ class CanvasView(QWidget):
         self._dirty = True
         wait = FRAME_INTERVAL_S - (time.perf_counter() - self._last_paint)
         if wait <= 0:
-            self.update(rect) if rect is not None else self.update()
+            self._refresh(rect if rect is not None else self.rect())
         elif not self._pending:
             # A one-shot call, not a QTimer child: nothing to stop, and it does nothing if a paint came first.
             self._pending = True
             QTimer.singleShot(max(1, int(wait * 1000) + 1), self, self._redraw)
 
-    def _finish_later(self) -> None:
-        """The rest of this frame in the next event-loop pass, after other events have had their turn."""
-        self._dirty = True
-        QTimer.singleShot(0, self, self._redraw)
-
     def _redraw(self) -> None:
         self._pending = False
         if self._dirty:
-            self.update(self._dirty_rect())
+            self._refresh(self._dirty_rect())
+
+    def _refresh(self, rect: QRect) -> None:
+        """Bring `rect` up to date: a paint, here; a view that draws live frames on a worker starts one there."""
+        self.update(rect)
 
     def _dirty_rect(self) -> QRect:
         return self.rect()

@@ -11,10 +11,19 @@ from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QPen
 from PySide6.QtWidgets import QGraphicsRectItem, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
+from models.bounded_cache import BoundedCache
 from models.events import StepSnapshot
 from widgets import colors
 from widgets.grid_cells import format_token
-from widgets.plot_common import DEFAULT_MAX_STEPS, MIN_FITTED_STEPS, Appender, grow, lock_view, style_plot
+from widgets.plot_common import (
+    DEFAULT_MAX_STEPS,
+    MIN_FITTED_STEPS,
+    Appender,
+    cache_axes,
+    grow,
+    lock_view,
+    style_plot,
+)
 
 
 class EntropyHeatmap(QWidget):
@@ -31,7 +40,7 @@ class EntropyHeatmap(QWidget):
     ) -> None:
         super().__init__(parent)
         self._token_text = token_text or str
-        self._text_cache: dict[int, str] = {}
+        self._text_cache: BoundedCache[int, str] = BoundedCache(1024)  # the tokens hovered lately
         self._max_entropy = float(max_entropy)
         self._data = np.zeros((max_steps, 0), dtype=np.float32)
         self._rows = 0
@@ -46,6 +55,7 @@ class EntropyHeatmap(QWidget):
         self.plot.setLabel("bottom", "position")
         self.plot.setLabel("left", "step")
         lock_view(self.plot)
+        cache_axes(self.plot)
         # axisOrder per item, not pg.setConfigOptions: the global option would flip every other ImageItem in the app.
         self.image = pg.ImageItem(axisOrder="row-major")
         self.image.setLookupTable(colors.LUT)
@@ -140,9 +150,7 @@ class EntropyHeatmap(QWidget):
     def describe(self, step: int, position: int) -> str:
         """The hover text for one cell."""
         token_id = int(self._snapshots[step].argmax[position])
-        text = self._text_cache.get(token_id)
-        if text is None:
-            text = self._text_cache[token_id] = format_token(self._token_text(token_id))
+        text = self._text_cache.get_or_make(token_id, lambda i: format_token(self._token_text(i)))
         entropy = float(self._data[step, position])
         return f"step {step + 1}   position {position}   token {token_id} “{text}”   entropy {entropy:.3g} nats"
 

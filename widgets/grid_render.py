@@ -7,7 +7,6 @@ in one call for all cells that have it. QImage (not QPixmap) throughout, so an e
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -15,6 +14,7 @@ import numpy as np
 from PySide6.QtCore import QPointF, QRect, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QImage, QPainter, QPalette, QPen, QPolygonF
 
+from models.bounded_cache import BoundedCache
 from widgets.grid_cells import (
     ACCEPTED_NOW_RGB,
     MARK_ACCEPTED_NOW,
@@ -29,6 +29,8 @@ from widgets.grid_cells import (
 
 ACCEPTED_NOW = QColor(*ACCEPTED_NOW_RGB)
 DIFFERENT = QColor(230, 0, 170)  # magenta outline of positions two runs disagree on: no overlay colour is near it
+TEXT_IMAGES = 2048  # pre-rendered token texts kept per cell size: eight canvases' worth, about 10 MB at most
+COLOURS = 4096  # cell colours kept as QColors (colormap entries, washed outside the span)
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,9 @@ class MarkImages:
             self._cache[key] = image
         return image
 
+    def __len__(self) -> int:
+        return len(self._cache)  # at most one per combination of the MARK_* bits
+
 
 class TextImages:
     """Each token's elided text pre-rendered once per text style for one cell size; drawn as images after that."""
@@ -139,14 +144,17 @@ class TextImages:
         self._metrics = QFontMetricsF(self.font)
         self._fonts = {False: self.font, True: QFont(self.font)}
         self._fonts[True].setItalic(True)
-        self._cache: dict[tuple[int, int], tuple[QImage, int, int]] = {}
+        self._cache: BoundedCache[tuple[int, int], tuple[QImage, int, int]] = BoundedCache(TEXT_IMAGES)
 
     def get(self, token_id: int, variant: int) -> tuple[QImage, int, int]:
         """(image, x, y): the image and its offset from the cell's top-left corner, centring the text."""
         hit = self._cache.get((token_id, variant))
         if hit is None:
-            hit = self._cache[(token_id, variant)] = self._render(format_token(self.raw_text(token_id)), variant)
+            hit = self._cache.put((token_id, variant), self._render(format_token(self.raw_text(token_id)), variant))
         return hit
+
+    def __len__(self) -> int:
+        return len(self._cache)
 
     def _render(self, full: str, variant: int) -> tuple[QImage, int, int]:
         _dark, italic = TEXT_VARIANTS[variant]
@@ -219,16 +227,10 @@ class CellsImage:
         self._cells = [QRect(x, y, cw, ch) for x, y in self._origins]
         self._fills = [QRect(x, y, cw - 1, ch - 1) for x, y in self._origins]
         self._keys: np.ndarray | None = None  # (4, count) what each cell shows now
-        self._colours: dict[int, QColor] = {}
+        self._colours: BoundedCache[int, QColor] = BoundedCache(COLOURS)
 
-    def draw(self, frame: CellFrame, budget_s: float | None = None) -> tuple[QImage, bool]:
-        """(the image with `frame` drawn into it, whether every cell is done).
-
-        With a time budget, drawing stops once it is spent and the cells not yet drawn are the first drawn by the
-        next call (same frame or a newer one): a frame of many tokens never seen before (each renders its text
-        image once) is spread over several event-loop passes instead of holding one for tens of milliseconds.
-        """
-        started = time.perf_counter()
+    def draw(self, frame: CellFrame) -> QImage:
+        """The image with `frame` drawn into it: only the cells that differ from the frame drawn before."""
         count = min(self.layout.count, len(frame.token_ids))
         bg = frame.background[:count].astype(np.int64)
         rgb = (bg[:, 0] << 16) | (bg[:, 1] << 8) | bg[:, 2]
@@ -237,11 +239,10 @@ class CellsImage:
             self._keys = np.full_like(keys, -1)  # nothing drawn yet: every cell differs
         changed = np.flatnonzero((keys != self._keys).any(axis=0)).tolist()
         if not changed:
-            return self.image, True
+            return self.image
         rgbs, ids, variants, mark_keys = (row.tolist() for row in keys)
         p = QPainter(self.image)
         text, mark, colour, window = self.texts.get, self.marks.get, self._colour, self.colours.window
-        done = 0
         for pos in changed:
             x, y = self._origins[pos]
             p.fillRect(self._cells[pos], window)  # the gap too: a mark drawn last frame may reach into it
@@ -250,19 +251,16 @@ class CellsImage:
             p.drawImage(x + dx, y + dy, image)
             if mark_keys[pos]:
                 p.drawImage(x, y, mark(mark_keys[pos]))
-            done += 1
-            if budget_s is not None and time.perf_counter() - started > budget_s:
-                break
         p.end()
-        drawn = changed[:done]
-        self._keys[:, drawn] = keys[:, drawn]
-        return self.image, done == len(changed)
+        self._keys = keys
+        return self.image
 
     def _colour(self, rgb: int) -> QColor:
-        colour = self._colours.get(rgb)
-        if colour is None:
-            colour = self._colours[rgb] = QColor.fromRgb(rgb)
-        return colour
+        return self._colours.get_or_make(rgb, QColor.fromRgb)
+
+    def cached(self) -> int:
+        """Entries in this image's caches (token texts, colours): bounded whatever the vocabulary and session."""
+        return len(self.texts) + len(self._colours) + len(self.marks)
 
 
 def paint_highlight(p: QPainter, layout: GridLayout, positions: list[int]) -> None:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtGui import QPalette
+from PySide6.QtWidgets import QGraphicsItem
 
 from models.events import StepSnapshot
 
@@ -44,6 +45,19 @@ def style_plot(plot: pg.PlotItem, palette: QPalette) -> None:
             axis.label.setDefaultTextColor(text)
     if plot.titleLabel.text:
         plot.titleLabel.setText(plot.titleLabel.text, color=text)
+
+
+def cache_axes(plot: pg.PlotItem) -> None:
+    """Axes, their labels and the title drawn once into a pixmap and blitted after that: a live update repaints the
+    plot area, and the repaint region touched the axes, whose ticks and text (replayed from a QPicture) cost more
+    of a streamed frame than the data did. A new range or colour invalidates the pixmap (pyqtgraph calls update)."""
+    cached = QGraphicsItem.CacheMode.DeviceCoordinateCache
+    for name in ("left", "bottom"):
+        axis = plot.getAxis(name)
+        axis.setCacheMode(cached)
+        if axis.label is not None:
+            axis.label.setCacheMode(cached)
+    plot.titleLabel.setCacheMode(cached)
 
 
 def lock_view(plot: pg.PlotItem) -> None:

@@ -13,7 +13,15 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from models.events import StepSnapshot
 from widgets import colors
-from widgets.plot_common import DEFAULT_MAX_STEPS, MIN_FITTED_STEPS, Appender, grow, lock_view, style_plot
+from widgets.plot_common import (
+    DEFAULT_MAX_STEPS,
+    MIN_FITTED_STEPS,
+    Appender,
+    cache_axes,
+    grow,
+    lock_view,
+    style_plot,
+)
 
 
 class StepCurves(QWidget):
@@ -61,6 +69,7 @@ class StepCurves(QWidget):
         self.accepted_plot.getAxis("left").setWidth(56)  # same width keeps the two x axes aligned
         for plot in (self.entropy_plot, self.accepted_plot):
             lock_view(plot)
+            cache_axes(plot)
         # Faint lines at each decade instead of showGrid: the axis grid redraws every minor log tick on each
         # repaint (about 25 ms of a 35 ms frame when measured), a handful of static lines costs nothing.
         self.decade_lines = [

@@ -1,20 +1,24 @@
 """TokenGrid: one canvas at one denoising step, a cell per position coloured by the active overlay, in one widget.
 
 Painting is widgets/grid_render.py's (the same code renders exported frames); the legend below the cells is the
-overlay's and is repainted only when it changes, not at every streamed step.
+overlay's and is repainted only when it changes, not at every streamed step. While a run streams, each frame's cells
+are drawn on a worker thread (widgets/render_worker.py) and the GUI thread's paint puts the finished image on screen.
 """
 
 from __future__ import annotations
 
+import threading
+
 from PySide6.QtCore import QPoint, QPointF, QRect, QRectF, QSize, Qt
-from PySide6.QtGui import QPainter, QPaintEvent
+from PySide6.QtGui import QImage, QPainter, QPaintEvent
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from widgets import colors
-from widgets.canvas_view import PAINT_BUDGET_S, CanvasView, TokenText
-from widgets.grid_cells import KEY, format_token, grid_shape
+from widgets.canvas_view import CanvasView, TokenText
+from widgets.grid_cells import KEY, CellFrame, format_token, grid_shape
 from widgets.grid_render import CellsImage, GridColours, GridLayout, paint_highlight, paint_selection
 from widgets.legend import Legend
+from widgets.render_worker import RenderWorker
 
 
 class TokenGrid(CanvasView):
@@ -26,7 +30,12 @@ class TokenGrid(CanvasView):
         self._rows, self._cols = grid_shape(256)
         self._layout: GridLayout | None = None
         self._cells: CellsImage | None = None  # the cells as last drawn; a relayout drops it
+        self._cells_lock = threading.Lock()  # the worker draws into the cells image, or the GUI thread does
+        self._epoch = 0  # counts relayouts: a frame drawn for an older layout is not shown
+        self._drawn: tuple[int, CellFrame, QImage] | None = None  # (epoch, frame, image) the worker drew last
         self._legend: Legend | None = None
+        self._worker = RenderWorker("grid", self)
+        self._worker.done.connect(self._frame_drawn)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
     # ---- layout -----------------------------------------------------------------------------------------------
@@ -50,6 +59,7 @@ class TokenGrid(CanvasView):
         count = self._history.length if self._step >= 0 else self._rows * self._cols
         self._layout = GridLayout(area, self._rows, self._cols, count)
         self._cells = None  # drawn afresh at the next paint, for this layout, font and palette
+        self._epoch += 1
 
     def _grid_rect(self) -> QRect:
         if self._layout is None:
@@ -100,10 +110,39 @@ class TokenGrid(CanvasView):
         return f"(row {row}, column {col})"
 
     # ---- painting ---------------------------------------------------------------------------------------------
+    def _cells_image(self, colours: GridColours) -> CellsImage:
+        if self._cells is None:
+            self._cells = CellsImage(self._layout, self.raw_text, self.font(), colours, self.devicePixelRatioF())
+        return self._cells
+
+    def _refresh(self, rect: QRect) -> None:
+        """A live frame is drawn on the worker, then shown (`_frame_drawn`); any other change is painted here."""
+        frame = self.frame() if self._live and self.isVisible() else None
+        if frame is None:  # not streaming, or hidden (the other view is on screen): a paint, if it ever shows
+            self.update(rect)
+            return
+        if self._layout is None or self._legend is None or self._legend_state() != self._legend.state():
+            self._relayout()
+        cells, lock, epoch = self._cells_image(GridColours.of(self.palette())), self._cells_lock, self._epoch
+
+        def draw() -> tuple[int, CellFrame, QImage]:
+            with lock:  # the copy is the GUI's to show; the worker draws the next frame into its own
+                return epoch, frame, cells.draw(frame).copy()
+
+        self._worker.submit(draw)
+
+    def drawn_frame(self) -> CellFrame | None:
+        """The frame of the picture the render worker drew last (None before a live frame)."""
+        return self._drawn[1] if self._drawn is not None else None
+
+    def _frame_drawn(self, drawn: tuple[int, CellFrame, QImage]) -> None:
+        if drawn[0] == self._epoch:  # not drawn for a layout replaced since
+            self._drawn = drawn
+            self.update(self._cells_area())
+
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
         if self._layout is None or self._legend is None or self._legend_state() != self._legend.state():
             self._relayout()
-        self._painted(event.rect())
         p = QPainter(self)
         colours = GridColours.of(self.palette())
         p.fillRect(event.rect(), colours.window)
@@ -111,19 +150,27 @@ class TokenGrid(CanvasView):
             self._legend.paint(p, QPointF(4, self._layout.rect.bottom() + 7), colours)
         frame = self.frame()
         if frame is None:
+            self._painted(event.rect())
             p.setPen(colours.placeholder)
             p.drawText(QRectF(self._layout.rect), Qt.AlignmentFlag.AlignCenter, "No canvas yet")
             return
-        if self._cells is None:
-            self._cells = CellsImage(self._layout, self.raw_text, self.font(), colours, self.devicePixelRatioF())
-        image, complete = self._cells.draw(frame, PAINT_BUDGET_S)
-        p.drawImage(self._layout.rect.topLeft(), image)
-        if not complete:
-            self._finish_later()
+        drawn = self._drawn
+        if self._live:
+            # Streaming: the worker's newest image, a blit; until the newest step's arrives, the one before (or,
+            # for the first step after a relayout, the empty cells).
+            if drawn is not None and drawn[0] == self._epoch:
+                p.drawImage(self._layout.rect.topLeft(), drawn[2])
+            if drawn is not None and drawn[0] == self._epoch and drawn[1] is frame:
+                self._painted(event.rect())
+            elif not self._worker.busy:
+                self._refresh(self._cells_area())
+        else:
+            self._painted(event.rect())
+            with self._cells_lock:  # every cell: a grab of the widget shows the whole frame, on any machine
+                p.drawImage(self._layout.rect.topLeft(), self._cells_image(colours).draw(frame))
         if self._highlight:
             paint_highlight(p, self._layout, self._highlight)
         if self._selection is not None:
             paint_selection(p, self._layout, self._selection, colours.highlight)
-
 
 __all__ = ["KEY", "TokenGrid", "format_token", "grid_shape"]

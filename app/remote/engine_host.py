@@ -10,7 +10,6 @@ at its next step. Runs wait in a FIFO queue of at most `MAX_WAITING`; beyond tha
 from __future__ import annotations
 
 import asyncio
-import gc
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +24,7 @@ from app.remote.protocol import MAX_FRAME_BYTES, PROTOCOL_VERSION
 from app.status import memory_in_use
 from models.events import Event, GenerationResult
 from models.generator import Generator
+from models.heap import settle_all
 from models.loading import LoadedModel, LoadError, load_checkpoint, resolve_checkpoint
 from models.processing import IMAGE_TOKEN_BUDGETS
 from models.validation import is_hub_id
@@ -52,6 +52,7 @@ class EngineHost:
         self.runs_finished = 0  # counted on the worker thread; tests and logs read them
         self.runs_cancelled = 0
         self._use(loaded)
+        settle_all()  # the model and its modules out of every full collection while runs stream (models/heap.py)
 
     def _use(self, loaded: LoadedModel) -> None:
         self.loaded = loaded
@@ -199,7 +200,9 @@ class EngineHost:
         async with self._lock:  # the old model serves until the new one has loaded, as in the window
             loaded = await asyncio.get_running_loop().run_in_executor(self._executor, self._load, source)
             self._use(loaded)
-            gc.collect()  # the old model's last references are gone: free its memory now, not at some later gc
+            # The old model's last references are gone: free its memory now, not at some later collection, and
+            # take the new one out of the collector's reach.
+            settle_all()
             if loaded.device.type == "cuda":
                 import torch
 
