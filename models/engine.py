@@ -324,7 +324,8 @@ class GenerationRun:
             mean_entropy = view.mean(entropy)
             stop = adaptive_stop(argmax_canvas, mean_entropy)
             self_conditioning = driver.self_conditioning(pred)
-            snapshot, stopped = view.snapshot(argmax_canvas, result.accepted, entropy, mean_entropy, stop, top,
+            accepted = result.accepted | fixed_mask  # fixed positions hold their token, whatever the scheduler did
+            snapshot, stopped = view.snapshot(argmax_canvas, accepted, entropy, mean_entropy, stop, top,
                                               driver.temperature(step), step_start, corrector=False)
             yield snapshot
             for _ in range(driver.sweeps_after(step)):
