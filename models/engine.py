@@ -336,8 +336,8 @@ class GenerationRun:
                 step_start = time.perf_counter()
                 logits = forward(current)
                 current = hold(driver.correct(logits, step, current))
-                draft = torch.argmax(logits, dim=-1)
-                sweep_entropy, sweep_top = view.observe(logits.float())
+                sweep_entropy, sweep_top = view.observe_sweep(logits.float())
+                draft = sweep_top.indices[:, :1].T if sweep_top is not None else torch.argmax(logits, dim=-1)
                 snapshot, _ = view.snapshot(draft, current == draft, sweep_entropy, view.mean(sweep_entropy), None,
                                             sweep_top, driver.temperature(step), step_start, corrector=True)
                 yield snapshot

@@ -4,7 +4,7 @@ the adaptive stop fed that entropy."""
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import torch
@@ -39,6 +39,32 @@ class AdaptiveStop:
         return stable & (mean_entropy < self.confidence)
 
 
+class Candidates(NamedTuple):
+    values: torch.Tensor  # (rows, k) probabilities, best first
+    indices: torch.Tensor  # (rows, k) token ids
+
+
+#: Top-k in blocks of this many tokens where the vocabulary divides into enough of them (the real one: 512 blocks).
+TOPK_BLOCK = 512
+
+
+def top_candidates(probs: torch.Tensor, k: int) -> Candidates:
+    """`torch.topk(probs, k)` over the last dimension, at the real vocabulary about twice as fast.
+
+    The k largest values of a row lie in the k blocks with the largest maxima (a value in any other block is beaten
+    by k block maxima), so a reduction to block maxima and two small top-k's find them. Where values tie, which of
+    the tied ids comes back is unspecified, as in torch.topk."""
+    rows, vocab = probs.shape
+    if vocab % TOPK_BLOCK or vocab < 16 * TOPK_BLOCK or k > vocab // TOPK_BLOCK:
+        top = torch.topk(probs, k, dim=-1)
+        return Candidates(top.values, top.indices)
+    blocks = probs.view(rows, vocab // TOPK_BLOCK, TOPK_BLOCK)
+    best_blocks = torch.topk(blocks.amax(dim=-1), k, dim=-1).indices  # (rows, k)
+    inside = blocks.gather(1, best_blocks.unsqueeze(-1).expand(-1, -1, TOPK_BLOCK)).reshape(rows, k * TOPK_BLOCK)
+    values, where = torch.topk(inside, k, dim=-1)
+    return Candidates(values, best_blocks.gather(1, where // TOPK_BLOCK) * TOPK_BLOCK + where % TOPK_BLOCK)
+
+
 class StepView:
     """What each forward of one canvas shows: entropy and candidates on the device, one small packed transfer."""
 
@@ -49,12 +75,22 @@ class StepView:
         self.n_free = int(free.sum()) if free is not None else 0
         self.steps = 0
 
-    def observe(self, logits: torch.Tensor) -> tuple[torch.Tensor, Any]:
-        """(entropy, top-k of the probabilities) of the distribution `logits` define, computed once."""
-        # The same computation as transformers' and diffusers' adaptive stops, so the stop fires exactly as theirs.
+    def observe(self, logits: torch.Tensor) -> tuple[torch.Tensor, Candidates | None]:
+        """(entropy, top-k candidates) of the distribution `logits` define, for a step the adaptive stop judges.
+
+        The same computation as transformers' and diffusers' adaptive stops (`Categorical(...).entropy()`), so the
+        stop fires exactly as theirs; its probabilities give the candidates with no second softmax."""
         dist = torch.distributions.Categorical(logits=logits, validate_args=False)
         entropy = dist.entropy()
-        return entropy, (torch.topk(dist.probs[0], self.top_k, dim=-1) if self.top_k else None)
+        return entropy, (top_candidates(dist.probs[0], self.top_k) if self.top_k else None)
+
+    def observe_sweep(self, logits: torch.Tensor) -> tuple[torch.Tensor, Candidates | None]:
+        """The same for a corrector sweep, which no stop judges and no reference computes: fewer passes over the
+        vocabulary (at the real vocabulary Categorical's entropy costs twice as much; same value within 1e-4)."""
+        log_probs = torch.log_softmax(logits, dim=-1)
+        probs = log_probs.exp()
+        entropy = -torch.einsum("...v,...v->...", probs, log_probs)
+        return entropy, (top_candidates(probs[0], self.top_k) if self.top_k else None)
 
     def mean(self, entropy: torch.Tensor) -> torch.Tensor:
         # Over the positions this run may change: fixed positions have zero entropy and would otherwise end a small
@@ -64,7 +100,7 @@ class StepView:
         return (entropy * self.free).sum(dim=-1) / max(self.n_free, 1)
 
     def snapshot(self, argmax: torch.Tensor, accepted: torch.Tensor, entropy: torch.Tensor, mean: torch.Tensor,
-                 stop: torch.Tensor | None, top: Any, temperature: float, step_start: float,
+                 stop: torch.Tensor | None, top: Candidates | None, temperature: float, step_start: float,
                  corrector: bool) -> tuple[StepSnapshot, bool]:
         """The step's snapshot and whether the adaptive stop fired, from one host transfer.
 

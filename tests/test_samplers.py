@@ -336,3 +336,20 @@ def test_settings_saved_before_the_sampler_choice_open_as_entropy_bound():
     old = {"max_new_tokens": 64, "max_denoising_steps": 6, "entropy_bound": 0.1, "t_min": 0.4, "t_max": 0.8,
            "stability_threshold": 1, "confidence_threshold": 0.005, "top_k": 5, "seed": 3, "compile": False}
     assert SamplerSettings.from_dict(old).sampler == "entropy-bound"
+
+
+@pytest.mark.parametrize("vocab", [1024, 65536])
+def test_candidates_are_torch_topk_in_blocks_or_not(vocab):
+    from models.step_view import top_candidates
+
+    torch.manual_seed(0)
+    probs = torch.softmax(torch.randn(8, vocab) * 4, dim=-1)
+    probs[3] = 0.0  # a one-hot row, as at a fixed position: its other candidates are ties at 0
+    probs[3, 77] = 1.0
+    for k in (1, 5, 10):
+        expected, got = torch.topk(probs, k, dim=-1), top_candidates(probs, k)
+        assert torch.equal(got.values, expected.values)
+        rows = [r for r in range(8) if r != 3]
+        assert torch.equal(got.indices[rows], expected.indices[rows])
+        assert int(got.indices[3, 0]) == 77
+        assert torch.equal(probs.gather(1, got.indices), got.values)  # tied ids, if any, still hold their values
