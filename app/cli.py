@@ -238,14 +238,14 @@ def _print_plan(model: str | None, args: argparse.Namespace) -> None:
 def _check_early(args: argparse.Namespace) -> None:
     """What can be refused before the slow model load: text, device, model name, save path."""
     check_server_options(args)
+    if args.sampler is not None or args.command == "generate":  # rewrite's sampler is the session's
+        _check_sampler_options(args, args.sampler or SAMPLERS[0])
     for option in ("prompt", "system"):
         value = getattr(args, option, None)
         if value is not None:
             check_text(value, f"--{option}")
     check_device(args.device)
     check_model_source(getattr(args, "model", None))
-    if args.sampler is not None or args.command == "generate":  # rewrite's sampler is the session's
-        _check_sampler_options(args, args.sampler or SAMPLERS[0])
     if args.save:
         check_save_target(args.save)
 
