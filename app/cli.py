@@ -18,10 +18,16 @@ from app.cli_json import step_json
 from app.remote.cli_remote import ServerOptionError, add_server_options, check_server_options, connect_server
 from models.events import CanvasCommitted, GenerationResult, StepSnapshot
 from models.safe_files import UserFileError, check_save_target, check_user_file
-from models.settings import SamplerSettings, SettingsError
+from models.settings import CORRECTOR_SELECTIONS, SAMPLERS, SPEC_BY_NAME, SamplerSettings, SettingsError
 from models.validation import InputError, Limits, check_device, check_model_source, check_text, is_out_of_memory
 
 EXIT_BAD_INPUT = 2
+#: Options that set one sampler's own settings: option name (argparse dest) -> the setting, and the samplers using it.
+SAMPLER_OPTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
+    name: (name, SPEC_BY_NAME[name].samplers)
+    for name in ("entropy_bound", "t_min", "t_max", "temperature", "threshold", "editing_threshold",
+                 "corrector_steps", "corrector_k", "corrector_selection_tau")
+} | {"corrector_selection": ("corrector_selection", ("ddim",))}
 
 
 class CliError(Exception):
@@ -87,6 +93,19 @@ def _parser() -> argparse.ArgumentParser:
                          help="candidates recorded per position and step, 0 to 10 (0: none); observation only")
         sub.add_argument("--compile", action="store_true",
                          help="static KV cache and torch.compile (GPU; the first run compiles)")
+        sub.add_argument("--sampler", choices=SAMPLERS,
+                         help="diffusers' sampler: entropy-bound (default; as transformers' generate), "
+                              "block-refinement or ddim (rewrite: default the session's)")
+        sub.add_argument("--temperature", type=float, help="block-refinement, ddim: sampling temperature (0: greedy)")
+        sub.add_argument("--threshold", type=float, help="block-refinement: commit threshold, in (0, 1]")
+        sub.add_argument("--editing-threshold", type=float,
+                         help="block-refinement: replace committed tokens above this probability, 0 to 1 (0: off)")
+        sub.add_argument("--corrector-steps", type=int, help="ddim: corrector sweeps after each early step (0: off)")
+        sub.add_argument("--corrector-k", type=int, help="ddim: positions each corrector sweep resamples")
+        sub.add_argument("--corrector-selection", choices=CORRECTOR_SELECTIONS,
+                         help="ddim: how a corrector sweep picks its positions")
+        sub.add_argument("--corrector-tau", dest="corrector_selection_tau", type=float,
+                         help="ddim: temperature of that pick (lower: greedier)")
         sub.add_argument("--plan", action="store_true",
                          help="print the memory plan (what the checkpoint needs, what fits here) and exit")
         sub.add_argument("--max-gpu-memory", metavar="SIZE",
@@ -106,9 +125,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="visual tokens per image (lower is faster, higher reads finer detail)")
     gen.add_argument("--max-new-tokens", type=int)
     gen.add_argument("--steps", type=int, help="most denoising steps per canvas")
-    gen.add_argument("--entropy-bound", type=float)
-    gen.add_argument("--t-min", type=float)
-    gen.add_argument("--t-max", type=float)
+    gen.add_argument("--entropy-bound", type=float, help="entropy-bound: accepted joint entropy per step")
+    gen.add_argument("--t-min", type=float, help="entropy-bound: temperature at the last step")
+    gen.add_argument("--t-max", type=float, help="entropy-bound: temperature at the first step")
     common(gen)
 
     rewrite = commands.add_parser("rewrite", help="re-denoise a span of a saved generation")
@@ -136,13 +155,26 @@ def _locks(text: str) -> list[int]:
 
 def _settings(args: argparse.Namespace, defaults: SamplerSettings) -> SamplerSettings:
     changes: dict[str, Any] = {"seed": args.seed, "compile": args.compile}
-    for option, name in (("max_new_tokens", "max_new_tokens"), ("steps", "max_denoising_steps"),
-                         ("entropy_bound", "entropy_bound"), ("t_min", "t_min"), ("t_max", "t_max"),
-                         ("top_k", "top_k")):
+    for option, name in (("max_new_tokens", "max_new_tokens"), ("steps", "max_denoising_steps"), ("top_k", "top_k"),
+                         ("sampler", "sampler"), *((option, name) for option, (name, _) in SAMPLER_OPTIONS.items())):
         value = getattr(args, option, None)
         if value is not None:
             changes[name] = value
     return defaults.with_values(**changes)
+
+
+def _check_sampler_options(args: argparse.Namespace, sampler: str) -> None:
+    """An option of another sampler than the one that runs is refused, not silently ignored; and each sampler
+    option's range is checked before the slow model load."""
+    given = {option: getattr(args, option) for option in SAMPLER_OPTIONS if getattr(args, option, None) is not None}
+    for option, value in given.items():
+        name, samplers = SAMPLER_OPTIONS[option]
+        if sampler not in samplers:
+            flag = "--corrector-tau" if option == "corrector_selection_tau" else "--" + option.replace("_", "-")
+            raise CliError(f"{flag} applies to {' and '.join(samplers)} only, and the sampler is {sampler} "
+                           f"(choose one with --sampler)")
+        if name not in ("t_min", "t_max"):  # these two are checked against each other, once the defaults are known
+            SamplerSettings().with_values(**{name: value})
 
 
 def _run(events: Any, want_json: bool) -> tuple[GenerationResult, list[list[dict[str, Any]]]]:
@@ -206,6 +238,8 @@ def _print_plan(model: str | None, args: argparse.Namespace) -> None:
 def _check_early(args: argparse.Namespace) -> None:
     """What can be refused before the slow model load: text, device, model name, save path."""
     check_server_options(args)
+    if args.sampler is not None or args.command == "generate":  # rewrite's sampler is the session's
+        _check_sampler_options(args, args.sampler or SAMPLERS[0])
     for option in ("prompt", "system"):
         value = getattr(args, option, None)
         if value is not None:
@@ -286,6 +320,8 @@ def _rewrite(args: argparse.Namespace) -> None:
         generator = Generator(model)
     ws = session_on(args.session, model)
     _check_span(span, ws.document)
+    if args.sampler is None:
+        _check_sampler_options(args, ws.settings.sampler)
     settings = _settings(args, ws.settings)
     run = start_rewrite(ws, span, locks, settings)
     doc = ws.document

@@ -10,9 +10,12 @@ from models.events import StepSnapshot
 
 
 def step_json(step: StepSnapshot) -> dict[str, Any]:
-    """One step as plain JSON values; `top_k` only when the run recorded candidates (top_k > 0)."""
+    """One step as plain JSON values; `top_k` only when the run recorded candidates (top_k > 0); `corrector` only
+    for a DDIM corrector sweep."""
     out: dict[str, Any] = {"argmax": step.argmax.tolist(), "accepted": step.accepted.tolist(),
                            "entropy": [round(float(x), 6) for x in step.entropy]}
+    if step.corrector:
+        out["corrector"] = True
     if step.top_ids is not None and step.top_probs is not None:
         out["top_k"] = {"ids": step.top_ids.tolist(), "probs": _float32_rows(step.top_probs)}
     return out

@@ -1,20 +1,25 @@
-"""Block-diffusion generation as a stream of step snapshots, with locks and span re-denoising.
+"""Block-diffusion generation as a stream of step snapshots, with locks and span re-denoising, under any sampler.
 
-The loop mirrors `DiffusionGemmaGenerationMixin.generate` call for call and draw for draw (encoder, then per step:
-decoder forward, temperature, `multinomial`, entropy-bound acceptance, `randint` renoise), so with no locks and the
-same seed it produces the same ids. It differs only where an editor needs it to:
-- entropy is computed once per step and serves acceptance, the adaptive stop and the snapshot alike;
-- fixed positions (user locks, and everything outside a re-denoised span) are made one-hot in the scaled logits,
-  so they have zero entropy, are always accepted and never renoised, and are restored after EOS padding;
-- per step, one small packed tensor (argmax, accepted, entropy, stop flag, and the top-k candidates) crosses to the
-  host; logits never do.
+The loop mirrors `DiffusionGemmaGenerationMixin.generate` call for call (encoder, then per step: decoder forward,
+sampler step, adaptive stop), and each step is one of diffusers' schedulers (models/samplers.py), driven the way its
+reference drives it: transformers' `generate` for entropy bound, `DiffusionGemmaPipeline` for block refinement and
+DDIM (corrector sweeps included). With no edits and the same seed a run repeats its reference's ids. The engine
+differs only where an editor needs it to:
+- fixed positions (user locks, and everything outside a re-denoised span) are made one-hot in the logits the
+  scheduler is given, so any scheduler predicts them with certainty (entropy bound: zero entropy, always accepted);
+  the canvas is put back at fixed positions after every step and sweep (the pipeline's `callback_on_step_end`
+  hook), because a scheduler may renoise any position; and they are restored after EOS padding;
+- every canvas is committed as `generate` commits it: tokens after the first end of turn become pad;
+- entropy is computed once per forward and serves the adaptive stop and the snapshot alike;
+- per forward, one small packed tensor (argmax, accepted, entropy, stop flag, and the top-k candidates) crosses to
+  the host; logits never do.
 
-Top-k candidates (`settings.top_k`, 0 = off) are `torch.topk` of `probs`, the very float32 softmax `multinomial` draws
-from, on the model's device: at free positions that is softmax of the temperature-scaled logits `generate` uses at
-that step (with EOS and pad pushed down at free positions that kept text follows). At fixed positions (locks, and
-everything outside a re-denoised span) the sampler's distribution is one-hot by design, so the first candidate is the
-fixed id with probability 1 and the other k-1 have probability 0 (their ids are ties and carry no meaning). `topk`
-reads `probs` and writes nothing the sampler uses, and draws no random numbers, so the ids are the same with it on.
+Top-k candidates (`settings.top_k`, 0 = off) are `torch.topk` of the probabilities of the logits the scheduler passes
+on (`pred_logits`, on the model's device): for entropy bound that is the temperature-scaled distribution the scheduler
+draws from; for block refinement and DDIM the model's own distribution, whose order is that of the draws at any
+temperature. At fixed positions the distribution is one-hot by design, so the first candidate is the fixed id with
+probability 1 and the other k-1 have probability 0 (their ids are ties and carry no meaning). Top-k reads and draws
+nothing the sampler uses, so the ids are the same with it on.
 """
 
 from __future__ import annotations
@@ -27,11 +32,12 @@ from typing import Any, Protocol
 
 import numpy as np
 import torch
-from transformers.generation import LogitsProcessorList
 from transformers.models.diffusion_gemma.generation_diffusion_gemma import EntropyBoundSamplerConfig
 
 from models.events import CanvasCommitted, Event, GenerationResult, StepSnapshot
+from models.samplers import SamplerDriver
 from models.settings import SamplerSettings
+from models.step_view import AdaptiveStop, StepView
 
 # A logit gap this large makes a one-hot row whose entropy is exactly 0 in float32 (exp(-1e4) underflows),
 # while staying finite so entropy and softmax stay well defined (-inf would give NaN entropies).
@@ -56,47 +62,13 @@ class CanvasPlan:
     may_end: bool = True  # False: kept text follows in a later canvas, so this canvas must not end the answer
 
 
-def _entropy(logits: torch.Tensor) -> torch.Tensor:
-    # Same computation as the sampler and the stopping criterion, so acceptance is bit-identical to theirs.
-    return torch.distributions.Categorical(logits=logits).entropy()
-
-
-def _accept_mask(entropy: torch.Tensor, bound: float) -> torch.Tensor:
-    """Entropy-bound acceptance (EntropyBoundSampler.accept_canvas), given the entropies."""
-    sorted_entropy, order = torch.sort(entropy, dim=-1, descending=False)
-    cumulative = torch.cumsum(sorted_entropy, dim=-1)
-    selected = cumulative - sorted_entropy <= bound
-    return torch.scatter(input=torch.zeros_like(selected), dim=-1, index=order, src=selected)
-
-
-def _fix_logits(logits: torch.Tensor, mask: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+def _fix_logits(logits: torch.Tensor, mask: torch.Tensor, ids: torch.Tensor, gap: float) -> torch.Tensor:
     """Make the rows at `mask` one-hot on `ids` (0 at the id, -gap elsewhere)."""
-    one_hot = torch.full_like(logits[0, 0], -_LOCK_GAP).expand(int(mask.sum()), -1).clone()
+    one_hot = torch.full_like(logits[0, 0], -gap).expand(int(mask.sum()), -1).clone()
     one_hot.scatter_(1, ids[mask].unsqueeze(1), 0.0)
     logits = logits.clone()
     logits[0, mask] = one_hot
     return logits
-
-
-class _AdaptiveStop:
-    """StableAndConfidentStoppingCriteria, fed the step's entropy instead of recomputing it from the logits."""
-
-    def __init__(self, stability: int | None, confidence: float | None, canvas_length: int, device: Any) -> None:
-        self.enabled = stability is not None and confidence is not None
-        self.confidence = confidence
-        self.history = (torch.full((stability, 1, canvas_length), -1, dtype=torch.long, device=device)
-                        if self.enabled and stability > 0 else None)
-
-    def __call__(self, argmax_canvas: torch.Tensor, mean_entropy: torch.Tensor) -> torch.Tensor:
-        if not self.enabled:
-            return torch.zeros_like(mean_entropy, dtype=torch.bool)
-        if self.history is None:
-            stable = torch.ones_like(mean_entropy, dtype=torch.bool)
-        else:
-            stable = (self.history == argmax_canvas[None]).all(dim=-1).all(dim=0)
-            self.history = torch.roll(self.history, shifts=-1, dims=0)
-            self.history[-1] = argmax_canvas
-        return stable & (mean_entropy < self.confidence)
 
 
 @dataclass
@@ -109,8 +81,7 @@ class _Context:
     vocab_size: int
     past_key_values: Any
     decoder_forward: Any
-    temperature: Any
-    embed_dtype: torch.dtype
+    driver: SamplerDriver
     input_ids: torch.Tensor
     decoder_attention_mask: torch.Tensor
     decoder_position_ids: torch.Tensor
@@ -210,8 +181,7 @@ class GenerationRun:
         ctx = _Context(
             gc=gc, device=device, canvas_length=canvas_length, vocab_size=model.config.text_config.vocab_size,
             past_key_values=past_key_values, decoder_forward=decoder_forward,
-            temperature=model._prepare_logits_processor(gc, LogitsProcessorList()),
-            embed_dtype=model.model.decoder.embed_tokens.weight.dtype, input_ids=input_ids,
+            driver=SamplerDriver(self.settings, model, gc, canvas_length, device), input_ids=input_ids,
             decoder_attention_mask=torch.nn.functional.pad(attention_mask, (0, canvas_length), value=True),
             decoder_position_ids=_positions(cur_len, canvas_length, device),
             model_kwargs={k: v for k, v in self.inputs.items() if k not in ("input_ids", "attention_mask")},
@@ -296,19 +266,20 @@ class GenerationRun:
 
     def _denoise(self, ctx: _Context, canvas_index: int, plan: CanvasPlan, fixed_mask: torch.Tensor,
                  fixed_ids: torch.Tensor) -> Generator[StepSnapshot, None, _Denoised]:
-        """The denoising loop of one canvas (generate()'s step 1.c), yielding a snapshot per step."""
-        gc, device, length = ctx.gc, ctx.device, ctx.canvas_length
+        """The denoising loop of one canvas, yielding a snapshot per decoder forward (corrector sweeps included)."""
+        driver, device, length = ctx.driver, ctx.device, ctx.canvas_length
         any_fixed = bool(fixed_mask.any())
         free = ~fixed_mask
-        n_free = int(free.sum())
         locked = (plan.locked_mask.numpy().astype(bool) if plan.locked_mask is not None
                   else np.zeros(length, dtype=bool))
-        editable = free.cpu().numpy()
         end_banned = (plan.end_banned.to(device) if plan.end_banned is not None
                       else torch.zeros(length, dtype=torch.bool, device=device))
         banned = torch.tensor([i for i in ctx.end_ids if i < ctx.vocab_size] if bool(end_banned.any()) else [],
                               dtype=torch.long, device=device)
-        # The sampler's random start is drawn even where positions are fixed, to keep generate()'s RNG order.
+        banned_rows = end_banned.nonzero()[:, :1]
+        # Large enough that the sampler's temperature cannot shrink it below _LOCK_GAP.
+        gap = _LOCK_GAP * driver.lock_gap_scale()
+        # The random start is drawn even where positions are fixed, to keep the reference's RNG order.
         current = torch.randint(0, ctx.vocab_size, (1, length), device=device)
         current = torch.where(fixed_mask, fixed_ids, current)
         argmax_canvas = current
@@ -317,79 +288,65 @@ class GenerationRun:
             config=self.model.config, inputs_embeds=current.unsqueeze(-1), past_key_values=ctx.past_key_values,
             decoder_attention_mask=ctx.decoder_attention_mask,
         )
-        adaptive_stop = _AdaptiveStop(gc.stability_threshold, gc.confidence_threshold, length, device)
-        top_k = min(int(self.settings.top_k), ctx.vocab_size)
-        steps = 0
-        for cur_step in reversed(range(1, gc.max_denoising_steps + 1)):
-            if self.cancel is not None and self.cancel.is_set():
-                return _Denoised(argmax_canvas, steps, False, cancelled=True)
-            step_start = time.perf_counter()
+        view = StepView(ctx, canvas_index, locked, free.cpu().numpy(), free if any_fixed else None,
+                         min(int(self.settings.top_k), ctx.vocab_size))
+        adaptive_stop = AdaptiveStop(ctx.gc.stability_threshold, ctx.gc.confidence_threshold, length, device)
+
+        def forward(canvas: torch.Tensor) -> torch.Tensor:
+            """The decoder's logits for `canvas`, with fixed positions one-hot and ends pushed down where banned."""
             ctx.forward_passes += 1
             if ctx.decoder_forward is not self.model:
                 torch.compiler.cudagraph_mark_step_begin()  # as generate() does, for the compiled step
-            out = ctx.decoder_forward(
-                decoder_input_ids=current, self_conditioning_logits=self_conditioning,
+            logits = ctx.decoder_forward(
+                decoder_input_ids=canvas, self_conditioning_logits=self_conditioning,
                 decoder_attention_mask=decoder_masks, past_key_values=ctx.past_key_values,
                 decoder_position_ids=ctx.decoder_position_ids, **ctx.model_kwargs,
-            )
-            logits = ctx.temperature(ctx.input_ids, out.logits,
-                                     cur_step=torch.tensor(cur_step, device=device, dtype=torch.int32))
+            ).logits
             if len(banned):
                 logits = logits.clone()
-                logits[0, end_banned.nonzero()[:, :1], banned] -= _LOCK_GAP
-            if any_fixed:
-                logits = _fix_logits(logits, fixed_mask, fixed_ids)
-            probs = torch.softmax(logits, dim=-1, dtype=torch.float32)
-            denoised = torch.multinomial(probs.view(-1, ctx.vocab_size), num_samples=1).view(1, length)
-            # Candidates from the distribution just drawn from (best first); on the device, only (length, k) leaves.
-            top = torch.topk(probs[0], top_k, dim=-1) if top_k else None
-            argmax_canvas = torch.argmax(logits, dim=-1)
-            entropy = _entropy(logits)
-            accepted = _accept_mask(entropy, gc.sampler_config.entropy_bound)
-            accepted_canvas = torch.where(accepted, denoised, current)
-            noise = torch.randint(0, ctx.vocab_size, (1, length), device=device)
-            current = torch.where(~accepted, noise, accepted_canvas)
-            # The adaptive stop judges confidence over the positions this run may change: fixed positions have zero
-            # entropy and would otherwise end a small span's denoising before it converged.
-            mean_entropy = (entropy * free).sum(dim=-1) / max(n_free, 1) if any_fixed else entropy.mean(dim=-1)
+                logits[0, banned_rows, banned] -= gap
+            return _fix_logits(logits, fixed_mask, fixed_ids, gap) if any_fixed else logits
+
+        def hold(canvas: torch.Tensor) -> torch.Tensor:
+            # What callback_on_step_end does in the pipeline: the scheduler may renoise any position (DDIM's noise
+            # route, block refinement's uncommitted positions), and fixed positions must always hold their ids.
+            return torch.where(fixed_mask, fixed_ids, canvas) if any_fixed else canvas
+
+        for step in range(driver.predictor_steps):
+            if self._cancelled():
+                return _Denoised(argmax_canvas, view.steps, False, cancelled=True)
+            step_start = time.perf_counter()
+            result = driver.predict(ctx.input_ids, forward(current), step, current)
+            current = hold(result.canvas)
+            pred = result.pred_logits
+            argmax_canvas = torch.argmax(pred, dim=-1)
+            entropy, top = view.observe(pred.float() if driver.uses_float_entropy else pred)
+            mean_entropy = view.mean(entropy)
             stop = adaptive_stop(argmax_canvas, mean_entropy)
-            self_conditioning = logits.to(ctx.embed_dtype)
+            self_conditioning = driver.self_conditioning(pred)
+            accepted = result.accepted | fixed_mask  # fixed positions hold their token, whatever the scheduler did
+            snapshot, stopped = view.snapshot(argmax_canvas, accepted, entropy, mean_entropy, stop, top,
+                                              driver.temperature(step), step_start, corrector=False)
+            yield snapshot
+            for _ in range(driver.sweeps_after(step)):
+                # The pipeline runs a step's sweeps before it looks at the stop, even when the stop then discards
+                # them: their draws move the RNG, so they run here too.
+                if self._cancelled():
+                    return _Denoised(argmax_canvas, view.steps, False, cancelled=True)
+                step_start = time.perf_counter()
+                logits = forward(current)
+                current = hold(driver.correct(logits, step, current))
+                sweep_entropy, sweep_top = view.observe_sweep(logits.float())
+                draft = sweep_top.indices[:, :1].T if sweep_top is not None else torch.argmax(logits, dim=-1)
+                snapshot, _ = view.snapshot(draft, current == draft, sweep_entropy, view.mean(sweep_entropy), None,
+                                            sweep_top, driver.temperature(step), step_start, corrector=True)
+                yield snapshot
+            if stopped:
+                return _Denoised(argmax_canvas, view.steps, adaptive_stop=True, cancelled=False)
+        return _Denoised(driver.final_canvas(argmax_canvas, current), view.steps, adaptive_stop=False, cancelled=False)
 
-            # One small host transfer per step (generate() also syncs once per step, on its stop flag). Ids travel
-            # as float32, exact below 2**24 (the real vocabulary is 262144).
-            parts = [argmax_canvas[0].float(), accepted[0].float(), entropy[0].float(), mean_entropy.float(),
-                     stop.float()]
-            if top is not None:
-                parts += [top.indices.float().flatten(), top.values.flatten()]
-            packed = torch.cat(parts).cpu().numpy()
-            steps += 1
-            ctx.step_seconds += time.perf_counter() - step_start
-            accepted_np = packed[length:2 * length] > 0.5
-            yield StepSnapshot(
-                canvas_index=canvas_index,
-                step_index=steps - 1,
-                argmax=packed[:length].astype(np.int64),
-                accepted=accepted_np,
-                entropy=packed[2 * length:3 * length].astype(np.float32),
-                locked=locked,
-                editable=editable,
-                mean_entropy=float(packed[3 * length]),
-                num_accepted=int(accepted_np.sum()),
-                temperature=float(gc.t_min + (gc.t_max - gc.t_min) * cur_step / gc.max_denoising_steps),
-                elapsed=time.perf_counter() - ctx.start,
-                **_candidates(packed[3 * length + 2:], length, top_k),
-            )
-            if packed[3 * length + 1] > 0.5:
-                return _Denoised(argmax_canvas, steps, adaptive_stop=True, cancelled=False)
-        return _Denoised(argmax_canvas, steps, adaptive_stop=False, cancelled=False)
-
-
-def _candidates(packed: np.ndarray, length: int, k: int) -> dict[str, np.ndarray | None]:
-    """StepSnapshot's top_ids (length, k) int64 and top_probs (length, k) float32 from the packed tail."""
-    if not k:
-        return {"top_ids": None, "top_probs": None}
-    return {"top_ids": packed[:length * k].reshape(length, k).astype(np.int64),
-            "top_probs": packed[length * k:2 * length * k].reshape(length, k).astype(np.float32)}
+    def _cancelled(self) -> bool:
+        return self.cancel is not None and self.cancel.is_set()
 
 
 def _positions(start: int, length: int, device: Any) -> torch.Tensor:

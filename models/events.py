@@ -13,9 +13,12 @@ class StepSnapshot:
 
     canvas_index: int  # which canvas of this generation (0-based)
     step_index: int  # 0-based step within the canvas
-    argmax: np.ndarray  # (canvas_length,) int64: the draft canvas (argmax of the scaled logits)
-    accepted: np.ndarray  # (canvas_length,) bool: positions the sampler accepted this step
-    entropy: np.ndarray  # (canvas_length,) float32: entropy of the temperature-scaled distribution
+    argmax: np.ndarray  # (canvas_length,) int64: the draft canvas (argmax of the logits the sampler passes on)
+    # (canvas_length,) bool: positions that hold the model's token after this step rather than noise: entropy bound,
+    # the tokens it accepted; block refinement, every token committed so far; DDIM, the positions that took the
+    # predicted token; a corrector sweep, the positions that agree with its draft
+    accepted: np.ndarray
+    entropy: np.ndarray  # (canvas_length,) float32: entropy of the distribution the sampler passes on
     locked: np.ndarray  # (canvas_length,) bool: positions held fixed by the user
     editable: np.ndarray  # (canvas_length,) bool: positions this run may change (False outside a span)
     mean_entropy: float
@@ -24,6 +27,7 @@ class StepSnapshot:
     elapsed: float  # seconds since the generation started
     top_ids: np.ndarray | None = None  # (canvas_length, k) int64: the k likeliest tokens per position, best first
     top_probs: np.ndarray | None = None  # (canvas_length, k) float32: their probabilities under the scaled logits
+    corrector: bool = False  # a DDIM corrector sweep (a forward of its own after a predictor step), not a step
 
 
 @dataclass(frozen=True)

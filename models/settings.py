@@ -1,4 +1,8 @@
-"""Sampler settings: defaults from the checkpoint's generation config, validated with messages a user can act on."""
+"""Sampler settings: which of diffusers' samplers runs and its settings, validated with messages a user can act on.
+
+Defaults come from the checkpoint's generation config (entropy bound, as transformers runs it). The other samplers'
+defaults are diffusers' own (DiffusionGemmaPipeline's temperature 0, each scheduler's config defaults).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import math
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
-from models.validation import temperature_schedule_problem
+from models.validation import MIN_TEMPERATURE, temperature_schedule_problem
 
 # The model card's recommended sampling, used where a checkpoint's generation config says nothing.
 FALLBACK_DEFAULTS: dict[str, Any] = {
@@ -18,6 +22,14 @@ FALLBACK_DEFAULTS: dict[str, Any] = {
     "stability_threshold": 1,
     "confidence_threshold": 0.005,
 }
+
+
+#: The samplers the engine runs (models/samplers.py drives diffusers' scheduler of each).
+ENTROPY_BOUND, BLOCK_REFINEMENT, DDIM = "entropy-bound", "block-refinement", "ddim"
+SAMPLERS: tuple[str, ...] = (ENTROPY_BOUND, BLOCK_REFINEMENT, DDIM)
+#: DiscreteDDIMScheduler's ways of choosing the positions a corrector sweep resamples.
+CORRECTOR_SELECTIONS: tuple[str, ...] = ("lowest_log_margin", "lowest_maxprob", "lowest_current_prob", "random")
+CHOICES: dict[str, tuple[str, ...]] = {"sampler": SAMPLERS, "corrector_selection": CORRECTOR_SELECTIONS}
 
 
 class SettingsError(ValueError):
@@ -32,6 +44,14 @@ class SettingSpec:
     minimum: float
     maximum: float
     help: str
+    samplers: tuple[str, ...] = SAMPLERS  # the samplers that use it (a panel shows it only for those)
+    open_minimum: bool = False  # the minimum itself is refused: the range is (minimum, maximum]
+
+    def range_text(self) -> str:
+        return f"{'(' if self.open_minimum else '['}{self.minimum:g}, {self.maximum:g}]"
+
+    def applies_to(self, sampler: str) -> bool:
+        return sampler in self.samplers
 
 
 SPECS: tuple[SettingSpec, ...] = (
@@ -41,11 +61,29 @@ SPECS: tuple[SettingSpec, ...] = (
                 "Most denoising steps per canvas; the adaptive stop may end a canvas sooner."),
     SettingSpec("entropy_bound", "Entropy bound", float, 1e-6, 1000.0,
                 "How much joint uncertainty the sampler accepts per step: higher accepts more tokens per step "
-                "(faster, riskier)."),
+                "(faster, riskier).", (ENTROPY_BOUND,)),
     SettingSpec("t_min", "Final temperature", float, 0.0, 100.0,
-                "Temperature at the last step; the schedule falls linearly from t_max to t_min."),
+                "Temperature at the last step; the schedule falls linearly from t_max to t_min.", (ENTROPY_BOUND,)),
     SettingSpec("t_max", "Initial temperature", float, 0.0, 100.0,
-                "Temperature at the first step; must be above t_min."),
+                "Temperature at the first step; must be above t_min.", (ENTROPY_BOUND,)),
+    SettingSpec("temperature", "Temperature", float, 0.0, 100.0,
+                "Sampling temperature of the predicted tokens, the same at every step (0: always the likeliest "
+                "token, as DiffusionGemmaPipeline does by default).", (BLOCK_REFINEMENT, DDIM)),
+    SettingSpec("threshold", "Commit threshold", float, 0.0, 1.0,
+                "A token whose probability is above this is committed at once; below it, tokens are committed by "
+                "confidence at an even pace, so the canvas is full at the last step.", (BLOCK_REFINEMENT,),
+                open_minimum=True),
+    SettingSpec("editing_threshold", "Editing threshold", float, 0.0, 1.0,
+                "A committed token is replaced when the model predicts another with probability above this "
+                "(0: committed tokens never change).", (BLOCK_REFINEMENT,)),
+    SettingSpec("corrector_steps", "Corrector sweeps", int, 0, 1000,
+                "Gibbs corrector sweeps after each of the first predictor steps, taken out of the step budget "
+                "(0: plain DDIM). Each sweep is a step of its own in the view.", (DDIM,)),
+    SettingSpec("corrector_k", "Positions per sweep", int, 1, 100000,
+                "How many of the least confident positions each corrector sweep resamples.", (DDIM,)),
+    SettingSpec("corrector_selection_tau", "Selection temperature", float, 0.0, 1000.0,
+                "Temperature of the random choice of positions to resample (lower: the least confident "
+                "positions more surely).", (DDIM,), open_minimum=True),
     SettingSpec("stability_threshold", "Stability steps", int, 0, 1000,
                 "Steps the draft must stay unchanged before the adaptive stop may fire (0: no stability check)."),
     SettingSpec("confidence_threshold", "Confidence threshold", float, 0.0, 100.0,
@@ -70,24 +108,43 @@ class SamplerSettings:
     top_k: int = 5  # candidates recorded per position and step (observation, not sampling); absent from old sessions
     seed: int | None = None  # None: a fresh random seed each run
     compile: bool = False  # static cache so transformers compiles the step (GPU users)
+    # Which sampler runs, and the settings only some samplers use (see SPECS). Absent from sessions saved before
+    # there was a choice: those open as entropy bound.
+    sampler: str = ENTROPY_BOUND
+    temperature: float = 0.0  # DiffusionGemmaPipeline's default: greedy
+    threshold: float = 0.95  # BlockRefinementScheduler's default
+    editing_threshold: float = 0.0  # 0: off (the scheduler's None)
+    corrector_steps: int = 0  # DiscreteDDIMScheduler's defaults, from here down
+    corrector_k: int = 1
+    corrector_selection: str = CORRECTOR_SELECTIONS[0]
+    corrector_selection_tau: float = 1.0
 
     def validated(self) -> SamplerSettings:
         """Return self, or raise SettingsError naming the first bad setting and its range."""
+        for name, choices in CHOICES.items():
+            if getattr(self, name) not in choices:
+                raise SettingsError(f"{name} must be one of {', '.join(choices)}; got {getattr(self, name)!r}")
         for spec in SPECS:
             value = getattr(self, spec.name)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise SettingsError(f"{spec.name} must be a number, got {value!r}")
             if spec.kind is int and (not math.isfinite(value) or int(value) != value):  # int(inf) would raise
                 raise SettingsError(f"{spec.name} must be a whole number from {spec.minimum:g} to {spec.maximum:g}")
+            if spec.open_minimum and math.isfinite(value) and value == spec.minimum:
+                raise SettingsError(f"{spec.name} must be in {spec.range_text()}, got {value!r}")
             if not math.isfinite(value) or not spec.minimum <= value <= spec.maximum:
                 raise SettingsError(
                     f"{spec.name} must be between {spec.minimum:g} and {spec.maximum:g}, got {value!r}"
+                    if not spec.open_minimum else f"{spec.name} must be in {spec.range_text()}, got {value!r}"
                 )
         if self.t_max <= self.t_min:
             raise SettingsError(f"t_max must be greater than t_min (got t_max={self.t_max}, t_min={self.t_min})")
         schedule_problem = temperature_schedule_problem(self.t_min, self.t_max, int(self.max_denoising_steps))
         if schedule_problem:  # in range yet NaN probabilities (t_min 0, t_max 1e-300): refused, see models/validation
             raise SettingsError(schedule_problem)
+        if 0 < self.temperature < MIN_TEMPERATURE:  # logits / temperature would overflow to NaN probabilities
+            raise SettingsError(f"temperature must be 0 (always the likeliest token) or at least {MIN_TEMPERATURE:g}, "
+                                f"got {self.temperature!r}")
         if self.seed is not None and not (isinstance(self.seed, int) and 0 <= self.seed < 2**63):
             raise SettingsError(f"seed must be a whole number from 0 to 2^63-1, got {self.seed!r}")
         return self

@@ -20,8 +20,10 @@ ARRAYS: dict[str, tuple[str, str]] = {
     "top_probs": ("f", "<f4"),
 }
 OPTIONAL = frozenset({"top_ids", "top_probs"})
-#: Per-step numbers, stored as the columns of one float64 array.
-SCALARS = ("mean_entropy", "num_accepted", "temperature", "elapsed")
+#: Per-step numbers, stored as the columns of one float64 array; "corrector" is 1.0 for a DDIM corrector sweep.
+SCALARS = ("mean_entropy", "num_accepted", "temperature", "elapsed", "corrector")
+#: Files saved before there were corrector sweeps have only the first four columns: every step is a step.
+OLD_SCALARS = 4
 
 
 class StepDataError(ValueError):
@@ -33,7 +35,7 @@ def _fields() -> set[str]:
 
 
 def stack_steps(steps: list[StepSnapshot]) -> dict[str, np.ndarray]:
-    """{name: (steps, canvas[, k]) array} for the per-position fields and "scalars": (steps, 4) float64."""
+    """{name: (steps, canvas[, k]) array} for the per-position fields and "scalars": (steps, 5) float64."""
     arrays: dict[str, np.ndarray] = {}
     for name, (_kinds, dtype) in ARRAYS.items():
         if name not in _fields():
@@ -81,16 +83,21 @@ def unstack_steps(canvas_index: int, arrays: dict[str, Any], canvas_length: int,
             "top_ids" in arrays and arrays["top_ids"].shape != arrays["top_probs"].shape):
         raise StepDataError("candidate ids and probabilities do not match")
     scalars = arrays.get("scalars")
-    if (not isinstance(scalars, np.ndarray) or scalars.dtype.kind != "f" or scalars.shape != (count, len(SCALARS))
-            or not np.isfinite(scalars).all()):
+    if (not isinstance(scalars, np.ndarray) or scalars.dtype.kind != "f" or scalars.ndim != 2
+            or scalars.shape not in ((count, len(SCALARS)), (count, OLD_SCALARS)) or not np.isfinite(scalars).all()):
         raise StepDataError("the per-step numbers are missing, of the wrong shape or not finite")
+    if scalars.shape[1] == OLD_SCALARS:
+        scalars = np.concatenate([scalars, np.zeros((count, 1))], axis=1)
+    if not np.isin(scalars[:, -1], (0.0, 1.0)).all():
+        raise StepDataError("the per-step corrector flags must be 0 or 1")
     steps = []
     for i in range(count):
         values: dict[str, Any] = {name: _frozen(arrays[name][i], ARRAYS[name][1])
                                   for name in ARRAYS if name in arrays}
-        mean, accepted, temperature, elapsed = (float(x) for x in scalars[i])
+        mean, accepted, temperature, elapsed, corrector = (float(x) for x in scalars[i])
         steps.append(StepSnapshot(canvas_index=canvas_index, step_index=i, mean_entropy=mean,
-                                  num_accepted=int(accepted), temperature=temperature, elapsed=elapsed, **values))
+                                  num_accepted=int(accepted), temperature=temperature, elapsed=elapsed,
+                                  corrector=corrector == 1.0, **values))
     return steps
 
 

@@ -102,6 +102,7 @@ def _step_json(snap: StepSnapshot) -> dict[str, Any]:
         "num_accepted": snap.num_accepted,
         "temperature": _f32(snap.temperature),
         "elapsed": _f32(snap.elapsed),
+        "corrector": snap.corrector,
     }
     if snap.top_ids is not None and snap.top_probs is not None:
         probs = [[_f32(p) for p in row] for row in snap.top_probs.tolist()]
@@ -119,6 +120,8 @@ def steps_json(run: Run, canvases: Iterable[int], token_text: Callable[[int], st
         "kind": run.kind.value,
         "fate": run.fate.value,
         "seed": run.seed,
+        "sampler": run.settings.sampler,
+        "settings": run.settings.to_dict(),
         "span": list(run.span) if run.span else None,
         "canvas_length": run.canvas_length,
         "canvases": [{"canvas_index": c, "steps": [_step_json(s) for s in run.steps(c)]} for c in canvases],

@@ -73,9 +73,10 @@ def test_candidates_are_the_softmax_of_the_logits_generate_samples_from(request,
     assert len(snapshots) == len(logits) == steps * max_new_tokens // loaded.canvas_length  # no early stop
     for snap, scaled in zip(snapshots, logits, strict=True):
         scaled = scaled[0]  # (canvas, vocab): batch 1
-        # generate's own draw distribution (`_denoising_step`: softmax in float32 of the processed logits), computed
-        # from the same float32 logits by the same kernel: the engine's candidates must be these very numbers.
-        drawn_from = torch.softmax(scaled, dim=-1, dtype=torch.float32)
+        # The probabilities of the distribution generate draws from, as the adaptive stop's entropy computes them
+        # (`Categorical(logits=processed logits)`, whose probabilities the engine reuses rather than paying for a
+        # second vocabulary-sized softmax): the engine's candidates must be these very numbers.
+        drawn_from = torch.distributions.Categorical(logits=scaled).probs
         expected = torch.topk(drawn_from, k, dim=-1)
         assert np.array_equal(snap.top_ids, expected.indices.numpy())
         assert np.array_equal(snap.top_probs, expected.values.numpy())

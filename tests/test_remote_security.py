@@ -163,11 +163,12 @@ def test_a_wrong_protocol_version_is_refused_naming_both(served, loaded_text, mo
     with pytest.raises(ConnectionClosed):
         socket.recv(timeout=20)
     # A client of another version is told the same, and refuses a server of another version itself.
-    monkeypatch.setattr(client_common, "PROTOCOL_VERSION", PROTOCOL_VERSION + 1)
-    with pytest.raises(RemoteError, match="client speaks version 2, this server speaks version 1"):
+    newer, ours = PROTOCOL_VERSION + 1, PROTOCOL_VERSION
+    monkeypatch.setattr(client_common, "PROTOCOL_VERSION", newer)
+    with pytest.raises(RemoteError, match=f"client speaks version {newer}, this server speaks version {ours}"):
         RemoteGenerator(served.url, TOKEN)
-    with pytest.raises(RemoteError, match="server speaks version 1, this client speaks version 2"):
-        check_hello({"type": "hello", "protocol": 1, "info": {}}, "here")
+    with pytest.raises(RemoteError, match=f"server speaks version {ours}, this client speaks version {newer}"):
+        check_hello({"type": "hello", "protocol": ours, "info": {}}, "here")
     monkeypatch.undo()
     still_serves(served, loaded_text)
 

@@ -3,9 +3,11 @@
 Existing clients (the `openai` package, Open WebUI, Jan) can use the same server. The model writes whole canvases,
 so a stream sends the answer's new text each time a canvas commits, not token by token. Sampler settings come from
 the model's defaults; `max_tokens` (or `max_completion_tokens`) and `seed` are honoured, and the extra fields
-`steps`, `entropy_bound`, `t_min`, `t_max`, `think` and `image_budget` set the rest. `temperature` and `top_p` are
-ignored: the diffusion sampler's temperature falls from t_max to t_min. Images are `data:` URLs only; the server
-never fetches a URL.
+`steps`, `entropy_bound`, `t_min`, `t_max`, `sampler`, `sampler_temperature`, `threshold`, `editing_threshold`,
+`corrector_steps`, `corrector_k`, `corrector_selection`, `corrector_selection_tau`, `think` and `image_budget` set the
+rest. `temperature` and `top_p` are ignored (OpenAI clients send them meaning something else): the entropy-bound
+sampler's temperature falls from t_max to t_min, the others' is `sampler_temperature`. Images are `data:` URLs only;
+the server never fetches a URL.
 """
 
 from __future__ import annotations
@@ -45,6 +47,14 @@ _EXTRA_SETTINGS = {
     "max_tokens": "max_new_tokens",
     "max_completion_tokens": "max_new_tokens",
     "seed": "seed",
+    "sampler": "sampler",
+    "sampler_temperature": "temperature",
+    "threshold": "threshold",
+    "editing_threshold": "editing_threshold",
+    "corrector_steps": "corrector_steps",
+    "corrector_k": "corrector_k",
+    "corrector_selection": "corrector_selection",
+    "corrector_selection_tau": "corrector_selection_tau",
 }
 
 

@@ -23,7 +23,12 @@ import numpy as np
 
 from models.events import CanvasCommitted, Event, GenerationResult, StepSnapshot
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
+#: What each version changed, told to a peer of an older one so its user knows why and what to do.
+VERSION_CHANGES: dict[int, str] = {
+    2: "version 2 added the sampler choice (entropy bound, block refinement, DDIM with corrector sweeps) to settings "
+       "and marks corrector sweeps in step events",
+}
 MAGIC = b"DDRP"
 MAX_FRAME_BYTES = 16 * 2**20  # a frame larger than this is refused (images included)
 MAX_HEADER_BYTES = 2**20
@@ -285,7 +290,9 @@ def error_header(code: str, message: str, request_id: int | None = None) -> dict
 
 def version_mismatch(theirs: Any, ours: int = PROTOCOL_VERSION, *, we_are: str = "server") -> str:
     other = "client" if we_are == "server" else "server"
-    return (
-        f"protocol version mismatch: the {other} speaks version {theirs!r}, this {we_are} speaks version "
-        f"{ours}; use a Diffusion Desk of the same protocol version on both sides"
-    )
+    newer = [VERSION_CHANGES[v] for v in sorted(VERSION_CHANGES)
+             if isinstance(theirs, int) and not isinstance(theirs, bool) and theirs < v <= ours]
+    advice = (f" ({'; '.join(newer)}); update the {other} to a Diffusion Desk of protocol version {ours}" if newer
+              else "; use a Diffusion Desk of the same protocol version on both sides")
+    return (f"protocol version mismatch: the {other} speaks version {theirs!r}, this {we_are} speaks version "
+            f"{ours}{advice}")
