@@ -6,6 +6,7 @@ import math
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
+from models.json_fields import shown
 from models.validation import temperature_schedule_problem
 
 # The model card's recommended sampling, used where a checkpoint's generation config says nothing.
@@ -76,20 +77,26 @@ class SamplerSettings:
         for spec in SPECS:
             value = getattr(self, spec.name)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise SettingsError(f"{spec.name} must be a number, got {value!r}")
-            if spec.kind is int and (not math.isfinite(value) or int(value) != value):  # int(inf) would raise
+                raise SettingsError(f"{spec.name} must be a number, got {shown(value)}")
+            if spec.kind is int and isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
                 raise SettingsError(f"{spec.name} must be a whole number from {spec.minimum:g} to {spec.maximum:g}")
-            if not math.isfinite(value) or not spec.minimum <= value <= spec.maximum:
+            # Compared as they are: an int of any size compares with the float bounds exactly, where math.isfinite
+            # or float() on an int beyond 1e308 raises OverflowError.
+            finite = isinstance(value, int) or math.isfinite(value)
+            if not finite or not spec.minimum <= value <= spec.maximum:
                 raise SettingsError(
-                    f"{spec.name} must be between {spec.minimum:g} and {spec.maximum:g}, got {value!r}"
+                    f"{spec.name} must be between {spec.minimum:g} and {spec.maximum:g}, got {shown(value)}"
                 )
         if self.t_max <= self.t_min:
             raise SettingsError(f"t_max must be greater than t_min (got t_max={self.t_max}, t_min={self.t_min})")
         schedule_problem = temperature_schedule_problem(self.t_min, self.t_max, int(self.max_denoising_steps))
         if schedule_problem:  # in range yet NaN probabilities (t_min 0, t_max 1e-300): refused, see models/validation
             raise SettingsError(schedule_problem)
-        if self.seed is not None and not (isinstance(self.seed, int) and 0 <= self.seed < 2**63):
-            raise SettingsError(f"seed must be a whole number from 0 to 2^63-1, got {self.seed!r}")
+        seed = self.seed
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63):
+            raise SettingsError(f"seed must be a whole number from 0 to 2^63-1, got {shown(seed)}")
+        if not isinstance(self.compile, bool):  # a session's `"compile": null` would reach the window's checkbox
+            raise SettingsError(f"compile must be true or false, got {shown(self.compile)}")
         return self
 
     def with_values(self, **changes: Any) -> SamplerSettings:
