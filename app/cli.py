@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 from app.cli_json import step_json
 from app.remote.cli_remote import ServerOptionError, add_server_options, check_server_options, connect_server
 from models.events import CanvasCommitted, GenerationResult, StepSnapshot
-from models.safe_files import UserFileError, check_save_target, check_user_file
+from models.safe_files import UserFileError, check_save_target, check_user_file, remove_stale_temporaries
 from models.settings import CORRECTOR_SELECTIONS, SAMPLERS, SPEC_BY_NAME, SamplerSettings, SettingsError
 from models.validation import InputError, Limits, check_device, check_model_source, check_text, is_out_of_memory
 
@@ -57,6 +57,9 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 def error_line(error: BaseException) -> str | None:
     """The one line a user sees for a known error (bad input, no memory), or None for a bug (let it raise)."""
+    # The errors of the early checks first: naming the others imports the engine (seconds), for nothing.
+    if isinstance(error, (CliError, InputError, UserFileError, SettingsError, ServerOptionError)):
+        return str(error)
     if isinstance(error, _user_errors()):
         return str(error)
     text = str(error)
@@ -248,6 +251,8 @@ def _check_early(args: argparse.Namespace) -> None:
     check_model_source(getattr(args, "model", None))
     if args.save:
         check_save_target(args.save)
+        # Temporaries of a save that was killed (kill -9 mid-write) are cleared now, not at the next save there.
+        remove_stale_temporaries(os.path.dirname(os.path.realpath(args.save)))
 
 
 def _save(path: str, ws: Any, run: Any) -> None:
@@ -269,7 +274,6 @@ def _generate(args: argparse.Namespace) -> None:
     from models.prompts import Prompt
     from models.validation import check_prompt_texts
 
-    _check_early(args)
     if args.plan:
         return _print_plan(args.model, args)
     images = tuple(load_image_file(path) for path in args.image)  # check images before the slow model load
@@ -299,12 +303,11 @@ def _rewrite(args: argparse.Namespace) -> None:
     from models.loading import load_checkpoint
     from models.sessions import NeedsItsModel, open_session
 
-    _check_early(args)
     span, locks = _span(args.span), _locks(args.lock)
     if os.path.lexists(args.session):  # a missing file is open_session's to report ("... does not exist")
         check_user_file(args.session, Limits.from_env().max_session_bytes, "session")  # no FIFO, device, folder
     try:  # read and checked whole before the slow load; a format-2 file also knows its text's length
-        _check_span(span, open_session(args.session).document)
+        _check_span(span, locks, open_session(args.session).document)
     except NeedsItsModel:
         pass  # a format-1 file is checked once its model is loaded
     model_source = session_model(args.session)
@@ -319,7 +322,7 @@ def _rewrite(args: argparse.Namespace) -> None:
                                 **_load_options(args))
         generator = Generator(model)
     ws = session_on(args.session, model)
-    _check_span(span, ws.document)
+    _check_span(span, locks, ws.document)
     if args.sampler is None:
         _check_sampler_options(args, ws.settings.sampler)
     settings = _settings(args, ws.settings)
@@ -332,10 +335,14 @@ def _rewrite(args: argparse.Namespace) -> None:
         _save(args.save, ws, run)
 
 
-def _check_span(span: tuple[int, int], doc: Any) -> None:
+def _check_span(span: tuple[int, int], locks: list[int], doc: Any) -> None:
+    """--span and --lock inside the session's text, as the server checks a rewrite's span and locks."""
     length = len(doc.ids) if doc is not None else 0
     if not 0 <= span[0] < span[1] <= length:
         raise CliError(f"--span {span[0]}:{span[1]} is outside the session's generated text (0:{length})")
+    outside = [i for i in locks if not 0 <= i < length]
+    if outside:
+        raise CliError(f"--lock {outside[0]} is outside the session's generated text (0 to {length - 1})")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -347,6 +354,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as done:  # --help and --version print and exit 0
         return done.code if isinstance(done.code, int) else 0
     try:
+        _check_early(args)  # before the engine's modules are imported: a refusal here takes a fraction of a second
         (_generate if args.command == "generate" else _rewrite)(args)
     except KeyboardInterrupt:
         print("diffusion-desk: interrupted", file=sys.stderr)

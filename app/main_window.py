@@ -19,6 +19,7 @@ from app.edit_controller import EditController
 from app.engine_controller import EngineController
 from app.examples import load_examples
 from app.export_controller import ExportController
+from app.file_places import start_folder
 from app.generate_controller import GenerateController
 from app.help_dialogs import build_help_menu
 from app.history_views import HistoryViews
@@ -32,6 +33,7 @@ from app.status_bar import WindowStatus
 from app.window_layout import build_layout
 from app.workspace_hub import WorkspaceHub
 from models.runs import Run, RunKind
+from models.safe_files import remove_stale_temporaries
 from models.workspace import Workspace
 from widgets.modal import nobody_to_ask
 
@@ -101,6 +103,12 @@ class MainWindow(QMainWindow):
         self.hub.replace(self.hub.ws)  # every view draws the empty workspace once
         w.prompt_panel.user_edit.setFocus()  # typing goes to the question first (given when the window activates)
         QTimer.singleShot(0, self.autosaver.offer_restore)
+        QTimer.singleShot(0, self._clear_stale_temporaries)
+
+    def _clear_stale_temporaries(self) -> None:
+        """Temporaries of a save that was killed mid-write (kill -9, a crash) go now, not at the next save there."""
+        for folder in {start_folder(self.store), str(self.autosaver.folder)}:
+            remove_stale_temporaries(folder)
 
     @property
     def workspace(self) -> Workspace:

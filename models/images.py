@@ -62,6 +62,27 @@ def load_image_bytes(data: bytes, name: str) -> Any:
     return _stretch_thin_sides(image)
 
 
+def image_pixels(data: bytes) -> int:
+    """Width x height an encoded image declares, read from its header without decoding; 0 when it is unreadable
+    (`load_image_bytes` then says why)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=FORMATS) as opened:
+                width, height = opened.size
+    except Exception:  # noqa: BLE001 - any unreadable header: counted as nothing here, refused when it is decoded
+        return 0
+    return width * height
+
+
+def check_pixel_budget(images: list[bytes], limit: int, where: str = "a request") -> None:
+    """ImageError when the images together declare more than `limit` pixels; checked before any is decoded."""
+    total = sum(image_pixels(data) for data in images)
+    if total > limit:
+        raise ImageError(f"{where} carries {len(images)} images of {total / 1e6:.1f} megapixels in all; the limit is "
+                         f"{limit // 1_000_000} megapixels per request (send fewer or smaller images)")
+
+
 def prepare_image(image: Any) -> Any:
     """A PIL image ready for the processor: RGB, no side under MIN_SIDE (the same object when it already is)."""
     return _stretch_thin_sides(image if image.mode == "RGB" else to_rgb(image))

@@ -1,13 +1,84 @@
-"""Strict reading of untrusted JSON: every value is checked for its type and range, and errors say where."""
+"""Strict reading of untrusted JSON (session files, frames and bodies from the network).
+
+`loads_bounded` parses with bounds: Python's `json.loads` takes numbers of any size (a 400-digit integer overflows
+every later float conversion, and one of over 4,300 digits raises a ValueError that is not a JSONDecodeError) and
+nests as deep as the interpreter's recursion allows. `Fields` then checks every value for its type and range, and
+its errors say where.
+"""
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
+
+MAX_JSON_DEPTH = 32  # legitimate JSON here goes about 7 deep (a frame's history turn's image, a run's arrays)
+INT_LIMIT = 2**63  # integers must lie in [-2^63, 2^63): seeds are the largest whole numbers any of it carries
+_MAX_INT_CHARS = 21  # a sign and 20 digits: longer integer literals are refused before they are converted
+
+
+class JsonLimitError(ValueError):
+    """JSON that is malformed or over a bound; the message says which."""
+
+
+class NotJson(JsonLimitError):
+    """Bytes that are not UTF-8 JSON at all."""
+
+
+def _bounded_int(text: str) -> int:
+    if len(text) > _MAX_INT_CHARS:
+        raise JsonLimitError(
+            f"a number has {len(text.lstrip('-'))} digits; whole numbers must lie within ±2^63 (at most 19 digits)"
+        )
+    value = int(text)
+    if not -INT_LIMIT <= value < INT_LIMIT:
+        raise JsonLimitError(f"the number {value} is out of range; whole numbers must lie within ±2^63")
+    return value
+
+
+def loads_bounded(data: bytes | str, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """The JSON value of `data`; JsonLimitError for invalid JSON, an integer beyond ±2^63, or nesting deeper than
+    `max_depth` (objects and arrays)."""
+    try:
+        text = data.decode("utf-8") if isinstance(data, (bytes, bytearray, memoryview)) else data
+        value = json.loads(text, parse_int=_bounded_int)
+    except JsonLimitError:
+        raise
+    except RecursionError as error:
+        raise JsonLimitError(f"the JSON nests deeper than {max_depth} levels") from error
+    except (UnicodeDecodeError, ValueError) as error:  # JSONDecodeError is a ValueError
+        raise NotJson(f"not valid UTF-8 JSON ({error})") from error
+    check_depth(value, max_depth)
+    return value
+
+
+def check_depth(value: Any, max_depth: int = MAX_JSON_DEPTH) -> None:
+    """JsonLimitError if lists and dicts in `value` nest deeper than `max_depth`; walked without recursion."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, (list, tuple)):
+            children = item
+        else:
+            continue
+        if depth > max_depth:
+            raise JsonLimitError(f"the JSON nests deeper than {max_depth} levels")
+        stack.extend((child, depth + 1) for child in children)
 
 
 class FieldError(ValueError):
     """A value in a file is missing, of the wrong type or out of range; the message names it."""
+
+
+def shown(value: Any, limit: int = 60) -> str:
+    """A value quoted in a message: its repr, cut to `limit` characters; an integer too long to print is named by
+    its size (str() refuses more than 4,300 digits)."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**20:
+        return f"a number of about {int(value.bit_length() * 0.30103) + 1} digits"
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 5]}...{text[-2:]}"
 
 
 class Fields:

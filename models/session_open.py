@@ -9,7 +9,7 @@ and the reason; nothing is half-built.
 from __future__ import annotations
 
 import io
-import json
+import math
 import os
 import zipfile
 import zlib
@@ -21,7 +21,7 @@ from models.conversation import Conversation, TurnNode
 from models.document import Document
 from models.events import CanvasCommitted, GenerationResult
 from models.images import ImageError, load_image_bytes
-from models.json_fields import FieldError, Fields
+from models.json_fields import FieldError, Fields, JsonLimitError, NotJson, loads_bounded, shown
 from models.prompts import Prompt, Turn
 from models.runs import Fate, Run, RunKind
 from models.session_archive import FORMAT, MANIFEST, VERSION, SessionError
@@ -33,6 +33,9 @@ from models.workspace import Draft, Position, Workspace
 
 MAX_FILE_BYTES = 512 * 2**20
 MAX_UNPACKED_BYTES = 2 * 2**30  # a zip bomb is refused before anything is inflated
+# session.json (or a version-1 file) is parsed whole into Python objects, several times its size in memory; a real
+# manifest is a few MiB even with a hundred runs. Checked against the zip's declared size, before it is inflated.
+MAX_JSON_BYTES = 64 * 2**20
 MAX_ENTRIES = 200_000
 MAX_CANVAS = 1 << 16
 _DAMAGED = (FieldError, StepDataError, SettingsError, ImageError, ValueError, TypeError, KeyError, IndexError,
@@ -55,20 +58,31 @@ def session_from_bytes(data: bytes, where: str, model: ModelRef | None = None, t
     try:
         if data[:4] == b"PK\x03\x04":
             return _Reader(data, model, tokenizer).workspace()
+        if len(data) > MAX_JSON_BYTES:
+            raise SessionError(f"not a session this program can open: a version-1 (JSON) session is at most "
+                               f"{MAX_JSON_BYTES >> 20} MiB, this file is {len(data) / 2**20:.1f} MiB")
         return workspace_from_v1(_json(data, where), model, tokenizer)
     except NeedsItsModel:
         raise  # the caller offers to load that model, then opens the file again
     except SessionError as error:
         raise SessionError(f"{where}: {error}") from error
     except _DAMAGED as error:
-        raise SessionError(f"{where} is damaged: {error}") from error
+        raise SessionError(f"{where} is damaged: {_brief(error)}") from error
+
+
+def _brief(error: BaseException, limit: int = 300) -> str:
+    """An error about a damaged file as one short line: the file chose what some messages quote."""
+    text = " ".join(str(error).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _json(data: bytes, where: str) -> Any:
-    try:
-        return json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+    try:  # numbers beyond ±2^63 and deep nesting are refused before any field is read
+        return loads_bounded(data)
+    except NotJson as error:
         raise SessionError("not a Diffusion Desk session (neither a session archive nor JSON)") from error
+    except JsonLimitError as error:
+        raise SessionError(f"not a Diffusion Desk session: {error}") from error
 
 
 def check_header(header: Fields) -> int:
@@ -87,8 +101,8 @@ def check_header(header: Fields) -> int:
 
 
 def settings_from(fields: Fields) -> SamplerSettings:
-    for key in ("compile",):
-        fields.flag(key, optional=True)
+    if "compile" in fields.data:  # absent in older files; present, it must be a flag (null reached the window)
+        fields.flag("compile")
     seed = fields.data.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise FieldError(f"{fields.where}.seed must be a whole number")
@@ -104,6 +118,9 @@ class _Reader:
         self.sizes = {info.filename: info.file_size for info in infos}
         if MANIFEST not in self.sizes:
             raise SessionError("not a Diffusion Desk session (no session.json inside)")
+        if self.sizes[MANIFEST] > MAX_JSON_BYTES:
+            raise SessionError(f"its session.json unpacks to {self.sizes[MANIFEST] / 2**20:.1f} MiB; a session's "
+                               f"manifest is at most {MAX_JSON_BYTES >> 20} MiB (a damaged or hostile file)")
         self.top = Fields(_json(self.zip.read(MANIFEST), ""), "session")
         check_header(self.top)
         self.loaded_model, self.loaded_tokenizer = model, tokenizer
@@ -112,8 +129,10 @@ class _Reader:
     # ----- pieces -----------------------------------------------------------------------------------------------
     def array(self, name: Any, kinds: str, ndim: int) -> np.ndarray:
         if not isinstance(name, str) or name not in self.sizes or not name.endswith(".npy"):
-            raise FieldError(f"array {name!r} is not in the file")
-        array = np.lib.format.read_array(io.BytesIO(self.zip.read(name)), allow_pickle=False)
+            raise FieldError(f"array {shown(name)} is not in the file")
+        data = self.zip.read(name)
+        _check_npy_size(name, data)  # before numpy allocates what the header declares
+        array = np.lib.format.read_array(io.BytesIO(data), allow_pickle=False)
         if array.dtype.kind not in kinds or array.ndim != ndim:
             raise FieldError(f"array {name} has the wrong type or shape")
         return array
@@ -128,7 +147,7 @@ class _Reader:
 
     def image(self, name: Any) -> Any:
         if not isinstance(name, str) or not name.startswith("images/") or name not in self.sizes:
-            raise FieldError(f"image {name!r} is not in the file")
+            raise FieldError(f"image {shown(name)} is not in the file")
         if name not in self.images:
             self.images[name] = load_image_bytes(self.zip.read(name), name)
         return self.images[name]
@@ -258,6 +277,26 @@ class _Reader:
             tokens_per_forward=r.number("tokens_per_forward"), tokens_per_second=r.number("tokens_per_second"),
             parallel_tokens_per_second=r.number("parallel_tokens_per_second"), cancelled=r.flag("cancelled"),
             span=r.span("span", 1 << 30))
+
+
+def _check_npy_size(name: str, data: bytes) -> None:
+    """FieldError unless the .npy header's shape and dtype account for exactly the bytes that follow it.
+
+    numpy allocates the array its header declares before reading any data, so a header claiming 10^12 elements in
+    an entry of a few bytes would ask for terabytes (a MemoryError in the window, a traceback in `export`).
+    """
+    stream = io.BytesIO(data)
+    version = np.lib.format.read_magic(stream)
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(stream)
+    elif version == (2, 0):
+        shape, _, dtype = np.lib.format.read_array_header_2_0(stream)
+    else:
+        raise FieldError(f"array {name} is in .npy format {version[0]}.{version[1]}, which sessions do not use")
+    declared, held = math.prod(shape) * dtype.itemsize, len(data) - stream.tell()
+    if declared != held:
+        size = f"{declared:,} bytes" if declared < 2**63 else "more bytes than any machine has"
+        raise FieldError(f"array {name} declares {size} of {dtype} data but holds {held:,} bytes")
 
 
 def _flags(fields: Fields, key: str) -> list[bool]:

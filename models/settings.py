@@ -10,6 +10,7 @@ import math
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
+from models.json_fields import shown
 from models.validation import MIN_TEMPERATURE, temperature_schedule_problem
 
 # The model card's recommended sampling, used where a checkpoint's generation config says nothing.
@@ -127,15 +128,18 @@ class SamplerSettings:
         for spec in SPECS:
             value = getattr(self, spec.name)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise SettingsError(f"{spec.name} must be a number, got {value!r}")
-            if spec.kind is int and (not math.isfinite(value) or int(value) != value):  # int(inf) would raise
+                raise SettingsError(f"{spec.name} must be a number, got {shown(value)}")
+            if spec.kind is int and isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
                 raise SettingsError(f"{spec.name} must be a whole number from {spec.minimum:g} to {spec.maximum:g}")
-            if spec.open_minimum and math.isfinite(value) and value == spec.minimum:
-                raise SettingsError(f"{spec.name} must be in {spec.range_text()}, got {value!r}")
-            if not math.isfinite(value) or not spec.minimum <= value <= spec.maximum:
+            # Compared as they are: an int of any size compares with the float bounds exactly, where math.isfinite
+            # or float() on an int beyond 1e308 raises OverflowError.
+            finite = isinstance(value, int) or math.isfinite(value)
+            if spec.open_minimum and finite and value == spec.minimum:
+                raise SettingsError(f"{spec.name} must be in {spec.range_text()}, got {shown(value)}")
+            if not finite or not spec.minimum <= value <= spec.maximum:
                 raise SettingsError(
-                    f"{spec.name} must be between {spec.minimum:g} and {spec.maximum:g}, got {value!r}"
-                    if not spec.open_minimum else f"{spec.name} must be in {spec.range_text()}, got {value!r}"
+                    f"{spec.name} must be between {spec.minimum:g} and {spec.maximum:g}, got {shown(value)}"
+                    if not spec.open_minimum else f"{spec.name} must be in {spec.range_text()}, got {shown(value)}"
                 )
         if self.t_max <= self.t_min:
             raise SettingsError(f"t_max must be greater than t_min (got t_max={self.t_max}, t_min={self.t_min})")
@@ -144,9 +148,12 @@ class SamplerSettings:
             raise SettingsError(schedule_problem)
         if 0 < self.temperature < MIN_TEMPERATURE:  # logits / temperature would overflow to NaN probabilities
             raise SettingsError(f"temperature must be 0 (always the likeliest token) or at least {MIN_TEMPERATURE:g}, "
-                                f"got {self.temperature!r}")
-        if self.seed is not None and not (isinstance(self.seed, int) and 0 <= self.seed < 2**63):
-            raise SettingsError(f"seed must be a whole number from 0 to 2^63-1, got {self.seed!r}")
+                                f"got {shown(self.temperature)}")
+        seed = self.seed
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63):
+            raise SettingsError(f"seed must be a whole number from 0 to 2^63-1, got {shown(seed)}")
+        if not isinstance(self.compile, bool):  # a session's `"compile": null` would reach the window's checkbox
+            raise SettingsError(f"compile must be true or false, got {shown(self.compile)}")
         return self
 
     def with_values(self, **changes: Any) -> SamplerSettings:

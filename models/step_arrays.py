@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from models.events import StepSnapshot
+from models.json_fields import shown
 
 #: Per-position arrays of a StepSnapshot: name -> (numpy kind letters allowed, stored dtype). Optional ones may be None.
 ARRAYS: dict[str, tuple[str, str]] = {
@@ -55,7 +56,7 @@ def unstack_steps(canvas_index: int, arrays: dict[str, Any], canvas_length: int,
     known = _fields()
     for name in arrays:
         if name != "scalars" and (name not in ARRAYS or name not in known):
-            raise StepDataError(f"unknown step array {name!r}")
+            raise StepDataError(f"unknown step array {shown(name)}")
     for name, (kinds, _dtype) in ARRAYS.items():
         if name not in known:
             continue

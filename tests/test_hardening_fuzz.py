@@ -107,15 +107,20 @@ def files(tmp_path_factory, text_checkpoint):
 
 
 def option_values(files: dict) -> dict[str, st.SearchStrategy[str]]:
+    # Whole numbers of any size as a user might type them: 10**400 overflowed every float conversion, and argparse
+    # itself refuses more than 4,300 digits.
+    huge = st.integers(1, 6000).map(lambda n: "9" * n)
     numbers = st.one_of(
         st.floats(allow_nan=True, allow_infinity=True, allow_subnormal=True).map(repr),
-        st.sampled_from(["0", "1e-300", "5e-324", "-0.0", "inf", "nan", "1e308", "x", ""]),
+        st.sampled_from(["0", "1e-300", "5e-324", "-0.0", "inf", "nan", "1e308", "1e400", "x", ""]),
+        huge,
     )
     return {
         "--system": TEXT,
         "--seed": st.one_of(st.integers(-5, 2**64).map(str), st.sampled_from(["abc", "", "1.5", "٣"])),
-        "--steps": st.sampled_from(["1", "2", "0", "-1", "1e9", "2.5", "x"]),  # never a long valid run
-        "--max-new-tokens": st.sampled_from(["1", "32", "64", "0", "-3", "99999999", "abc"]),
+        "--steps": st.one_of(st.sampled_from(["1", "2", "0", "-1", "1e9", "2.5", "x"]), huge),  # no long valid run
+        "--max-new-tokens": st.one_of(st.sampled_from(["1", "32", "64", "0", "-3", "99999999", "abc"]), huge),
+        "--top-k": st.one_of(st.sampled_from(["0", "5", "11", "-1"]), huge),
         "--entropy-bound": numbers,
         "--t-min": numbers,
         "--t-max": numbers,
@@ -228,7 +233,9 @@ def setting_values(spec) -> st.SearchStrategy:
         st.floats(allow_nan=True, allow_infinity=True, allow_subnormal=True),
         st.sampled_from(edges),
         st.integers(-(2**70), 2**70),
-        st.sampled_from([None, "1", True, [1]]),
+        st.integers(1, 6000).map(lambda n: 10**n),  # any size: 10**400 raised OverflowError in validation
+        st.integers(1, 6000).map(lambda n: -(10**n)),
+        st.sampled_from([None, "1", True, [1], {}]),
     )
 
 
@@ -241,11 +248,15 @@ def test_fuzz_sampler_settings(data) -> None:
         for spec in SPECS
         if data.draw(st.booleans(), label=f"set {spec.name}")
     }
+    for name in ("seed", "compile"):  # any JSON value, as a session file or a client may carry
+        if data.draw(st.booleans(), label=f"set {name}"):
+            values[name] = data.draw(st.one_of(setting_values(SPECS[0]), st.booleans()), label=name)
     try:
         settings = SamplerSettings(**values).validated()
     except SettingsError as error:
-        assert str(error) and "\n" not in str(error)
+        assert str(error) and "\n" not in str(error) and len(str(error)) < 300
         return
+    assert isinstance(settings.compile, bool) and (settings.seed is None or type(settings.seed) is int)
     steps = int(settings.max_denoising_steps)
     schedule = LinearTemperatureScheduleLogitsProcessor(settings.t_min, settings.t_max, steps)
     logits = torch.linspace(-30, 30, 64).reshape(1, 2, 32)  # the real model soft-caps its logits at 30

@@ -34,10 +34,29 @@ def check_server_options(args: argparse.Namespace) -> None:
                 raise ServerOptionError(f"--{option} cannot be used with --server: the server runs its own model")
         if not args.token_file:
             raise ServerOptionError("--server needs --token-file (the server prints the file's path when it starts)")
+        _check_server_files(args)
         return
     for option in ("token_file", "ca_file"):
         if getattr(args, option, None):
             raise ServerOptionError(f"--{option.replace('_', '-')} is for --server")
+
+
+def _check_server_files(args: argparse.Namespace) -> None:
+    """The address, the token file and the CA file, checked before anything slow (light imports only): a FIFO
+    would block a read forever, and a malformed address should not wait for a model to load to be refused."""
+    from app.remote.address import MAX_CA_FILE_BYTES, AddressError, endpoints
+    from app.remote.tokens import TokenError, read_token
+    from models.safe_files import UserFileError, check_user_file
+
+    try:
+        secure = endpoints(args.server)[0].startswith("wss://")
+        read_token(args.token_file)
+        if args.ca_file and secure:
+            check_user_file(args.ca_file, MAX_CA_FILE_BYTES, "certificate")
+    except (AddressError, TokenError) as error:
+        raise ServerOptionError(str(error)) from error
+    except UserFileError as error:
+        raise ServerOptionError(f"--ca-file: {error}") from error
 
 
 def connect_server(args: argparse.Namespace) -> tuple[Any, SamplerSettings, str]:

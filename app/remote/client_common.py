@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import ssl
-import urllib.parse
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from app.remote import address
 from app.remote.errors import RemoteError, exception_for
 from app.remote.messages import generation_message, prompt_message
 from app.remote.protocol import PROTOCOL_VERSION, ProtocolError, decode_event, version_mismatch
@@ -18,7 +18,7 @@ from models.generator import Generation
 from models.prompts import Prompt
 from models.settings import SamplerSettings, SettingsError
 
-ENGINE_PATH = "/v1/engine"
+ENGINE_PATH = address.ENGINE_PATH
 
 
 @dataclass(frozen=True)
@@ -106,28 +106,24 @@ class RemoteModel:
 
 
 def endpoints(url: str) -> tuple[str, str, str]:
-    """(WebSocket URL, HTTP base URL, host:port) of a server address like http://host:8765 or wss://host:8765."""
-    parsed = urllib.parse.urlsplit(url if "://" in url else f"http://{url}")
-    secure = {"http": False, "ws": False, "https": True, "wss": True}.get(parsed.scheme)
-    if secure is None or not parsed.hostname:
-        raise RemoteError("address", f"{url!r} is not a server address (http://host:port or https://host:port)")
+    """(WebSocket URL, HTTP base URL, host:port) of a server address; RemoteError("address") if it is not one."""
     try:
-        port = parsed.port or 8765
-    except ValueError as error:
-        raise RemoteError("address", f"{url!r} has a bad port number") from error
-    host = f"[{parsed.hostname}]" if ":" in parsed.hostname else parsed.hostname
-    netloc = f"{host}:{port}"
-    return (
-        f"{'wss' if secure else 'ws'}://{netloc}{ENGINE_PATH}",
-        f"{'https' if secure else 'http'}://{netloc}",
-        netloc,
-    )
+        return address.endpoints(url)
+    except address.AddressError as error:
+        raise RemoteError("address", str(error)) from error
 
 
 def ssl_context(url: str, cafile: str | Path | None = None) -> ssl.SSLContext | None:
     """A verifying TLS context for https/wss addresses (`cafile` trusts a self-signed certificate); None otherwise."""
     if not endpoints(url)[0].startswith("wss://"):
         return None
+    if cafile:
+        from models.safe_files import UserFileError, check_user_file
+
+        try:  # before ssl reads it: a FIFO would block it forever
+            check_user_file(cafile, address.MAX_CA_FILE_BYTES, "certificate")
+        except UserFileError as error:
+            raise RemoteError("tls", f"cannot use the certificate file: {error}") from error
     try:
         return ssl.create_default_context(cafile=str(cafile) if cafile else None)
     except (OSError, ssl.SSLError) as error:

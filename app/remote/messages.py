@@ -15,13 +15,17 @@ from typing import Any
 
 import numpy as np
 
-from models.images import load_image_bytes
+from models.images import check_pixel_budget, load_image_bytes
+from models.json_fields import shown
 from models.processing import IMAGE_TOKEN_BUDGETS
 from models.prompts import Prompt, Turn
 from models.settings import SamplerSettings, SettingsError
 from models.validation import check_prompt_texts, check_text
 
 MAX_IMAGES = 16  # per prompt, history included: each image is decoded (up to 40 megapixels) before it is scaled
+# All images of one request together, as their headers declare them, checked before any is decoded: sixteen 40 MP
+# images took 11-17 s and 570 MB each to decode. 64 MP is, say, sixteen 4 MP photos or one 40 MP scan and more.
+MAX_REQUEST_PIXELS = 64_000_000
 MAX_TOKENS = 32768  # the longest generation a command may carry or ask for (max_new_tokens' own limit)
 
 
@@ -101,7 +105,9 @@ def validate_generate(message: dict[str, Any], limits: ModelLimits) -> GenerateR
     """`generate`: a prompt, settings over the model's defaults, an optional visual token budget."""
     budget = message.get("image_budget")
     if budget is not None and (not _is_int(budget) or budget not in IMAGE_TOKEN_BUDGETS):
-        raise RequestError(f"image_budget must be one of {', '.join(map(str, IMAGE_TOKEN_BUDGETS))}, got {budget!r}")
+        raise RequestError(
+            f"image_budget must be one of {', '.join(map(str, IMAGE_TOKEN_BUDGETS))}, got {shown(budget)}"
+        )
     return GenerateRequest(
         prompt=_prompt(message.get("prompt")), settings=_settings(message, limits, "settings"), image_budget=budget
     )
@@ -111,7 +117,7 @@ def validate_rewrite(message: dict[str, Any], limits: ModelLimits) -> EditReques
     """`rewrite`: a generation, a span [start, end) of its ids, locks, optional new settings."""
     span = message.get("span")
     if not (isinstance(span, (list, tuple)) and len(span) == 2 and all(_is_int(x) for x in span)):
-        raise RequestError(f"span must be two whole numbers [start, end], got {span!r}")
+        raise RequestError(f"span must be two whole numbers [start, end], got {shown(span)}")
     return _edit(message, limits, (int(span[0]), int(span[1])))
 
 
@@ -191,25 +197,33 @@ def _prompt(value: Any) -> Prompt:
     history = value.get("history", [])
     if not isinstance(history, list) or not all(isinstance(t, dict) for t in history):
         raise RequestError("prompt history must be a list of {user, answer, images} objects")
-    count = len(value.get("images") or []) + sum(len(t.get("images") or []) for t in history)
-    if count > MAX_IMAGES:
-        raise RequestError(f"a prompt may carry at most {MAX_IMAGES} images, got {count}")
-    turns = []
     for index, turn in enumerate(history):
         if not isinstance(turn.get("user"), str) or not isinstance(turn.get("answer"), str):
             raise RequestError(f"history turn {index} needs user and answer as strings")
-        turns.append(Turn(turn["user"], turn["answer"], _images(turn.get("images", []), f"history turn {index}")))
-    prompt = Prompt(
-        user=user, system=system, think=think, images=_images(value.get("images", []), "prompt"), history=tuple(turns)
+    # Every image list is checked, counted and measured before any image is decoded.
+    encoded = [_encoded_images(t.get("images", []), f"history turn {i}") for i, t in enumerate(history)]
+    own = _encoded_images(value.get("images", []), "prompt")
+    every = [data for group in (*encoded, own) for data in group]
+    if len(every) > MAX_IMAGES:
+        raise RequestError(f"a prompt may carry at most {MAX_IMAGES} images, got {len(every)}")
+    check_pixel_budget(every, MAX_REQUEST_PIXELS)
+    turns = tuple(
+        Turn(turn["user"], turn["answer"], _decoded(images, f"history turn {index}"))
+        for index, (turn, images) in enumerate(zip(history, encoded, strict=True))
     )
+    prompt = Prompt(user=user, system=system, think=think, images=_decoded(own, "prompt"), history=turns)
     check_prompt_texts(prompt)  # the shared layer (models/validation.py): valid text, within the character cap
     return prompt
 
 
-def _images(value: Any, where: str) -> tuple[Any, ...]:
+def _encoded_images(value: Any, where: str) -> list[bytes]:
     if not isinstance(value, list) or not all(isinstance(v, bytes) for v in value):
-        raise RequestError(f"{where} images must be a list of encoded images (PNG bytes)")
-    return tuple(load_image_bytes(data, f"{where} image {i + 1}") for i, data in enumerate(value))
+        raise RequestError(f"{where} images must be a list of encoded images (PNG bytes), got {shown(value)}")
+    return value
+
+
+def _decoded(images: list[bytes], where: str) -> tuple[Any, ...]:
+    return tuple(load_image_bytes(data, f"{where} image {i + 1}") for i, data in enumerate(images))
 
 
 def _is_int(value: Any) -> bool:

@@ -17,20 +17,22 @@ import base64
 import binascii
 import contextlib
 import json
+import logging
 import threading
 import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from app.remote.errors import ServerBusy
-from app.remote.messages import MAX_IMAGES, RequestError
+from app.remote.messages import MAX_IMAGES, MAX_REQUEST_PIXELS, RequestError
 from models.events import CanvasCommitted, Event, GenerationResult
-from models.images import ImageError, load_image_bytes
+from models.images import ImageError, check_pixel_budget, load_image_bytes
+from models.json_fields import JsonLimitError, loads_bounded, shown
 from models.processing import IMAGE_TOKEN_BUDGETS
 from models.prompts import Prompt, Turn, split_reply
 from models.settings import SamplerSettings, SettingsError
@@ -39,6 +41,15 @@ from models.validation import InputError, check_prompt_texts
 if TYPE_CHECKING:
     from app.remote.engine_host import EngineHost
 
+log = logging.getLogger("diffusion_desk.remote")
+# OpenAI fields this server cannot honour, refused rather than silently ignored: the model is not trained to call
+# tools, so a client that offers tools would wait for a call that never comes.
+_REFUSED_FIELDS = {
+    "tools": "tool calling",
+    "tool_choice": "tool calling",
+    "functions": "function calling",
+    "function_call": "function calling",
+}
 _EXTRA_SETTINGS = {
     "steps": "max_denoising_steps",
     "entropy_bound": "entropy_bound",
@@ -86,9 +97,19 @@ def _error(status: int, message: str, kind: str = "invalid_request_error", code:
 
 async def _chat_completions(host: EngineHost, request: Request) -> Response:
     try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return _error(400, "the request body is not JSON")
+        return await _answer(host, request)
+    except Exception as error:  # noqa: BLE001 - a bug: logged, and still an OpenAI-shaped answer
+        log.exception("a chat completion failed")
+        return _error(500, f"the server failed: {type(error).__name__}", "server_error", "internal")
+
+
+async def _answer(host: EngineHost, request: Request) -> Response:
+    try:  # numbers beyond ±2^63 and deep nesting are refused by the parser, before any field is read
+        body = loads_bounded(await request.body())
+    except ClientDisconnect:  # gone before its body arrived (or cut off at the request deadline): nobody to answer
+        return Response(status_code=499)
+    except JsonLimitError as error:
+        return _error(400, f"the request body is not acceptable JSON: {error}")
     try:
         # Off the loop: images are decoded here.
         prompt, settings, budget, stream = await asyncio.to_thread(
@@ -126,13 +147,17 @@ def validate_chat(
     if not isinstance(body, dict):
         raise RequestError("the request body must be a JSON object")
     if body.get("model") not in (None, "", model_name):
-        raise ModelNotServed(f"model {body['model']!r} is not served here; this server serves {model_name!r}")
+        raise ModelNotServed(f"model {shown(body['model'])} is not served here; this server serves {model_name!r}")
+    for field, what in _REFUSED_FIELDS.items():
+        if body.get(field) not in (None, [], "none"):
+            raise RequestError(f"{field}: this server does not support {what} (DiffusionGemma writes text only)")
     if body.get("n", 1) != 1:
         raise RequestError("n must be 1: the server makes one completion per request")
     stream, think, budget = body.get("stream", False), body.get("think", False), body.get("image_budget")
     if not isinstance(stream, bool) or not isinstance(think, bool):
         raise RequestError("stream and think must be true or false")
-    if budget is not None and budget not in IMAGE_TOKEN_BUDGETS:
+    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int) or budget not in
+                               IMAGE_TOKEN_BUDGETS):
         raise RequestError(f"image_budget must be one of {', '.join(map(str, IMAGE_TOKEN_BUDGETS))}")
     changes = {name: body[key] for key, name in _EXTRA_SETTINGS.items() if body.get(key) is not None}
     settings = defaults.with_values(**changes)
@@ -145,7 +170,7 @@ def _prompt(messages: Any, think: bool) -> Prompt:
     if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
         raise RequestError("messages must be a non-empty list of {role, content} objects")
     system: list[str] = []
-    turns: list[tuple[str, tuple[Any, ...]]] = []  # (text, images) of user turns
+    turns: list[tuple[str, list[tuple[str, bytes]]]] = []  # (text, [(name, encoded image)]) of user turns
     answers: list[str] = []
     images_seen = 0
     for index, message in enumerate(messages):
@@ -167,14 +192,19 @@ def _prompt(messages: Any, think: bool) -> Prompt:
         raise RequestError(f"a request may carry at most {MAX_IMAGES} images, got {images_seen}")
     if len(turns) != len(answers) + 1:
         raise RequestError("the last message must be the user's")
-    history = tuple(Turn(user, answer, images) for (user, images), answer in zip(turns[:-1], answers, strict=True))
-    user, images = turns[-1]
-    return Prompt(user=user, system="\n\n".join(system), think=think, images=images, history=history)
+    check_pixel_budget([data for _, images in turns for _, data in images], MAX_REQUEST_PIXELS)  # before decoding
+    decoded = [tuple(load_image_bytes(data, name) for name, data in images) for _, images in turns]
+    history = tuple(
+        Turn(user, answer, images)
+        for (user, _), images, answer in zip(turns[:-1], decoded[:-1], answers, strict=True)
+    )
+    return Prompt(user=turns[-1][0], system="\n\n".join(system), think=think, images=decoded[-1], history=history)
 
 
-def _content(content: Any, index: int) -> tuple[str, tuple[Any, ...]]:
+def _content(content: Any, index: int) -> tuple[str, list[tuple[str, bytes]]]:
+    """The text of a message's content and its images, named and still encoded."""
     if isinstance(content, str):
-        return content, ()
+        return content, []
     if not isinstance(content, list):
         raise RequestError(f"messages[{index}].content must be a string or a list of parts")
     texts, images = [], []
@@ -183,23 +213,23 @@ def _content(content: Any, index: int) -> tuple[str, tuple[Any, ...]]:
         if kind == "text" and isinstance(part.get("text"), str):
             texts.append(part["text"])
         elif kind == "image_url" and isinstance(part.get("image_url"), dict):
-            images.append(_data_url_image(part["image_url"].get("url"), f"messages[{index}] image {len(images) + 1}"))
+            name = f"messages[{index}] image {len(images) + 1}"
+            images.append((name, _data_url_bytes(part["image_url"].get("url"), name)))
         else:
             raise RequestError(
-                f"messages[{index}].content has a part this server does not take: {kind!r} "
+                f"messages[{index}].content has a part this server does not take: {shown(kind)} "
                 "(text and image_url are taken)"
             )
-    return "\n".join(texts), tuple(images)
+    return "\n".join(texts), images
 
 
-def _data_url_image(url: Any, name: str) -> Any:
+def _data_url_bytes(url: Any, name: str) -> bytes:
     if not isinstance(url, str) or not url.startswith("data:") or ";base64," not in url:
         raise RequestError(f"{name}: images must be base64 data: URLs; this server does not fetch URLs")
     try:
-        data = base64.b64decode(url.split(";base64,", 1)[1], validate=True)
+        return base64.b64decode(url.split(";base64,", 1)[1], validate=True)
     except (binascii.Error, ValueError) as error:
         raise RequestError(f"{name}: the data URL is not valid base64") from error
-    return load_image_bytes(data, name)
 
 
 class _Reply:
@@ -249,6 +279,9 @@ class _Reply:
             yield self._error_event(str(error), "server_busy", "busy")
         except (RequestError, SettingsError, ImageError, InputError) as error:
             yield self._error_event(str(error), "invalid_request_error", "invalid")
+        except Exception as error:  # noqa: BLE001 - the engine failed mid-stream: said in the stream, and logged
+            log.exception("a streamed chat completion failed")
+            yield self._error_event(f"the server failed: {type(error).__name__}", "server_error", "internal")
         yield "data: [DONE]\n\n"
 
     @staticmethod

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from models.events import CanvasCommitted, Event, GenerationResult, StepSnapshot
+from models.json_fields import JsonLimitError, loads_bounded, shown
 
 PROTOCOL_VERSION = 2
 #: What each version changed, told to a peer of an older one so its user knows why and what to do.
@@ -80,10 +81,10 @@ def decode_frame(data: bytes, limit: int = MAX_FRAME_BYTES) -> dict[str, Any]:
         raise ProtocolError("not a Diffusion Desk protocol frame (bad magic bytes)")
     if length > MAX_HEADER_BYTES or _PREFIX.size + length > len(data):
         raise ProtocolError(f"frame header length {length} does not fit the frame ({len(data)} bytes)")
-    try:
-        header = json.loads(bytes(data[_PREFIX.size : _PREFIX.size + length]).decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ProtocolError(f"frame header is not UTF-8 JSON ({error})") from error
+    try:  # numbers beyond ±2^63 and nesting deeper than MAX_JSON_DEPTH are refused here
+        header = loads_bounded(bytes(data[_PREFIX.size : _PREFIX.size + length]))
+    except JsonLimitError as error:
+        raise ProtocolError(f"frame header: {error}") from error
     if not isinstance(header, dict) or not isinstance(header.get("type"), str):
         raise ProtocolError("frame header must be a JSON object with a string 'type'")
     sizes = header.pop("buffers", [])
@@ -146,26 +147,29 @@ def _decode_value(value: Any, buffers: list[memoryview], used: list[bool]) -> An
         return bytes(_take(value["$bytes"], buffers, used))
     if tags == ["$array"] and set(value) == {"$array", "dtype", "shape"}:
         return _array(value, _take(value["$array"], buffers, used))
-    raise ProtocolError(f"unknown tagged value with keys {sorted(value)}")
+    raise ProtocolError(f"unknown tagged value with keys {shown(sorted(value))}")
 
 
 def _take(index: Any, buffers: list[memoryview], used: list[bool]) -> memoryview:
     if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(buffers) or used[index]:
-        raise ProtocolError(f"buffer reference {index!r} is out of range or used twice")
+        raise ProtocolError(f"buffer reference {shown(index)} is out of range or used twice")
     used[index] = True
     return buffers[index]
 
 
 def _array(spec: dict[str, Any], buffer: memoryview) -> np.ndarray:
     dtype, shape = spec["dtype"], spec["shape"]
-    if dtype not in ALLOWED_DTYPES:
-        raise ProtocolError(f"array dtype {dtype!r} is not allowed (plain little-endian numbers only)")
+    if not isinstance(dtype, str) or dtype not in ALLOWED_DTYPES:
+        raise ProtocolError(f"array dtype {shown(dtype)} is not allowed (plain little-endian numbers only)")
+    # No size may exceed the frame limit: an empty array's other sizes would otherwise be unbounded ([0, 10**30]).
     if (
         not isinstance(shape, list)
         or len(shape) > MAX_ARRAY_DIMS
-        or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape)
+        or not all(isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= MAX_FRAME_BYTES for n in shape)
     ):
-        raise ProtocolError(f"array shape {shape!r} is not a list of at most {MAX_ARRAY_DIMS} sizes")
+        raise ProtocolError(
+            f"array shape {shown(shape)} is not a list of at most {MAX_ARRAY_DIMS} sizes of 0 to {MAX_FRAME_BYTES}"
+        )
     expected = math.prod(shape) * np.dtype(dtype).itemsize
     if expected != len(buffer):
         raise ProtocolError(f"array of dtype {dtype} and shape {shape} needs {expected} bytes, got {len(buffer)}")
@@ -194,7 +198,7 @@ def decode_event(header: dict[str, Any], canvas_length: int) -> Event:
     name, values = header.get("event"), header.get("fields")
     cls = EVENT_TYPES.get(name) if isinstance(name, str) else None
     if cls is None:
-        raise ProtocolError(f"unknown event {name!r}; this client knows {', '.join(EVENT_TYPES)}")
+        raise ProtocolError(f"unknown event {shown(name)}; this client knows {', '.join(EVENT_TYPES)}")
     if not isinstance(values, dict):
         raise ProtocolError(f"{name} needs a 'fields' object")
     declared = {f.name: f for f in dataclasses.fields(cls)}
@@ -294,5 +298,5 @@ def version_mismatch(theirs: Any, ours: int = PROTOCOL_VERSION, *, we_are: str =
              if isinstance(theirs, int) and not isinstance(theirs, bool) and theirs < v <= ours]
     advice = (f" ({'; '.join(newer)}); update the {other} to a Diffusion Desk of protocol version {ours}" if newer
               else "; use a Diffusion Desk of the same protocol version on both sides")
-    return (f"protocol version mismatch: the {other} speaks version {theirs!r}, this {we_are} speaks version "
+    return (f"protocol version mismatch: the {other} speaks version {shown(theirs)}, this {we_are} speaks version "
             f"{ours}{advice}")

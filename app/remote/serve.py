@@ -13,10 +13,14 @@ import ssl
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from app.remote.limits import ServerLimits
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
+MAX_PEM_BYTES = 1 << 20  # a certificate chain or key file is a few kilobytes
 
 
 class ServeError(Exception):
@@ -69,6 +73,13 @@ def check_options(args: argparse.Namespace) -> None:
     if bool(args.certfile) != bool(args.keyfile):
         raise ServeError("--certfile and --keyfile go together")
     if args.certfile:
+        from models.safe_files import UserFileError, check_user_file
+
+        for option, path in (("--certfile", args.certfile), ("--keyfile", args.keyfile)):
+            try:  # before ssl reads them: a FIFO would block it forever
+                check_user_file(path, MAX_PEM_BYTES, "PEM")
+            except UserFileError as error:
+                raise ServeError(f"{option}: {error}") from error
         try:
             ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(args.certfile, args.keyfile)
         except (OSError, ssl.SSLError) as error:
@@ -82,26 +93,6 @@ def listen(host: str, port: int) -> socket.socket:
         return socket.create_server((host, port), family=family)
     except OSError as error:
         raise ServeError(f"cannot listen on {host}:{port}: {error.strerror or error}") from error
-
-
-def uvicorn_server(
-    app: Any, certfile: str | None = None, keyfile: str | None = None, log_level: str = "warning"
-) -> Any:
-    import uvicorn
-
-    from app.remote.protocol import MAX_FRAME_BYTES
-
-    # Frames over MAX_FRAME_BYTES get a clear error from the app; twice that is cut by the WebSocket layer (1009).
-    config = uvicorn.Config(
-        app,
-        ws_max_size=2 * MAX_FRAME_BYTES,
-        ws_per_message_deflate=False,
-        ssl_certfile=certfile,
-        ssl_keyfile=keyfile,
-        log_level=log_level,
-        lifespan="on",
-    )
-    return uvicorn.Server(config)
 
 
 def main(argv: list[str]) -> int:
@@ -128,6 +119,7 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         from app.remote.engine_host import EngineHost
         from app.remote.server import build_app
+        from app.remote.transport import uvicorn_server
         from models.loading import load_checkpoint
 
         try:
@@ -158,9 +150,18 @@ def _serve(args: argparse.Namespace) -> int:
 class ServerThread:
     """A server on a background thread, on a socket already bound (tests and benchmarks); `stop()` ends it."""
 
-    def __init__(self, app: Any, sock: socket.socket, certfile: str | None = None, keyfile: str | None = None) -> None:
+    def __init__(
+        self,
+        app: Any,
+        sock: socket.socket,
+        certfile: str | None = None,
+        keyfile: str | None = None,
+        limits: ServerLimits | None = None,
+    ) -> None:
+        from app.remote.transport import uvicorn_server
+
         self.sock = sock
-        self.server = uvicorn_server(app, certfile, keyfile, log_level="error")
+        self.server = uvicorn_server(app, certfile, keyfile, log_level="error", limits=limits)
         self.thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": [sock]}, name="remote-server", daemon=True
         )

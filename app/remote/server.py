@@ -41,6 +41,7 @@ from app.remote.protocol import (
 from app.remote.tokens import bearer, token_matches
 from models.events import Event, GenerationResult
 from models.generator import Generation
+from models.json_fields import shown
 
 log = logging.getLogger("diffusion_desk.remote")
 CLOSE_VERSION = 4002  # WebSocket close code after a protocol version mismatch
@@ -138,9 +139,9 @@ class Connection:
                 message = await self.websocket.receive()
                 if message["type"] == "websocket.disconnect":
                     return
-                if not await self._on_frame(message.get("bytes"), message.get("text")):
+                if not await self._guarded(message.get("bytes"), message.get("text")):
                     return
-        except (WebSocketDisconnect, WebSocketDisconnected):
+        except (WebSocketDisconnect, WebSocketDisconnected, OSError):  # OSError: uvicorn's ClientDisconnected
             return
         finally:
             run = self.run
@@ -150,6 +151,17 @@ class Connection:
                     run.task.cancel()
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await run.task
+
+    async def _guarded(self, data: bytes | None, text: str | None) -> bool:
+        """`_on_frame`, with any failure it did not foresee answered by one error frame: the connection stays."""
+        try:
+            return await self._on_frame(data, text)
+        except (WebSocketDisconnect, WebSocketDisconnected, OSError, asyncio.CancelledError):
+            raise
+        except Exception as error:  # noqa: BLE001 - a bug: logged, answered, and the connection keeps working
+            log.exception("a frame of %d bytes could not be handled", len(data or text or ""))
+            await self._error("internal", f"the server could not handle this frame: {type(error).__name__}")
+            return True
 
     async def _on_frame(self, data: bytes | None, text: str | None) -> bool:
         """Handle one frame; False ends the connection."""
@@ -172,13 +184,13 @@ class Connection:
             return True
         kind, request_id = header["type"], header.get("id")
         if request_id is not None and (not isinstance(request_id, int) or isinstance(request_id, bool)):
-            await self._error("malformed", f"request id must be a whole number, got {request_id!r}")
+            await self._error("malformed", f"request id must be a whole number, got {shown(request_id)}")
             return True
         handler = self._handlers.get(kind)
         if handler is None:
             await self._error(
                 "unknown_command",
-                f"unknown command {kind!r}; this server knows {', '.join(self._handlers)}",
+                f"unknown command {shown(kind)}; this server knows {', '.join(self._handlers)}",
                 request_id,
             )
             return True

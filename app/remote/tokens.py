@@ -8,7 +8,10 @@ import secrets
 import stat
 from pathlib import Path
 
+from models.safe_files import UserFileError, check_user_file, read_user_file
+
 TOKEN_BYTES = 32  # 256 bits of randomness, as URL-safe text (43 characters)
+MAX_TOKEN_FILE_BYTES = 4096
 
 
 class TokenError(ValueError):
@@ -24,10 +27,13 @@ def default_token_file() -> Path:
 def load_or_create_token(path: str | os.PathLike) -> tuple[str, bool]:
     """(token, created): the file's token, or a new random one written to a new file with mode 0600."""
     file = Path(path).expanduser()
-    if file.exists():
+    if os.path.lexists(file):  # whatever is there (a FIFO, a folder) is read_token's to refuse, never replaced
         return read_token(file, check_private=True), False
     token = secrets.token_urlsafe(TOKEN_BYTES)
-    file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as error:  # a parent that is a file (/etc/hostname/token), or no permission
+        raise TokenError(f"cannot make the folder for the token file {file}: {error.strerror or error}") from error
     temporary = file.with_name(f".{file.name}.{secrets.token_hex(8)}.tmp")
     try:
         # Created with mode 0600 from the start (O_EXCL: never through a file or link someone else made), written
@@ -51,16 +57,19 @@ def read_token(path: str | os.PathLike, *, check_private: bool = False) -> str:
     """The token in a file (its first line); with `check_private`, refuse a file others can read."""
     file = Path(path).expanduser()
     try:
+        # A FIFO would block the read forever, a device never end: only a small regular file is read.
         if check_private and os.name == "posix":
-            mode = file.stat().st_mode
+            mode = check_user_file(file, MAX_TOKEN_FILE_BYTES, "token").stat().st_mode
             if mode & (stat.S_IRWXG | stat.S_IRWXO):
                 raise TokenError(
                     f"token file {file} can be read by other users (mode {stat.S_IMODE(mode):04o}); "
                     f"run `chmod 600 {file}`"
                 )
-        text = file.read_text(encoding="ascii")
-    except FileNotFoundError as error:
-        raise TokenError(f"no token file at {file}") from error
+        text = read_user_file(file, MAX_TOKEN_FILE_BYTES, "token").decode("ascii")
+    except UserFileError as error:
+        if not os.path.lexists(file):
+            raise TokenError(f"no token file at {file}") from error
+        raise TokenError(f"cannot use the token file: {error}") from error
     except (OSError, UnicodeDecodeError) as error:
         raise TokenError(f"cannot read the token file {file}: {getattr(error, 'strerror', None) or error}") from error
     token = text.strip().splitlines()[0].strip() if text.strip() else ""
