@@ -11,7 +11,7 @@ import numpy as np
 from models.events import GenerationResult, StepSnapshot
 from models.prompts import Prompt
 from models.recording import GenerationRecord
-from models.settings import SamplerSettings
+from models.settings import SamplerSettings, sampler_label
 
 
 class RunKind(str, enum.Enum):
@@ -96,7 +96,7 @@ class Run:
             what += f" {self.span[0]}:{self.span[1]}"
         if self.instruction:
             what += f" “{self.instruction[:30]}”"
-        return f"#{self.id} {what} · seed {self.seed} · {self.fate.value}"
+        return f"#{self.id} {what}{sampler_label(self.settings)} · seed {self.seed} · {self.fate.value}"
 
     def final_entropy(self) -> np.ndarray:
         """(generated length,) each token's entropy at the last step of its canvas; NaN where never denoised."""
