@@ -65,7 +65,7 @@ class CompareWindow(QDialog):
         self.run_boxes = (QComboBox(), QComboBox())
         for box, chosen in zip(self.run_boxes, (first, second), strict=True):
             for run_id in choices or [first, second]:
-                box.addItem(ws.runs[run_id].label(), run_id)
+                box.addItem(ws.runs[run_id].label(always_sampler=True), run_id)
             box.setCurrentIndex(box.findData(chosen))
             box.setToolTip("Which run to show on this side")
             box.currentIndexChanged.connect(lambda _: self.choose_runs())
@@ -85,13 +85,20 @@ class CompareWindow(QDialog):
         grids = QGridLayout()
         for column, (box, grid, note, colour) in enumerate(zip(self.run_boxes, self.grids, self.run_notes, COLOURS,
                                                                strict=True)):
-            box.setStyleSheet(f"color: rgb{colour}; font-weight: bold;")
+            # The run's colour (as in the curves) on the box, not on its list, where it would clash with the highlight.
+            box.setStyleSheet(f"QComboBox {{ color: rgb{colour}; font-weight: bold; }} "
+                              "QComboBox QAbstractItemView { color: palette(text); font-weight: normal; }")
             grids.addWidget(box, 0, column)
             grids.addWidget(grid, 1, column)
             grids.addWidget(note, 2, column)
         grids.addWidget(QLabel("<b>First step where they differ</b>"), 0, 2)
         grids.addWidget(self.divergence, 1, 2)
-        grids.addWidget(self.curves, 2, 2, 2, 1)
+        grids.addWidget(self.curves, 2, 2)
+        grids.setRowStretch(1, 3)  # the canvases get the height; the notes and the curves sit under them
+        grids.setRowStretch(2, 2)
+        for note in self.run_notes:
+            note.setWordWrap(True)
+            note.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         controls = QHBoxLayout()
         controls.addWidget(self.canvas_combo)
         controls.addWidget(self.slider, 1)

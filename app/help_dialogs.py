@@ -53,9 +53,10 @@ everything around it fixed. The result comes back as a change to review, word by
 <b>Esc</b> rejects, and every run stays in the Runs list to replay or compare.</p>
 <h3>Samplers</h3>
 <p>How a step turns the model's probabilities into the next canvas is the <b>sampler</b>'s choice; the sampler
-panel offers diffusers' three, each with its own settings. Try them on the demo model with the same seed (2) and
-<i>Sort 8 1 6 3 9 1 4</i> or <i>Write a 4x4 Latin square</i>, then select two runs in the Runs list and press
-Compare to see them side by side.</p>
+panel offers diffusers' three, each with its own settings. Try them on the demo model with seed 2 and <i>Sort 8 1
+6 3 9 1 4</i> or <i>Write a 4x4 Latin square</i>: <i>Generate → Run with every sampler</i> (<b>Ctrl+Shift+Enter</b>)
+runs the prompt once with each, with the same seed, and compares them side by side (choose the pair above the
+grids; the cells are coloured by the step each position settled at).</p>
 <p><b>Entropy bound</b> (the default, the model's own, exactly as transformers runs it): every step draws a token at
 every position, keeps the surest until their entropies add up to the <i>entropy bound</i> and renoises the rest;
 the temperature falls from <i>t_max</i> to <i>t_min</i>. On the demo model it keeps about 50 of 64 positions from

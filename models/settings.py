@@ -188,11 +188,11 @@ class SamplerSettings:
         return cls(**data).validated()
 
 
-def sampler_label(settings: SamplerSettings) -> str:
-    """How a run's name says its sampler: nothing for entropy bound (the default, so runs read as they always did),
-    " · DDIM + 2 sweeps" or " · Block refinement" otherwise."""
+def sampler_label(settings: SamplerSettings, always: bool = False) -> str:
+    """How a run's name says its sampler: " · DDIM + 2 sweeps", " · Block refinement"; for entropy bound (the
+    default, so runs read as they always did) nothing, unless `always` (beside runs of other samplers)."""
     if settings.sampler == ENTROPY_BOUND:
-        return ""
+        return f" · {SAMPLER_LABELS[ENTROPY_BOUND]}" if always else ""
     if settings.sampler == DDIM and settings.corrector_steps:
         return f" · DDIM + {settings.corrector_steps} sweep{'s' if settings.corrector_steps > 1 else ''}"
     return f" · {SAMPLER_LABELS[settings.sampler]}"

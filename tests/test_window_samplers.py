@@ -51,7 +51,9 @@ def test_run_with_every_sampler_then_compare_two(qtbot, window, loaded_small):
     qtbot.waitUntil(lambda: compare is not None and compare.isVisible())
     assert [compare.run_boxes[0].itemData(i) for i in range(compare.run_boxes[0].count())] == ids
     assert (compare.runs[0].id, compare.runs[1].id) == (ids[0], ids[1])
-    choose(qtbot, compare.run_boxes[1], runs[2].label())  # the right side: DDIM instead of block refinement
+    assert compare.run_boxes[0].currentText() == runs[0].label(always_sampler=True)
+    assert "Entropy bound" in compare.run_boxes[0].currentText() and "Entropy bound" not in runs[0].label()
+    choose(qtbot, compare.run_boxes[1], runs[2].label(always_sampler=True))  # right: DDIM, not block refinement
     assert (compare.runs[0].id, compare.runs[1].id) == (ids[0], ids[2])
     comparison = compare.comparison()
     left, right = summarize(runs[0].steps(comparison.canvas)), summarize(runs[2].steps(comparison.canvas))
