@@ -80,6 +80,7 @@ class CanvasViews(QObject):
                 self.replay.show_state({}, 0, 0, document=False, live=False)
                 return
             canvases = len(doc.ids) // doc.canvas_length
+            self.replay.set_sweep(False)
             self.replay.show_state(counts, pos.canvas, counts.get(pos.canvas, 1) - 1, document=True, live=False,
                                    canvases=canvases)
             self.grid.show_step([canvas_snapshot(doc, pos.canvas)])
@@ -92,8 +93,10 @@ class CanvasViews(QObject):
         self.replay.show_state(counts, pos.canvas, pos.step if pos.step >= 0 else len(steps) - 1, document=False,
                                live=pos.live)
         if not steps:
+            self.replay.set_sweep(False)
             return
         step = pos.step if 0 <= pos.step < len(steps) else len(steps) - 1
+        self.replay.set_sweep(steps[step].corrector)
         record = run.record.canvases.get(pos.canvas)
         # Live (a run streaming, or the recording played back): frames drawn on the views' worker, shown when done.
         self.grid.show_step(steps, step, committed=record is not None and record.committed is not None,

@@ -14,6 +14,7 @@ from app.examples import Example
 from app.jobs import with_seed
 from app.status_bar import WindowStatus
 from app.workspace_hub import WorkspaceHub
+from models.runs import Run
 from models.settings import SamplerSettings, SettingsError
 from models.vocabulary import model_ref
 from widgets.image_strip import ImageStrip
@@ -43,6 +44,7 @@ class GenerateController(QObject):
         self.set_compile_device(None)
         self.queued = False  # Generate was asked for while the model loads: it runs once the model is ready
         self.offer_when_stopped = False  # Generate was asked for while a load is being cancelled
+        self.last_run: Run | None = None  # the run the last generate() started
 
     def _action(self, text: str, slot: Callable[[], Any], keys: list[QKeySequence]) -> QAction:
         action = QAction(text, self.window)
@@ -52,8 +54,8 @@ class GenerateController(QObject):
         self.window.addAction(action)
         return action
 
-    def build_menu(self, menu: QMenu, examples: Sequence[Example]) -> None:
-        menu.addActions([self.generate_action, self.stop_action])
+    def build_menu(self, menu: QMenu, examples: Sequence[Example], more: Sequence[QAction] = ()) -> None:
+        menu.addActions([self.generate_action, *more, self.stop_action])
         menu.addSeparator()
         self.examples_menu = menu.addMenu("Demo-model &prompts")
         for example in examples:
@@ -113,7 +115,8 @@ class GenerateController(QObject):
             self.strip.add_files([example.image])
         self.prompt.user_edit.setFocus()
 
-    def generate(self) -> bool:
+    def generate(self, settings: SamplerSettings | None = None) -> bool:
+        """Generate the prompt in the boxes, with the sampler panel's settings or (with a definite seed) `settings`."""
         engine, ws = self.engine, self.hub.ws
         draft = ws.draft
         if engine.generator is None and not engine.busy:
@@ -133,7 +136,7 @@ class GenerateController(QObject):
             return False
         if engine.generator is None or engine.busy:
             return False
-        settings = self.run_settings()
+        settings = settings or self.run_settings()
         if settings is None:
             return False
         if ws.model is not None and not ws.model.same_model(model_ref(engine.loaded)):
@@ -142,6 +145,7 @@ class GenerateController(QObject):
             self.hub.ws.set_draft(draft)
             ws = self.hub.ws
         run = ws.start_generation(settings)
+        self.last_run = run
         budget = draft.image_budget
         self.status.generating(settings.seed, settings.compile)
         return engine.start_run(run, lambda gen, cancel: gen.generate(run.prompt, settings, cancel,

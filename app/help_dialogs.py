@@ -51,6 +51,27 @@ around): the other cells are denoised again to fit your digit.</p>
 <p>Select part of the text and press <b>Ctrl+R</b>: only that span goes back to noise and is denoised again, with
 everything around it fixed. The result comes back as a change to review, word by word: <b>Enter</b> accepts,
 <b>Esc</b> rejects, and every run stays in the Runs list to replay or compare.</p>
+<h3>Samplers</h3>
+<p>How a step turns the model's probabilities into the next canvas is the <b>sampler</b>'s choice; the sampler
+panel offers diffusers' three, each with its own settings. Try them on the demo model with seed 2 and <i>Sort 8 1
+6 3 9 1 4</i> or <i>Write a 4x4 Latin square</i>: <i>Generate → Run with every sampler</i> (<b>Ctrl+Shift+Enter</b>)
+runs the prompt once with each, with the same seed, and compares them side by side (choose the pair above the
+grids; the cells are coloured by the step each position settled at).</p>
+<p><b>Entropy bound</b> (the default, the model's own, exactly as transformers runs it): every step draws a token at
+every position, keeps the surest until their entropies add up to the <i>entropy bound</i> and renoises the rest;
+the temperature falls from <i>t_max</i> to <i>t_min</i>. On the demo model it keeps about 50 of 64 positions from
+the first step (the layout is certain) and settles fast: the sort in 2 steps (sure of itself, and wrong: two 9s),
+the Latin square in 29, right.</p>
+<p><b>Block refinement</b>: a token is <i>committed</i> once its probability passes the <i>commit threshold</i>, and
+at least an even share of the canvas is committed each step, so the canvas is full at the last one; committed
+tokens stay unless the <i>editing threshold</i> lets the model replace them. On the demo model 49 of 64 positions
+pass 0.95 at once and the rest wait: the sort comes out right in 3 steps, the Latin square takes all 48 and comes out
+wrong.</p>
+<p><b>DDIM</b>: each step every position takes the predicted token, keeps its own or turns to noise, with the exact
+posterior's odds, so the canvas fills in gradually (2 of 64 positions after the first step on the demo model) and is
+clean at the last step. It sorted right in 4 steps and wrote a valid Latin square in 44. With <i>corrector
+sweeps</i>, the first steps are each followed by extra forwards that resample the least confident positions: they
+are drawn as steps of their own, marked as sweeps, and count against the same step budget.</p>
 <h3>Rewriting by instruction</h3>
 <p>Select text and press <b>Ctrl+K</b>, then say how it should change ("Reverse", "Sort descending"): the selection
 and its surroundings go to the model as a question, and its answer takes the selection's place, for review.</p>

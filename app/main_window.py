@@ -17,6 +17,7 @@ from app.canvas_views import CanvasViews
 from app.clipboard import ClipboardActions
 from app.edit_controller import EditController
 from app.engine_controller import EngineController
+from app.every_sampler import EverySampler
 from app.examples import load_examples
 from app.export_controller import ExportController
 from app.file_places import start_folder
@@ -71,6 +72,8 @@ class MainWindow(QMainWindow):
         w.welcome.exampleChosen.connect(self.generation.use_example)
         self.model_offer = ModelOffer(self, self.engine, lambda: self.load_model(None), self.generation.queue_prompt)
         self.generation.modelNeeded.connect(self.model_offer.show)
+        self.every_sampler = EverySampler(self.generation, self.engine, self.notify, self)
+        self.every_sampler.done.connect(lambda runs: self.compare_runs(runs[0], runs[1], runs))
         self.views = CanvasViews(self.hub, w.canvas, w.heatmap, w.curves, w.replay, self)
         self.history = HistoryViews(self.hub, w.conversation, w.runs, w.output, self.compare_runs, self)
         self.binding = PromptBinding(self.hub, w.prompt_panel, w.image_strip, w.sampler_panel,
@@ -136,10 +139,10 @@ class MainWindow(QMainWindow):
         self.status.show_error(title, message)
         self.errorShown.emit(message)
 
-    def compare_runs(self, first: int, second: int) -> None:
+    def compare_runs(self, first: int, second: int, choices: list[int] | None = None) -> None:
         from app.compare_window import show_comparison
 
-        show_comparison(self, self.hub, first, second)
+        show_comparison(self, self.hub, first, second, choices)
 
     def recent_models(self) -> list[str]:
         return self.models.recent_models()
@@ -162,7 +165,7 @@ class MainWindow(QMainWindow):
                                           self.image_strip.paste_from_clipboard)
         self.clipboard.build_menu(edit_menu)
         self.models.build_menu(menus.addMenu("&Model"))
-        self.generation.build_menu(menus.addMenu("&Generate"), self.examples)
+        self.generation.build_menu(menus.addMenu("&Generate"), self.examples, [self.every_sampler.action])
         self.help_actions = build_help_menu(menus.addMenu("&Help"), self, lambda: self.engine.loaded)
 
     def _grid_text(self, start: int, end: int) -> str:
@@ -176,6 +179,7 @@ class MainWindow(QMainWindow):
         busy = self.engine.busy
         self.generation.update_actions()
         self.generate_button.setEnabled(self.generation.generate_action.isEnabled())
+        self.every_sampler.action.setEnabled(self.engine.generator is not None and not busy)
         self.stop_button.setEnabled(self.engine.running() is not None)  # a load has its own Cancel (and Esc)
         for action in (*self.models.actions, *self.sessions.actions.values()):
             action.setEnabled(not busy)

@@ -232,5 +232,9 @@ def _number(value: Any) -> Any:
         try:
             return int(value)
         except ValueError:
+            pass
+        try:
             return float(value)
+        except ValueError:
+            return value  # a name (the sampler, its corrector selection), which validation checks
     return value

@@ -1,4 +1,5 @@
-"""Two runs side by side: at which step each position's drafts first disagree, and where they differ at a step."""
+"""Two runs side by side: at which step each position's drafts first disagree, where they differ at a step, and
+how each run went (steps, corrector sweeps, the step each position settled at, mean entropy per step)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from models.events import StepSnapshot
+from models.overlays import CanvasHistory, Overlay
 from models.runs import Run
 
 NEVER = -1  # the drafts agree at every step compared
@@ -33,6 +35,35 @@ class CanvasComparison:
         if a is None or b is None:
             return np.zeros(len(self.divergence), dtype=bool)
         return np.asarray(a.argmax) != np.asarray(b.argmax)
+
+
+@dataclass(frozen=True)
+class CanvasSummary:
+    """How one run denoised one canvas."""
+
+    steps: int  # forwards, corrector sweeps included
+    sweeps: int  # of which corrector sweeps
+    settled: np.ndarray  # (canvas_length,) float32: the step each position settled at for good; NaN: never
+    mean_entropy: np.ndarray  # (steps,) float64: mean entropy at each step
+
+    def text(self) -> str:
+        sweeps = f" ({self.sweeps} corrector sweep{'s' if self.sweeps != 1 else ''})" if self.sweeps else ""
+        never = int(np.isnan(self.settled).sum())
+        settled = self.settled[~np.isnan(self.settled)]
+        when = f"settled by step {int(settled.max()) + 1}, half by step {int(np.median(settled)) + 1}" if len(
+            settled) else "nothing settled"
+        return f"{self.steps} steps{sweeps}; {when}" + (f"; {never} never settled" if never else "")
+
+
+def summarize(steps: list[StepSnapshot]) -> CanvasSummary | None:
+    """One run's canvas at a glance, from its recorded steps (None if it has none)."""
+    if not steps:
+        return None
+    history = CanvasHistory()
+    history.update(steps)
+    return CanvasSummary(steps=len(steps), sweeps=sum(s.corrector for s in steps),
+                         settled=history.values(Overlay.COMMIT_ORDER, len(steps) - 1),
+                         mean_entropy=np.array([s.mean_entropy for s in steps], dtype=np.float64))
 
 
 def _clamped(steps: list[StepSnapshot], step: int) -> StepSnapshot | None:

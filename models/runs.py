@@ -11,7 +11,7 @@ import numpy as np
 from models.events import GenerationResult, StepSnapshot
 from models.prompts import Prompt
 from models.recording import GenerationRecord
-from models.settings import SamplerSettings
+from models.settings import SamplerSettings, sampler_label
 
 
 class RunKind(str, enum.Enum):
@@ -89,14 +89,15 @@ class Run:
     def step_count(self) -> int:
         return sum(len(self.record.steps(c)) for c in self.record.canvas_indices)
 
-    def label(self) -> str:
-        """How the runs panel names it, e.g. "#3 re-denoise 12:20 · seed 7 · rejected"."""
+    def label(self, always_sampler: bool = False) -> str:
+        """How the runs panel names it, e.g. "#3 re-denoise 12:20 · seed 7 · rejected" (the sampler is named unless it
+        is entropy bound, the default; `always_sampler`: named whatever it is)."""
         what = self.kind.value
         if self.span is not None and self.kind is not RunKind.FILL:
             what += f" {self.span[0]}:{self.span[1]}"
         if self.instruction:
             what += f" “{self.instruction[:30]}”"
-        return f"#{self.id} {what} · seed {self.seed} · {self.fate.value}"
+        return f"#{self.id} {what}{sampler_label(self.settings, always_sampler)} · seed {self.seed} · {self.fate.value}"
 
     def final_entropy(self) -> np.ndarray:
         """(generated length,) each token's entropy at the last step of its canvas; NaN where never denoised."""

@@ -31,6 +31,25 @@ SAMPLERS: tuple[str, ...] = (ENTROPY_BOUND, BLOCK_REFINEMENT, DDIM)
 #: DiscreteDDIMScheduler's ways of choosing the positions a corrector sweep resamples.
 CORRECTOR_SELECTIONS: tuple[str, ...] = ("lowest_log_margin", "lowest_maxprob", "lowest_current_prob", "random")
 CHOICES: dict[str, tuple[str, ...]] = {"sampler": SAMPLERS, "corrector_selection": CORRECTOR_SELECTIONS}
+#: Each sampler in a few words (the window's sampler choice, its help, the command line's help).
+SAMPLER_LABELS: dict[str, str] = {ENTROPY_BOUND: "Entropy bound", BLOCK_REFINEMENT: "Block refinement", DDIM: "DDIM"}
+SAMPLER_HELP: dict[str, str] = {
+    ENTROPY_BOUND: "The model's own sampler (diffusers' EntropyBoundScheduler, run exactly as transformers' generate "
+                   "runs it): each step draws a token everywhere, keeps the surest ones until their summed entropy "
+                   "reaches the entropy bound and throws the rest back as noise. Its temperature falls from t_max "
+                   "to t_min.",
+    BLOCK_REFINEMENT: "diffusers' BlockRefinementScheduler: a token is committed once its probability passes the "
+                      "commit threshold, and at least an even share of the canvas is committed each step, so it is "
+                      "full at the last step; committed tokens stay (unless the editing threshold lets the model "
+                      "replace them) and the rest are noise until committed.",
+    DDIM: "diffusers' DiscreteDDIMScheduler: each step every position either takes the predicted token, keeps its "
+          "own or turns to noise, with the probabilities of the exact posterior, so the canvas is clean at the last "
+          "step. With corrector sweeps, the first steps are followed by extra forwards that resample the least "
+          "confident positions (they are steps of their own, marked as corrector sweeps, within the same budget).",
+}
+CORRECTOR_SELECTION_HELP = ("How a corrector sweep chooses the positions it resamples: lowest_log_margin (the "
+                            "smallest lead of the current token over the next), lowest_maxprob, lowest_current_prob, "
+                            "or random.")
 
 
 class SettingsError(ValueError):
@@ -174,6 +193,16 @@ class SamplerSettings:
         if unknown:
             raise SettingsError(f"unknown setting(s): {', '.join(sorted(unknown))}")
         return cls(**data).validated()
+
+
+def sampler_label(settings: SamplerSettings, always: bool = False) -> str:
+    """How a run's name says its sampler: " · DDIM + 2 sweeps", " · Block refinement"; for entropy bound (the
+    default, so runs read as they always did) nothing, unless `always` (beside runs of other samplers)."""
+    if settings.sampler == ENTROPY_BOUND:
+        return f" · {SAMPLER_LABELS[ENTROPY_BOUND]}" if always else ""
+    if settings.sampler == DDIM and settings.corrector_steps:
+        return f" · DDIM + {settings.corrector_steps} sweep{'s' if settings.corrector_steps > 1 else ''}"
+    return f" · {SAMPLER_LABELS[settings.sampler]}"
 
 
 def defaults_from_generation_config(generation_config: Any) -> SamplerSettings:

@@ -42,6 +42,13 @@ class ReplayBar(QWidget):
         # Reserve the widest label text so the slider does not jump as digits grow.
         self.step_label.setMinimumWidth(self.step_label.fontMetrics().horizontalAdvance("Step 0000 / 0000"))
         self.step_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        # A DDIM corrector sweep is a step of its own: said beside the step number (a label of its own, so the
+        # step number keeps its place).
+        self.sweep_label = QLabel("corrector sweep")
+        self.sweep_label.setToolTip("This step is a corrector sweep: an extra forward after a DDIM step that "
+                                    "resamples the least confident positions")
+        self.sweep_label.setStyleSheet("font-style: italic;")
+        self.sweep_label.hide()
 
         self.speed_combo = QComboBox()
         self.speed_combo.setToolTip("Playback speed")
@@ -64,6 +71,7 @@ class ReplayBar(QWidget):
         layout.addWidget(self.play_button)
         layout.addWidget(self.slider, 1)
         layout.addWidget(self.step_label)
+        layout.addWidget(self.sweep_label)
         layout.addWidget(self.speed_combo)
         layout.addWidget(self.live_button)
 
@@ -87,6 +95,10 @@ class ReplayBar(QWidget):
         self._document = document
         self.set_live(live)
         self.set_position(canvas, step)
+
+    def set_sweep(self, sweep: bool) -> None:
+        """Whether the step shown is a corrector sweep."""
+        self.sweep_label.setVisible(sweep)
 
     def is_document(self) -> bool:
         return self._document

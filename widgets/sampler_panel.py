@@ -1,4 +1,5 @@
-"""SamplerPanel: a spin box per sampler setting, a seed row and a visible message when the combination is invalid."""
+"""SamplerPanel: the sampler's choice, a spin box per setting of the chosen sampler, a seed row and a visible message
+when the combination is invalid."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from PySide6.QtGui import QFocusEvent, QKeyEvent, QValidator
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QCheckBox,
+    QComboBox,
     QDoubleSpinBox,
     QFormLayout,
     QHBoxLayout,
@@ -21,7 +23,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from models.settings import SPECS, SamplerSettings, SettingsError, SettingSpec
+from models.settings import (
+    CORRECTOR_SELECTION_HELP,
+    CORRECTOR_SELECTIONS,
+    DDIM,
+    SAMPLER_HELP,
+    SAMPLER_LABELS,
+    SAMPLERS,
+    SPECS,
+    SamplerSettings,
+    SettingsError,
+    SettingSpec,
+)
 
 SEED_MAX = 2**31 - 1  # QSpinBox holds a C int; the app draws random seeds below 2^31 too
 
@@ -32,6 +45,10 @@ FLOAT_FORMATS: dict[str, tuple[int, float]] = {
     "t_min": (2, 0.05),
     "t_max": (2, 0.05),
     "confidence_threshold": (3, 0.001),
+    "temperature": (2, 0.05),
+    "threshold": (2, 0.05),
+    "editing_threshold": (2, 0.05),
+    "corrector_selection_tau": (2, 0.1),
 }
 STORED_DECIMALS = 9
 ERROR_STYLE = "color: #d32f2f;"
@@ -84,9 +101,12 @@ def _spin_for(spec: SettingSpec) -> QAbstractSpinBox:
         spin = FloatSpin(shown)
         # Round the minimum up, not to nearest, so the spin box cannot offer a value below the spec's range.
         scale = 10**STORED_DECIMALS
-        spin.setRange(math.ceil(spec.minimum * scale) / scale, spec.maximum)
+        # An open minimum (threshold in (0, 1]) is never offered: the box starts one stored decimal above it.
+        lowest = math.ceil(spec.minimum * scale) + (1 if spec.open_minimum else 0)
+        spin.setRange(lowest / scale, spec.maximum)
         spin.setSingleStep(step)
-    spin.setToolTip(f"{spec.help}\n\n{spec.name}: {spec.minimum:g} to {spec.maximum:g}")
+    above = f", above {spec.minimum:g}" if spec.open_minimum else ""
+    spin.setToolTip(f"{spec.help}\n\n{spec.name}: {spec.minimum:g} to {spec.maximum:g}{above}")
     spin.setAccelerated(True)
     return spin
 
@@ -104,8 +124,23 @@ class SamplerPanel(QWidget):
         self.spins: dict[str, QAbstractSpinBox] = {}
         self.labels: dict[str, QLabel] = {}
 
-        form = QFormLayout()
+        form = self.form = QFormLayout()
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.sampler_box = QComboBox()
+        for name in SAMPLERS:
+            self.sampler_box.addItem(SAMPLER_LABELS[name], name)
+            self.sampler_box.setItemData(self.sampler_box.count() - 1, SAMPLER_HELP[name], Qt.ItemDataRole.ToolTipRole)
+        self.sampler_box.currentIndexChanged.connect(self._on_sampler_chosen)
+        sampler_label = QLabel("Sampler")
+        sampler_label.setBuddy(self.sampler_box)
+        form.addRow(sampler_label, self.sampler_box)
+        self.selection_box = QComboBox()
+        self.selection_box.addItems(list(CORRECTOR_SELECTIONS))
+        self.selection_box.setToolTip(CORRECTOR_SELECTION_HELP)
+        self.selection_box.currentIndexChanged.connect(self._on_edited)
+        selection_label = QLabel("Sweep picks")
+        selection_label.setToolTip(CORRECTOR_SELECTION_HELP)
+        selection_label.setBuddy(self.selection_box)
         for spec in SPECS:
             spin = _spin_for(spec)
             spin.valueChanged.connect(self._on_edited)
@@ -117,6 +152,8 @@ class SamplerPanel(QWidget):
             label.setBuddy(spin)
             self.labels[spec.name] = label
             form.addRow(label, spin)
+            if spec.name == "corrector_k":
+                form.addRow(selection_label, self.selection_box)
 
         self.seed_spin = QSpinBox()
         self.seed_spin.setRange(0, SEED_MAX)
@@ -168,12 +205,14 @@ class SamplerPanel(QWidget):
     def set_settings(self, settings: SamplerSettings) -> None:
         """Show these settings; changed() fires once."""
         self._base = settings
-        widgets = [*self.spins.values(), self.seed_spin, self.random_box]
+        widgets = [*self.spins.values(), self.seed_spin, self.random_box, self.sampler_box, self.selection_box]
         for widget in widgets:
             widget.blockSignals(True)
         try:
             for name, spin in self.spins.items():
                 spin.setValue(getattr(settings, name))
+            self.sampler_box.setCurrentIndex(SAMPLERS.index(settings.sampler))
+            self.selection_box.setCurrentIndex(CORRECTOR_SELECTIONS.index(settings.corrector_selection))
             if settings.seed is not None:
                 self.seed_spin.setValue(min(settings.seed, SEED_MAX))
             self.random_box.setChecked(settings.seed is None)
@@ -181,13 +220,18 @@ class SamplerPanel(QWidget):
         finally:
             for widget in widgets:
                 widget.blockSignals(False)
+        self._show_sampler_rows()
         self._on_edited()
 
     def settings(self) -> SamplerSettings:
         """The settings shown, validated: raises SettingsError naming the bad one."""
         values = {name: spin.value() for name, spin in self.spins.items()}
         seed = None if self.random_box.isChecked() else self.seed_spin.value()
-        return replace(self._base, **values, seed=seed).validated()
+        return replace(self._base, **values, seed=seed, sampler=self.sampler(),
+                       corrector_selection=self.selection_box.currentText()).validated()
+
+    def sampler(self) -> str:
+        return str(self.sampler_box.currentData())
 
     def error(self) -> str:
         """What is wrong with the settings shown, or "" when they are valid."""
@@ -199,9 +243,22 @@ class SamplerPanel(QWidget):
 
     def _refused(self, spec: SettingSpec, text: str) -> None:
         spin = self.spins[spec.name]
-        self.error_label.setText(f"{spec.label} takes {spec.minimum:g} to {spec.maximum:g}; “{text.strip()}” is "
+        allowed = spec.range_text() if spec.open_minimum else f"{spec.minimum:g} to {spec.maximum:g}"
+        self.error_label.setText(f"{spec.label} takes {allowed}; “{text.strip()}” is "
                                  f"outside that, so it stays at {spin.textFromValue(spin.value())}")
         self.error_label.show()
+
+    def _on_sampler_chosen(self) -> None:
+        self._show_sampler_rows()
+        self._on_edited()
+
+    def _show_sampler_rows(self) -> None:
+        """Only the chosen sampler's own settings are shown (the others keep their values for when it comes back)."""
+        sampler = self.sampler()
+        self.sampler_box.setToolTip(f"Which of diffusers' samplers denoises the canvas.\n\n{SAMPLER_HELP[sampler]}")
+        for spec in SPECS:
+            self.form.setRowVisible(self.spins[spec.name], spec.applies_to(sampler))
+        self.form.setRowVisible(self.selection_box, sampler == DDIM)
 
     def _on_random_toggled(self, random: bool) -> None:
         self.seed_spin.setEnabled(not random)
