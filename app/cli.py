@@ -18,7 +18,8 @@ from app.cli_json import step_json
 from app.remote.cli_remote import ServerOptionError, add_server_options, check_server_options, connect_server
 from models.events import CanvasCommitted, GenerationResult, StepSnapshot
 from models.safe_files import UserFileError, check_save_target, check_user_file, remove_stale_temporaries
-from models.settings import CORRECTOR_SELECTIONS, SAMPLERS, SPEC_BY_NAME, SamplerSettings, SettingsError
+from models.settings import (CORRECTOR_SELECTIONS, SAMPLERS, SPEC_BY_NAME, SamplerSettings, SettingsError,
+                             check_in_range)
 from models.validation import InputError, Limits, check_device, check_model_source, check_text, is_out_of_memory
 
 EXIT_BAD_INPUT = 2
@@ -156,10 +157,14 @@ def _locks(text: str) -> list[int]:
         raise CliError(f"--lock must be whole numbers separated by commas, got {text!r}") from error
 
 
+#: Numeric options and the settings they set: the common ones, then each sampler's own (SAMPLER_OPTIONS).
+_SETTING_OPTIONS = (("max_new_tokens", "max_new_tokens"), ("steps", "max_denoising_steps"), ("top_k", "top_k"),
+                    *((option, name) for option, (name, _) in SAMPLER_OPTIONS.items()))
+
+
 def _settings(args: argparse.Namespace, defaults: SamplerSettings) -> SamplerSettings:
     changes: dict[str, Any] = {"seed": args.seed, "compile": args.compile}
-    for option, name in (("max_new_tokens", "max_new_tokens"), ("steps", "max_denoising_steps"), ("top_k", "top_k"),
-                         ("sampler", "sampler"), *((option, name) for option, (name, _) in SAMPLER_OPTIONS.items())):
+    for option, name in (*_SETTING_OPTIONS, ("sampler", "sampler")):
         value = getattr(args, option, None)
         if value is not None:
             changes[name] = value
@@ -247,6 +252,11 @@ def _check_early(args: argparse.Namespace) -> None:
         value = getattr(args, option, None)
         if value is not None:
             check_text(value, f"--{option}")
+    for option, name in _SETTING_OPTIONS:  # each in its range; how they combine is checked with the model's defaults
+        if name in SPEC_BY_NAME and getattr(args, option, None) is not None:
+            check_in_range(name, getattr(args, option))
+    if args.seed is not None:
+        SamplerSettings(seed=args.seed).validated()
     check_device(args.device)
     check_model_source(getattr(args, "model", None))
     if args.save:

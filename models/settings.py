@@ -145,21 +145,7 @@ class SamplerSettings:
             if getattr(self, name) not in choices:
                 raise SettingsError(f"{name} must be one of {', '.join(choices)}; got {getattr(self, name)!r}")
         for spec in SPECS:
-            value = getattr(self, spec.name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise SettingsError(f"{spec.name} must be a number, got {shown(value)}")
-            if spec.kind is int and isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
-                raise SettingsError(f"{spec.name} must be a whole number from {spec.minimum:g} to {spec.maximum:g}")
-            # Compared as they are: an int of any size compares with the float bounds exactly, where math.isfinite
-            # or float() on an int beyond 1e308 raises OverflowError.
-            finite = isinstance(value, int) or math.isfinite(value)
-            if spec.open_minimum and finite and value == spec.minimum:
-                raise SettingsError(f"{spec.name} must be in {spec.range_text()}, got {shown(value)}")
-            if not finite or not spec.minimum <= value <= spec.maximum:
-                raise SettingsError(
-                    f"{spec.name} must be between {spec.minimum:g} and {spec.maximum:g}, got {shown(value)}"
-                    if not spec.open_minimum else f"{spec.name} must be in {spec.range_text()}, got {shown(value)}"
-                )
+            check_in_range(spec.name, getattr(self, spec.name))
         if self.t_max <= self.t_min:
             raise SettingsError(f"t_max must be greater than t_min (got t_max={self.t_max}, t_min={self.t_min})")
         schedule_problem = temperature_schedule_problem(self.t_min, self.t_max, int(self.max_denoising_steps))
@@ -203,6 +189,26 @@ def sampler_label(settings: SamplerSettings, always: bool = False) -> str:
     if settings.sampler == DDIM and settings.corrector_steps:
         return f" · DDIM + {settings.corrector_steps} sweep{'s' if settings.corrector_steps > 1 else ''}"
     return f" · {SAMPLER_LABELS[settings.sampler]}"
+
+
+def check_in_range(name: str, value: Any) -> None:
+    """SettingsError unless `value` is a number in the range of setting `name` (whole, where the setting is).
+
+    Alone, without the other settings: the command line checks its options with it before loading a model.
+    """
+    spec = SPEC_BY_NAME[name]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise SettingsError(f"{name} must be a number, got {shown(value)}")
+    if spec.kind is int and isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+        raise SettingsError(f"{name} must be a whole number from {spec.minimum:g} to {spec.maximum:g}")
+    # Compared as they are: an int of any size compares with the float bounds exactly, where math.isfinite or
+    # float() on an int beyond 1e308 raises OverflowError.
+    finite = isinstance(value, int) or math.isfinite(value)
+    if spec.open_minimum and finite and value == spec.minimum:
+        raise SettingsError(f"{name} must be in {spec.range_text()}, got {shown(value)}")
+    if not finite or not spec.minimum <= value <= spec.maximum:
+        raise SettingsError(f"{name} must be between {spec.minimum:g} and {spec.maximum:g}, got {shown(value)}"
+                            if not spec.open_minimum else f"{name} must be in {spec.range_text()}, got {shown(value)}")
 
 
 def defaults_from_generation_config(generation_config: Any) -> SamplerSettings:
