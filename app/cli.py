@@ -18,8 +18,7 @@ from app.cli_json import step_json
 from app.remote.cli_remote import ServerOptionError, add_server_options, check_server_options, connect_server
 from models.events import CanvasCommitted, GenerationResult, StepSnapshot
 from models.safe_files import UserFileError, check_save_target, check_user_file, remove_stale_temporaries
-from models.settings import (CORRECTOR_SELECTIONS, SAMPLERS, SPEC_BY_NAME, SamplerSettings, SettingsError,
-                             check_in_range)
+from models.settings import CORRECTOR_SELECTIONS, SAMPLERS, SPEC_BY_NAME, SamplerSettings, SettingsError, check_in_range
 from models.validation import InputError, Limits, check_device, check_model_source, check_text, is_out_of_memory
 
 EXIT_BAD_INPUT = 2
