@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QMenu, QWidget
 
 from app.engine_controller import EngineController, MakeEvents
 from app.workspace_hub import WorkspaceHub
+from models.changes import Change
 from models.editing import EditError
 from models.runs import Run, RunKind
 from models.settings import SamplerSettings
@@ -23,7 +24,6 @@ from widgets.canvas_panel import CanvasPanel
 from widgets.editor_pane import EditorPane, Mode
 
 GENERAL_INSTRUCTIONS = ("More formal", "Shorter", "Simpler", "Fix the grammar", "Translate to French")
-_RENDERED_ON = frozenset({"document", "review", "steps", "position", "runs", "conversation", "model"})
 
 
 def redo_keys() -> list[QKeySequence]:
@@ -38,6 +38,9 @@ def redo_keys() -> list[QKeySequence]:
 
 
 class EditController(QObject):
+    REDRAWS_ON = (Change.DOCUMENT | Change.REVIEW | Change.STEPS | Change.POSITION | Change.RUNS | Change.CONVERSATION
+                  | Change.MODEL)
+
     def __init__(self, hub: WorkspaceHub, engine: EngineController, pane: EditorPane, grid: CanvasPanel,
                  run_settings: Callable[[], SamplerSettings | None], notify: Callable[[str], None],
                  show_editor: Callable[[], None], parent: QObject | None = None) -> None:
@@ -59,7 +62,7 @@ class EditController(QObject):
         grid.lockToggleRequested.connect(self._on_grid_lock)
         for view in grid.views():  # Enter and Esc answer a review from the canvas too, as from the editor
             view.installEventFilter(self)
-        hub.changed.connect(self.render)
+        hub.watch(self, self.render)
 
     @property
     def ws(self):
@@ -122,24 +125,22 @@ class EditController(QObject):
         return self.ws.document is not None and not isinstance(self.ws.document.tokenizer, RecordedTokenizer)
 
     # ----- rendering ------------------------------------------------------------------------------------------
-    def render(self, kinds: frozenset[str]) -> None:
-        if not kinds & _RENDERED_ON:
-            return
+    def render(self, change: Change) -> None:
         ws, pane = self.ws, self.pane
-        if "model" in kinds:
+        if change & Change.MODEL:
             self._suggest_instructions()
-        if kinds & {"review", "document", "conversation", "model"} or "runs" in kinds:
+        if change & (Change.REVIEW | Change.DOCUMENT | Change.CONVERSATION | Change.MODEL | Change.RUNS):
             self.update_actions()
         running = ws.running()
         if ws.review is not None and ws.runs[ws.review].turn == ws.conversation.current:
-            if pane.mode() is not Mode.REVIEW or kinds & {"review", "conversation", "model"}:
+            if pane.mode() is not Mode.REVIEW or change & (Change.REVIEW | Change.CONVERSATION | Change.MODEL):
                 if pane.document() is not ws.document:
                     pane.set_document(ws.document)
                 pane.show_review(ws.proposal_hunks())
             return
         if running is not None and running.is_edit and running.turn == ws.conversation.current:
             live = ws.live_document(running)
-            if live is not None and ("steps" in kinds or pane.mode() is not Mode.LIVE):
+            if live is not None and (change & Change.STEPS or pane.mode() is not Mode.LIVE):
                 pane.preview(live, self._live_span(running, live))
             return
         doc = ws.document
