@@ -41,7 +41,7 @@ class InspectorController(QObject):
     def inspect(self, position: int) -> None:
         self.position = position
         self.reveal()
-        self.render(frozenset({"position"}))
+        self.render(Change.POSITION)
 
     def move(self, step: int) -> None:
         snapshot = self.grid.snapshot()
@@ -92,7 +92,7 @@ class InspectorController(QObject):
         index = ws.position.canvas * doc.canvas_length + position
         ws.change_document(doc.with_token(index, token_id), "Pick a candidate")
         self.position = position
-        self.render(frozenset({"document"}))
+        self.render(Change.DOCUMENT)
 
     def redenoise_around(self, position: int) -> None:
         doc = self.hub.ws.document
