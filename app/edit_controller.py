@@ -13,7 +13,7 @@ from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QAction, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import QMenu, QWidget
 
-from app.engine_controller import EngineController, MakeEvents
+from app.engine_controller import EngineController
 from app.workspace_hub import WorkspaceHub
 from models.changes import Change
 from models.editing import EditError
@@ -235,8 +235,7 @@ class EditController(QObject):
             self.notify("Select the text (or tokens in the grid) to re-denoise, then press Ctrl+R.")
             return False
         span = (span[0], min(span[1], len(doc.ids)))
-        return self._start(RunKind.REDENOISE, span, seed, lambda gen, g, s, cancel: gen.rewrite(
-            g, span, g.locks, s, cancel))
+        return self._start(RunKind.REDENOISE, span, seed)
 
     def fill_around(self, seed: int | None = None) -> bool:
         doc = self.ws.document
@@ -246,7 +245,7 @@ class EditController(QObject):
         length = doc.canvas_length
         canvases = sorted({i // length for i in doc.locks})
         span = (canvases[0] * length, (canvases[-1] + 1) * length)
-        return self._start(RunKind.FILL, span, seed, lambda gen, g, s, cancel: gen.fill_around(g, g.locks, s, cancel))
+        return self._start(RunKind.FILL, span, seed)
 
     def rewrite_by_instruction(self, instruction: str, seed: int | None = None,
                                span: tuple[int, int] | None = None) -> bool:
@@ -259,11 +258,9 @@ class EditController(QObject):
         if any(span[0] <= i < span[1] for i in doc.locks):
             self.notify("The selection holds locked tokens, which a rewrite would replace. Unlock them first (Ctrl+L).")
             return False
-        return self._start(RunKind.REWRITE, span, seed, lambda gen, g, s, cancel: gen.generate(g.prompt, s, cancel),
-                           instruction)
+        return self._start(RunKind.REWRITE, span, seed, instruction)
 
-    def _start(self, kind: RunKind, span: tuple[int, int], seed: int | None, make: Callable,
-               instruction: str = "") -> bool:
+    def _start(self, kind: RunKind, span: tuple[int, int], seed: int | None, instruction: str = "") -> bool:
         """Check the edit, record it as a run of the workspace and stream it."""
         ws, engine = self.ws, self.engine
         if not self.can_run():
@@ -273,25 +270,14 @@ class EditController(QObject):
             return False
         if seed is not None:
             settings = settings.with_values(seed=seed)
-        doc = ws.document
-        holder: dict[str, Run] = {}
-
-        def make_events(generator, cancel) -> MakeEvents:
-            from models.generator import Generation
-
-            run = holder.get("run")
-            prompt = run.prompt if run is not None else ws.conversation.prompt_for(ws.conversation.current)
-            return make(generator, Generation(prompt, doc.ids, settings, doc.locks), settings, cancel)
-
         try:
-            if kind is not RunKind.REWRITE:
-                engine.check(make_events)
+            engine.check_edit(kind, ws.document, span)
         except EditError as error:
             self.notify(f"Cannot edit that: {error}")
             return False
-        holder["run"] = ws.start_edit(kind, settings, span, instruction)
+        run = ws.start_edit(kind, settings, span, instruction)
         self.show_editor()
-        return engine.start_run(holder["run"], make_events)
+        return engine.start_run(run)
 
     # ----- review ---------------------------------------------------------------------------------------------
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt naming

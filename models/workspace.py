@@ -222,7 +222,8 @@ class Workspace:
                        self.position)
         parent = next_turn(conversation, draft).parent
         node = conversation.add(parent, draft.user, draft.system, draft.think, draft.images)
-        run = self._new_run(RunKind.GENERATE, node.id, conversation.prompt_for(node.id), settings)
+        run = self._new_run(RunKind.GENERATE, node.id, conversation.prompt_for(node.id), settings,
+                            image_budget=draft.image_budget)
         self._asked = asked
         if draft.branch_of is not None:
             self.draft = dataclasses.replace(draft, branch_of=None)
