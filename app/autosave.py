@@ -17,13 +17,13 @@ from app.background_save import SessionWriter
 from app.engine_controller import EngineController
 from app.workspace_hub import WorkspaceHub
 from models.autosave import SAVED_BY, autosave_path, orphaned_autosaves, remove_autosave, write_autosave
+from models.changes import Change
 from models.safe_files import UserFileError
 from models.sessions import SessionError, open_session
 from models.vocabulary import model_ref
 
 INTERVAL_MS = 5000  # changes are autosaved at most this long after they are made
 AFTER_RUN_MS = 300
-_WORTH_SAVING = frozenset({"conversation", "document", "runs", "review", "draft", "settings"})
 
 
 def data_folder() -> Path:
@@ -33,6 +33,9 @@ def data_folder() -> Path:
 
 
 class Autosaver(QObject):
+    REDRAWS_ON = (Change.CONVERSATION | Change.DOCUMENT | Change.RUNS | Change.REVIEW | Change.DRAFT
+                  | Change.SETTINGS)  # here: what is worth writing again
+
     def __init__(self, hub: WorkspaceHub, engine: EngineController, window: QMainWindow) -> None:
         super().__init__(window)
         self.hub, self.engine, self.window = hub, engine, window
@@ -43,11 +46,11 @@ class Autosaver(QObject):
         self.timer = QTimer(self)
         self.timer.setSingleShot(True)
         self.timer.timeout.connect(self.save_now)
-        hub.changed.connect(self._on_changed)
+        hub.watch(self, self._on_changed)
         engine.runEnded.connect(lambda run: self.timer.start(AFTER_RUN_MS))
 
-    def _on_changed(self, kinds: frozenset[str]) -> None:
-        if kinds & _WORTH_SAVING and self.hub.ws.is_modified() and not self.timer.isActive():
+    def _on_changed(self, change: Change) -> None:
+        if self.hub.ws.is_modified() and not self.timer.isActive():
             self.timer.start(INTERVAL_MS)
 
     def save_now(self) -> bool:

@@ -13,6 +13,7 @@ import time
 from PySide6.QtCore import QObject, QTimer
 
 from app.workspace_hub import WorkspaceHub, max_entropy, token_text
+from models.changes import Change
 from models.document import canvas_snapshot
 from models.events import StepSnapshot
 from widgets.canvas_panel import CanvasPanel
@@ -21,10 +22,11 @@ from widgets.replay_bar import ReplayBar
 from widgets.step_curves import StepCurves
 
 PLOT_INTERVAL_MS = 200  # while a run streams, the heatmap and the curves each redraw at most 5 times a second
-_DRAWN_ON = frozenset({"position", "steps", "document", "runs", "model"})
 
 
 class CanvasViews(QObject):
+    REDRAWS_ON = Change.POSITION | Change.STEPS | Change.DOCUMENT | Change.RUNS | Change.MODEL | Change.SETTINGS
+
     def __init__(self, hub: WorkspaceHub, grid: CanvasPanel, heatmap: EntropyHeatmap, curves: StepCurves,
                  replay: ReplayBar, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -33,7 +35,7 @@ class CanvasViews(QObject):
         self._live_plots_due = False  # steps arrived that the plots do not show yet
         self._next_live_plot = 0  # 0: the heatmap, 1: the curves
         self._last_live_plot = 0.0
-        hub.changed.connect(self.render)
+        hub.watch(self, self.render)
         grid.framePainted.connect(self._after_frame)
         replay.positionChanged.connect(self._scrubbed)
         replay.liveChanged.connect(self._live_toggled)
@@ -45,11 +47,10 @@ class CanvasViews(QObject):
         self.replay.stop_playback()
 
     # ----- rendering ------------------------------------------------------------------------------------------
-    def render(self, kinds: frozenset[str]) -> None:
-        if "model" in kinds:
+    def render(self, change: Change) -> None:
+        if change & Change.MODEL:
             self._configure()
-        if kinds & _DRAWN_ON or "settings" in kinds:
-            self._render()
+        self._render()
 
     def _configure(self) -> None:
         """The scales and token texts of the workspace's model (a session may come from another model)."""

@@ -13,8 +13,9 @@ from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QAction, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import QMenu, QWidget
 
-from app.engine_controller import EngineController, MakeEvents
+from app.engine_controller import EngineController
 from app.workspace_hub import WorkspaceHub
+from models.changes import Change
 from models.editing import EditError
 from models.runs import Run, RunKind
 from models.settings import SamplerSettings
@@ -23,7 +24,6 @@ from widgets.canvas_panel import CanvasPanel
 from widgets.editor_pane import EditorPane, Mode
 
 GENERAL_INSTRUCTIONS = ("More formal", "Shorter", "Simpler", "Fix the grammar", "Translate to French")
-_RENDERED_ON = frozenset({"document", "review", "steps", "position", "runs", "conversation", "model"})
 
 
 def redo_keys() -> list[QKeySequence]:
@@ -38,6 +38,9 @@ def redo_keys() -> list[QKeySequence]:
 
 
 class EditController(QObject):
+    REDRAWS_ON = (Change.DOCUMENT | Change.REVIEW | Change.STEPS | Change.POSITION | Change.RUNS | Change.CONVERSATION
+                  | Change.MODEL)
+
     def __init__(self, hub: WorkspaceHub, engine: EngineController, pane: EditorPane, grid: CanvasPanel,
                  run_settings: Callable[[], SamplerSettings | None], notify: Callable[[str], None],
                  show_editor: Callable[[], None], parent: QObject | None = None) -> None:
@@ -59,7 +62,7 @@ class EditController(QObject):
         grid.lockToggleRequested.connect(self._on_grid_lock)
         for view in grid.views():  # Enter and Esc answer a review from the canvas too, as from the editor
             view.installEventFilter(self)
-        hub.changed.connect(self.render)
+        hub.watch(self, self.render)
 
     @property
     def ws(self):
@@ -122,24 +125,22 @@ class EditController(QObject):
         return self.ws.document is not None and not isinstance(self.ws.document.tokenizer, RecordedTokenizer)
 
     # ----- rendering ------------------------------------------------------------------------------------------
-    def render(self, kinds: frozenset[str]) -> None:
-        if not kinds & _RENDERED_ON:
-            return
+    def render(self, change: Change) -> None:
         ws, pane = self.ws, self.pane
-        if "model" in kinds:
+        if change & Change.MODEL:
             self._suggest_instructions()
-        if kinds & {"review", "document", "conversation", "model"} or "runs" in kinds:
+        if change & (Change.REVIEW | Change.DOCUMENT | Change.CONVERSATION | Change.MODEL | Change.RUNS):
             self.update_actions()
         running = ws.running()
         if ws.review is not None and ws.runs[ws.review].turn == ws.conversation.current:
-            if pane.mode() is not Mode.REVIEW or kinds & {"review", "conversation", "model"}:
+            if pane.mode() is not Mode.REVIEW or change & (Change.REVIEW | Change.CONVERSATION | Change.MODEL):
                 if pane.document() is not ws.document:
                     pane.set_document(ws.document)
                 pane.show_review(ws.proposal_hunks())
             return
         if running is not None and running.is_edit and running.turn == ws.conversation.current:
             live = ws.live_document(running)
-            if live is not None and ("steps" in kinds or pane.mode() is not Mode.LIVE):
+            if live is not None and (change & Change.STEPS or pane.mode() is not Mode.LIVE):
                 pane.preview(live, self._live_span(running, live))
             return
         doc = ws.document
@@ -234,8 +235,7 @@ class EditController(QObject):
             self.notify("Select the text (or tokens in the grid) to re-denoise, then press Ctrl+R.")
             return False
         span = (span[0], min(span[1], len(doc.ids)))
-        return self._start(RunKind.REDENOISE, span, seed, lambda gen, g, s, cancel: gen.rewrite(
-            g, span, g.locks, s, cancel))
+        return self._start(RunKind.REDENOISE, span, seed)
 
     def fill_around(self, seed: int | None = None) -> bool:
         doc = self.ws.document
@@ -245,7 +245,7 @@ class EditController(QObject):
         length = doc.canvas_length
         canvases = sorted({i // length for i in doc.locks})
         span = (canvases[0] * length, (canvases[-1] + 1) * length)
-        return self._start(RunKind.FILL, span, seed, lambda gen, g, s, cancel: gen.fill_around(g, g.locks, s, cancel))
+        return self._start(RunKind.FILL, span, seed)
 
     def rewrite_by_instruction(self, instruction: str, seed: int | None = None,
                                span: tuple[int, int] | None = None) -> bool:
@@ -258,11 +258,9 @@ class EditController(QObject):
         if any(span[0] <= i < span[1] for i in doc.locks):
             self.notify("The selection holds locked tokens, which a rewrite would replace. Unlock them first (Ctrl+L).")
             return False
-        return self._start(RunKind.REWRITE, span, seed, lambda gen, g, s, cancel: gen.generate(g.prompt, s, cancel),
-                           instruction)
+        return self._start(RunKind.REWRITE, span, seed, instruction)
 
-    def _start(self, kind: RunKind, span: tuple[int, int], seed: int | None, make: Callable,
-               instruction: str = "") -> bool:
+    def _start(self, kind: RunKind, span: tuple[int, int], seed: int | None, instruction: str = "") -> bool:
         """Check the edit, record it as a run of the workspace and stream it."""
         ws, engine = self.ws, self.engine
         if not self.can_run():
@@ -272,25 +270,14 @@ class EditController(QObject):
             return False
         if seed is not None:
             settings = settings.with_values(seed=seed)
-        doc = ws.document
-        holder: dict[str, Run] = {}
-
-        def make_events(generator, cancel) -> MakeEvents:
-            from models.generator import Generation
-
-            run = holder.get("run")
-            prompt = run.prompt if run is not None else ws.conversation.prompt_for(ws.conversation.current)
-            return make(generator, Generation(prompt, doc.ids, settings, doc.locks), settings, cancel)
-
         try:
-            if kind is not RunKind.REWRITE:
-                engine.check(make_events)
+            engine.check_edit(kind, ws.document, span)
         except EditError as error:
             self.notify(f"Cannot edit that: {error}")
             return False
-        holder["run"] = ws.start_edit(kind, settings, span, instruction)
+        run = ws.start_edit(kind, settings, span, instruction)
         self.show_editor()
-        return engine.start_run(holder["run"], make_events)
+        return engine.start_run(run)
 
     # ----- review ---------------------------------------------------------------------------------------------
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt naming

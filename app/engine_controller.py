@@ -3,7 +3,6 @@ Qt's event loop, through qasync); one task at a time either way, and the same ev
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -14,14 +13,12 @@ from app.jobs import LoadProgress, PlanNeeded, load_job, stream_job
 from app.remote_jobs import Connected, connect_job, remote_stream_job
 from app.tasks import TaskRunner
 from app.workspace_hub import WorkspaceHub
-from models.events import Event
+from models.document import Document
+from models.engines import AsyncEngine, Engine, LocalEngine, check_edit, run_events
 from models.heap import settle_recent
 from models.loading import LoadCancelled, LoadedModel
-from models.runs import Run
+from models.runs import Run, RunKind
 from models.validation import InputError, is_out_of_memory
-
-#: make_events(generator, cancel) -> the run's event stream (a coroutine giving an async stream for a server).
-MakeEvents = Callable[[Any, Any], Iterator[Event]]
 
 
 def failure_message(error: BaseException) -> str:
@@ -51,8 +48,8 @@ class EngineController(QObject):
         self.local_runner = TaskRunner(self)
         self.remote_runner = AsyncRunner(self)
         self.loaded: Any = None  # LoadedModel, or RemoteModel while connected to a server
-        self.generator: Any = None  # Generator, or the server's AsyncRemoteGenerator
-        self.remote: Any = None  # the AsyncRemoteGenerator of the server connected to
+        self.generator: Engine | AsyncEngine | None = None  # the Generator, or the server's AsyncRemoteGenerator
+        self.remote: Any = None  # the AsyncRemoteGenerator of the server connected to (with connection upkeep)
         self.loading_source: str | None = None
         self._connecting = False
         self._threads_ready = False  # torch's CPU threads are set up with the first local model
@@ -101,19 +98,19 @@ class EngineController(QObject):
             remote.closed.remove_done_callback(self._lost)
             _close_soon(remote)
 
-    def check(self, make_events: MakeEvents) -> None:
-        """Build a local stream once without running it, so an impossible request raises here (EditError, ...).
-        A server checks its requests itself and answers with the same errors."""
-        if self.remote is None:
-            make_events(self.generator, None)
+    def check_edit(self, kind: RunKind, doc: Document, span: tuple[int, int]) -> None:
+        """Raise EditError for an edit the local engine would refuse, before it becomes a run. A server checks its
+        requests itself and answers with the same errors."""
+        if self.remote is None and isinstance(self.generator, LocalEngine):
+            check_edit(kind, doc.ids, self.loaded.canvas_length, span, doc.locks, self.generator.end_ids())
 
-    def start_run(self, run: Run, make_events: MakeEvents) -> bool:
-        """Stream a run the workspace has just created."""
+    def start_run(self, run: Run) -> bool:
+        """Stream a run the workspace has just created: it carries everything the engine is asked."""
         generator = self.generator
         if self.remote is not None:
-            job = remote_stream_job(lambda cancel: make_events(generator, cancel))
+            job = remote_stream_job(lambda cancel: run_events(generator, run, cancel))
         else:
-            job = stream_job(lambda cancel: make_events(generator, cancel))
+            job = stream_job(lambda cancel: run_events(generator, run, cancel))
         if generator is None or self.busy or not self.runner.start(job):
             self.hub.ws.fail_run(run.id, "the engine is busy")
             return False

@@ -17,6 +17,7 @@ from app.export_jobs import IMAGES, KINDS, ExportRequest, export_request, perfor
 from app.file_places import remember_folder, suggested_path
 from app.tasks import TaskRunner
 from app.workspace_hub import WorkspaceHub
+from models.changes import Change
 from models.overlays import Overlay
 from models.step_export import ExportError
 from widgets.modal import save_file_name
@@ -33,6 +34,8 @@ _PATTERNS = {
 
 
 class ExportController(QObject):
+    REDRAWS_ON = Change.every()  # which exports there is something to export for
+
     finished = Signal(str)  # what was written
     failed = Signal(str)  # why not
     cancelled = Signal()
@@ -54,7 +57,7 @@ class ExportController(QObject):
         self.progress: QProgressDialog | None = None
         self.actions: dict[str, QAction] = {}
         self.store = store or QSettings()  # the same remembered folder as the session dialogs
-        hub.changed.connect(lambda kinds: self.update_actions())
+        hub.watch(self, lambda change: self.update_actions())
 
     @property
     def busy(self) -> bool:

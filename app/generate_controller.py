@@ -146,10 +146,8 @@ class GenerateController(QObject):
             ws = self.hub.ws
         run = ws.start_generation(settings)
         self.last_run = run
-        budget = draft.image_budget
         self.status.generating(settings.seed, settings.compile)
-        return engine.start_run(run, lambda gen, cancel: gen.generate(run.prompt, settings, cancel,
-                                                                        image_budget=budget))
+        return engine.start_run(run)
 
     def queue_prompt(self) -> bool:
         """While a model loads: the prompt generates once it is ready (False, and nothing queued, with no prompt)."""

@@ -10,6 +10,7 @@ from PySide6.QtCore import QObject
 
 from app.status import document_stats, live_stats, result_stats
 from app.workspace_hub import WorkspaceHub
+from models.changes import Change
 from models.demo_model import DEMO_TASKS, outside_demo
 from models.prompts import split_reply
 from models.runs import KEPT, Fate, RunKind
@@ -18,17 +19,21 @@ from widgets.output_pane import OutputPane
 from widgets.runs_panel import DOCUMENT, RunRow, RunsPanel
 
 LIVE_STATS_INTERVAL_S = 0.25
+_OUTPUT_ON = Change.STEPS | Change.POSITION | Change.DOCUMENT | Change.RUNS | Change.CONVERSATION | Change.MODEL
 _DROPPED = frozenset({Fate.REJECTED, Fate.CANCELLED, Fate.FAILED, Fate.UNCHANGED})
 
 
 class HistoryViews(QObject):
+    REDRAWS_ON = (Change.CONVERSATION | Change.RUNS | Change.DOCUMENT | Change.MODEL | Change.DRAFT | Change.POSITION
+                  | Change.REVIEW | Change.STEPS)
+
     def __init__(self, hub: WorkspaceHub, conversation: ConversationPanel, runs: RunsPanel, output: OutputPane,
                  compare: Callable[[int, int], None], parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.hub, self.conversation, self.runs, self.output = hub, conversation, runs, output
         self._answer_key: tuple[int, int] | None = None
         self._stats_shown = 0.0  # when the live statistics were last updated
-        hub.changed.connect(self.render)
+        hub.watch(self, self.render)
         conversation.turnChosen.connect(lambda turn: self.hub.ws.select_turn(turn))
         conversation.branchStepped.connect(lambda turn, step: self.hub.ws.step_branch(turn, step))
         conversation.rerunRequested.connect(lambda turn: self.hub.ws.rerun_turn(turn))
@@ -43,9 +48,9 @@ class HistoryViews(QObject):
         ws = self.hub.ws
         ws.show(None if run_id == DOCUMENT else run_id, ws.position.canvas if run_id == DOCUMENT else 0)
 
-    def render(self, kinds: frozenset[str]) -> None:
+    def render(self, change: Change) -> None:
         ws = self.hub.ws
-        if kinds & {"conversation", "runs", "document", "model", "draft"}:
+        if change & (Change.CONVERSATION | Change.RUNS | Change.DOCUMENT | Change.MODEL | Change.DRAFT):
             conversation = ws.conversation
             rows = []
             for turn_id in conversation.active_path():
@@ -54,16 +59,16 @@ class HistoryViews(QObject):
                 rows.append(TurnRow(turn_id, node.user or node.source or "(text)", siblings.index(turn_id) + 1,
                                     len(siblings)))
             self.conversation.show_turns(rows, conversation.current)
-        if kinds & {"conversation", "runs", "position", "model", "review"}:
+        if change & (Change.CONVERSATION | Change.RUNS | Change.POSITION | Change.MODEL | Change.REVIEW):
             rows = [RunRow(DOCUMENT, "The text as it stands", True, False)] if ws.document is not None else []
             for run in ws.runs_of(ws.conversation.current):
                 kept = run.fate in KEPT or (run.kind is RunKind.GENERATE and run.fate is Fate.CANCELLED)
                 rows.append(RunRow(run.id, run.label(), kept, run.fate in _DROPPED))
             self.runs.show_runs(rows, DOCUMENT if ws.position.run is None else ws.position.run)
-        if kinds & {"steps", "position", "document", "runs", "conversation", "model"}:
-            self._render_output(kinds)
+        if change & _OUTPUT_ON:
+            self._render_output()
 
-    def _render_output(self, kinds: frozenset[str]) -> None:
+    def _render_output(self) -> None:
         ws, output = self.hub.ws, self.output
         pos = ws.position
         run = ws.runs.get(pos.run) if pos.run is not None else None

@@ -9,6 +9,7 @@ from PySide6.QtCore import QObject
 
 from app.edit_controller import EditController
 from app.workspace_hub import WorkspaceHub, max_entropy, token_text
+from models.changes import Change
 from models.inspection import candidates, timeline
 from widgets.canvas_panel import CanvasPanel
 from widgets.token_inspector import InspectedToken, TokenInspector
@@ -17,6 +18,9 @@ NEIGHBOURHOOD = 8  # tokens on each side that "Re-denoise around" sends back to 
 
 
 class InspectorController(QObject):
+    REDRAWS_ON = (Change.POSITION | Change.STEPS | Change.DOCUMENT | Change.RUNS | Change.MODEL
+                  | Change.CONVERSATION)
+
     def __init__(self, hub: WorkspaceHub, inspector: TokenInspector, grid: CanvasPanel, edits: EditController,
                  reveal: Callable[[], None], parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -28,7 +32,7 @@ class InspectorController(QObject):
         inspector.candidatePicked.connect(self.pick)
         inspector.fillRequested.connect(lambda: self.edits.fill_around())
         inspector.redenoiseRequested.connect(self.redenoise_around)
-        hub.changed.connect(self.render)
+        hub.watch(self, self.render)
 
     def _grid_selected(self, start: int, end: int) -> None:
         if start >= 0 and end == start + 1:
@@ -37,7 +41,7 @@ class InspectorController(QObject):
     def inspect(self, position: int) -> None:
         self.position = position
         self.reveal()
-        self.render(frozenset({"position"}))
+        self.render(Change.POSITION)
 
     def move(self, step: int) -> None:
         snapshot = self.grid.snapshot()
@@ -46,12 +50,10 @@ class InspectorController(QObject):
         position = min(max(self.position + step, 0), len(snapshot.argmax) - 1)
         self.grid.setSelection(position, position + 1)  # the grid, the editor and the inspector follow
 
-    def render(self, kinds: frozenset[str]) -> None:
-        if "model" in kinds:
+    def render(self, change: Change) -> None:
+        if change & Change.MODEL:
             ws = self.hub.ws
             self.inspector.set_token_text(token_text(ws), max_entropy(ws) or 4.0)
-        if not kinds & {"position", "steps", "document", "runs", "model", "conversation"}:
-            return
         shown = self._inspected()
         self.inspector.show_token(shown)
         ws = self.hub.ws
@@ -90,7 +92,7 @@ class InspectorController(QObject):
         index = ws.position.canvas * doc.canvas_length + position
         ws.change_document(doc.with_token(index, token_id), "Pick a candidate")
         self.position = position
-        self.render(frozenset({"document"}))
+        self.render(Change.DOCUMENT)
 
     def redenoise_around(self, position: int) -> None:
         doc = self.hub.ws.document

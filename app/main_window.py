@@ -33,6 +33,7 @@ from app.session_controller import SessionController
 from app.status_bar import WindowStatus
 from app.window_layout import build_layout
 from app.workspace_hub import WorkspaceHub
+from models.changes import Change
 from models.runs import Run, RunKind
 from models.safe_files import remove_stale_temporaries
 from models.workspace import Workspace
@@ -42,6 +43,8 @@ SPLITTER_KEY = "window/splitter2"  # the layout's panes changed: states saved fo
 
 
 class MainWindow(QMainWindow):
+    REDRAWS_ON = Change.CONVERSATION | Change.MODEL | Change.DOCUMENT | Change.REVIEW  # the welcome page, actions
+
     modelReady = Signal(object)  # LoadedModel
     generationDone = Signal(object)  # GenerationResult of a generation (cancelled ones too)
     runEnded = Signal(object)  # Run: any run, its fate says how it ended
@@ -99,7 +102,7 @@ class MainWindow(QMainWindow):
         self.engine.refused.connect(lambda reason: self.show_error(
             "Prompt refused", f"{reason}.\n\nNothing was added to the conversation; the prompt is still in the box "
             "to shorten (with Follow up ticked, the earlier turns count too)."))
-        self.hub.changed.connect(self._on_workspace_changed)
+        self.hub.watch(self, self._on_workspace_changed)
         w.generate_button.clicked.connect(self.generate)
         w.stop_button.clicked.connect(self.generation.stop)
         self._restore_state()
@@ -188,12 +191,12 @@ class MainWindow(QMainWindow):
         self.history.set_enabled(not busy)
         self.editor.setEnabled(self.engine.loaded is not None or self.workspace.document is not None)
 
-    def _on_workspace_changed(self, kinds: frozenset[str]) -> None:
+    def _on_workspace_changed(self, change: Change) -> None:
         ws = self.workspace
-        if kinds & {"conversation", "model", "document"}:
+        if change & (Change.CONVERSATION | Change.MODEL | Change.DOCUMENT):
             self.w.canvas_stack.setCurrentWidget(self.canvas if ws.conversation.turns else self.w.welcome_page)
             self.w.welcome.set_examples(self.examples, demo=ws.model is not None and ws.model.source == "demo")
-        if kinds & {"review", "model", "conversation"}:
+        if change & (Change.REVIEW | Change.MODEL | Change.CONVERSATION):
             self._update_actions()
 
     def _on_model_ready(self, loaded: Any) -> None:

@@ -13,6 +13,7 @@ from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction
 
 from app.workspace_hub import WorkspaceHub
+from models.changes import Change
 from models.next_turn import describe
 from models.settings import SettingsError
 from models.workspace import Draft
@@ -22,6 +23,8 @@ from widgets.sampler_panel import SamplerPanel
 
 
 class PromptBinding(QObject):
+    REDRAWS_ON = Change.DRAFT | Change.CONVERSATION | Change.SETTINGS
+
     def __init__(self, hub: WorkspaceHub, prompt: PromptPanel, strip: ImageStrip, sampler: SamplerPanel,
                  follow_up: QAction, compile_action: QAction, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -36,7 +39,7 @@ class PromptBinding(QObject):
         prompt.branchCancelled.connect(self._cancel_branch)
         sampler.changed.connect(self.push_settings)
         compile_action.toggled.connect(self.push_settings)
-        hub.changed.connect(self.render)
+        hub.watch(self, self.render)
 
     def push_draft(self) -> None:
         if not self._rendering:
@@ -64,12 +67,12 @@ class PromptBinding(QObject):
             return  # the panel shows what is wrong; the workspace keeps the last valid settings
         self.hub.ws.set_settings(dataclasses.replace(settings, compile=self.compile_action.isChecked()))
 
-    def render(self, kinds: frozenset[str]) -> None:
+    def render(self, change: Change) -> None:
         ws = self.hub.ws
-        if kinds & {"draft", "conversation"}:
+        if change & (Change.DRAFT | Change.CONVERSATION):
             branch = ws.draft.branch_of is not None and ws.draft.branch_of in ws.conversation.turns
             self.prompt.show_intent(describe(ws.conversation, ws.draft), branch)
-        if not kinds & {"draft", "settings"}:
+        if not change & (Change.DRAFT | Change.SETTINGS):
             return
         self._rendering = True
         try:

@@ -39,7 +39,7 @@ def connect_job(url: str, token_file: str, ca_file: str | None = None) -> Callab
 
 def remote_stream_job(start: Callable[[threading.Event], Any]) -> Callable[..., Any]:
     """Every event of a server's run, in order; the final result (a cancelled one too). `start(cancel)` gives the
-    coroutine that starts the run (the make_events of the local engine, called on the remote client)."""
+    coroutine that starts the run (models.engines.run_events, called on the async client)."""
 
     async def run(emit: Callable[[Any], None], cancel: threading.Event) -> GenerationResult | None:
         result = None

@@ -17,6 +17,7 @@ from app.background_save import SessionWriter
 from app.engine_controller import EngineController
 from app.file_places import remember_folder, start_folder, suggested_path
 from app.workspace_hub import WorkspaceHub
+from models.changes import Change
 from models.document import Document
 from models.safe_files import UserFileError, read_user_file, write_atomic
 from models.session_archive import SUFFIX, SessionError, save_workspace
@@ -33,6 +34,8 @@ SAVED_BY = "Diffusion Desk"
 
 
 class SessionController(QObject):
+    REDRAWS_ON = Change.every()  # the title: the session's name and whether it is modified
+
     def __init__(self, hub: WorkspaceHub, engine: EngineController, window: QMainWindow, store: QSettings,
                  notify: Callable[[str], None], show_error: Callable[[str, str], None],
                  load_model: Callable[[str], None]) -> None:
@@ -42,7 +45,7 @@ class SessionController(QObject):
         self.writer = SessionWriter(SAVED_BY, self)
         self.actions: dict[str, QAction] = {}
         self.offer: QMessageBox | None = None
-        hub.changed.connect(lambda kinds: self.update_title())
+        hub.watch(self, lambda change: self.update_title())
 
     @property
     def ws(self) -> Workspace:

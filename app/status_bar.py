@@ -10,10 +10,13 @@ from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QProgressBar, QT
 from app.engine_controller import EngineController
 from app.status import live_rate, memory_in_use
 from app.workspace_hub import WorkspaceHub
+from models.changes import Change
 from models.runs import Fate, Run, RunKind
 
 
 class WindowStatus(QObject):
+    REDRAWS_ON = Change.STEPS  # the live speed
+
     def __init__(self, window: QMainWindow, hub: WorkspaceHub, engine: EngineController) -> None:
         super().__init__(window)
         self.window, self.hub, self.engine = window, hub, engine
@@ -43,7 +46,7 @@ class WindowStatus(QObject):
         engine.loadCancelled.connect(self._load_cancelled)
         engine.stopRequested.connect(self._stop_requested)
         engine.runEnded.connect(self._run_ended)
-        hub.changed.connect(self._changed)
+        hub.watch(self, self._changed)
 
     def notify(self, message: str) -> None:
         """A message for what the user can simply fix or just needs to know."""
@@ -112,9 +115,9 @@ class WindowStatus(QObject):
         self.notify("Compiling the denoising step (the first run takes a minute or more)…" if compiling
                     else f"Generating (seed {seed})…")
 
-    def _changed(self, kinds: frozenset[str]) -> None:
+    def _changed(self, change: Change) -> None:
         run = self.engine.running()
-        if "steps" in kinds and run is not None:
+        if run is not None:
             self.speed_label.setText(f"{live_rate(run.record):.1f} tok/s")
 
     def _run_ended(self, run: Run) -> None:

@@ -7,18 +7,20 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Signal
 
-from models.workspace import KINDS, Workspace
+from models.changes import Change
+from models.workspace import Workspace
 
 
 class WorkspaceHub(QObject):
-    """Views connect to `changed(kinds)` and render from `hub.ws`; they never keep state of their own that could
-    disagree with it."""
+    """Views `watch` the changes they redraw on and render from `hub.ws`; they never keep state of their own that
+    could disagree with it."""
 
-    changed = Signal(object)  # frozenset[str]: the kinds of change (models.workspace.KINDS)
+    changed = Signal(object)  # Change: what one edit of the workspace touched
 
     def __init__(self, ws: Workspace, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._ws = ws
+        self.watchers: list[tuple[object, Change]] = []  # each view and the changes it redraws on
         ws.subscribe(self._relay)
 
     @property
@@ -30,11 +32,19 @@ class WorkspaceHub(QObject):
         self._ws.unsubscribe(self._relay)
         self._ws = ws
         ws.subscribe(self._relay)
-        self.changed.emit(KINDS)
+        self.changed.emit(Change.every())
 
-    def _relay(self, ws: Workspace, kinds: frozenset[str]) -> None:
+    def watch(self, view: object, render: Callable[[Change], None]) -> None:
+        """Call `render(change)` for each change that touches what the view's class declares in REDRAWS_ON."""
+        redraws_on = getattr(type(view), "REDRAWS_ON", None)
+        if not isinstance(redraws_on, Change) or not redraws_on:
+            raise TypeError(f"{type(view).__name__}.REDRAWS_ON must name some Change, not {redraws_on!r}")
+        self.watchers.append((view, redraws_on))
+        self.changed.connect(lambda change: render(change) if change & redraws_on else None)
+
+    def _relay(self, ws: Workspace, change: Change) -> None:
         if ws is self._ws:
-            self.changed.emit(kinds)
+            self.changed.emit(change)
 
 
 def token_text(ws: Workspace) -> Callable[[int], str]:

@@ -51,6 +51,7 @@ class Run:
     base_ids: np.ndarray | None = None  # the document an edit started from
     instruction: str = ""  # a rewrite's instruction
     rewrite_chars: tuple[int, int] | None = None  # the characters a rewrite replaces in the base text
+    image_budget: int | None = None  # visual tokens per image a generation asked for; None: the processor's default
     record: GenerationRecord = field(init=False)
     fate: Fate = Fate.RUNNING
     proposal_ids: np.ndarray | None = None  # the document an edit proposes (after mapping a rewrite's answer)

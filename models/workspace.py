@@ -3,7 +3,7 @@
 It holds the conversation (a tree of turns, each with the document the user edits), every run of the engine with
 its recorded steps and fate, what is in the prompt boxes, the sampler settings, the review in progress, undo and
 redo, and the one value that says what is on screen (`Position`). Every change is made by a method here and
-announced once to the listeners with the kinds of things that changed; views never patch each other.
+announced once to the listeners with the kinds of things that changed (`Change` flags); views never patch each other.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from models.changes import Change
 from models.conversation import Conversation, TurnNode
 from models.document import Document, apply_hunks, diff_hunks, lay_into_canvases
 from models.events import Event, StepSnapshot
@@ -27,10 +28,7 @@ from models.settings import SamplerSettings
 from models.undo import DocumentStep, UndoStack
 from models.vocabulary import ModelRef
 
-Listener = Callable[["Workspace", frozenset[str]], None]
-#: The kinds of change a listener hears about.
-KINDS = frozenset({"model", "conversation", "document", "runs", "steps", "position", "review", "draft", "settings",
-                   "saved"})
+Listener = Callable[["Workspace", Change], None]
 
 
 @dataclass(frozen=True)
@@ -124,7 +122,7 @@ class Workspace:
             if node.document is not None:
                 node.document = dataclasses.replace(node.document, tokenizer=tokenizer)
         self.undo.retokenize(tokenizer)
-        self._changed("model", "document", unsaved=False)
+        self._changed(Change.MODEL | Change.DOCUMENT, unsaved=False)
         return True
 
     # ----- notifications --------------------------------------------------------------------------------------
@@ -134,11 +132,13 @@ class Workspace:
     def unsubscribe(self, listener: Listener) -> None:
         self._listeners.remove(listener)
 
-    def _changed(self, *kinds: str, unsaved: bool = True) -> None:
+    def _changed(self, change: Change, unsaved: bool = True) -> None:
+        if not isinstance(change, Change):  # a stray string would reach every view and redraw none of them
+            raise TypeError(f"a workspace change is a Change, not {change!r}")
         if unsaved:
             self.revision += 1
         for listener in list(self._listeners):
-            listener(self, frozenset(kinds))
+            listener(self, change)
 
     # ----- what there is ----------------------------------------------------------------------------------------
     @property
@@ -179,12 +179,12 @@ class Workspace:
         self.name = name
         self._saved_revision = self.revision if revision is None else revision
         self.undo.break_merge()
-        self._changed("saved", unsaved=False)
+        self._changed(Change.SAVED, unsaved=False)
 
     def mark_unsaved(self) -> None:
         """Work that is not in any file (restored from an autosave) is modified whatever its history."""
         self._saved_revision = -1
-        self._changed("saved", unsaved=False)
+        self._changed(Change.SAVED, unsaved=False)
 
     def empty_document(self) -> Document:
         tokenizer = self.tokenizer
@@ -198,12 +198,12 @@ class Workspace:
     def set_draft(self, draft: Draft) -> None:
         if draft != self.draft:
             self.draft = draft
-            self._changed("draft")
+            self._changed(Change.DRAFT)
 
     def set_settings(self, settings: SamplerSettings) -> None:
         if settings != self.settings:
             self.settings = settings
-            self._changed("settings")
+            self._changed(Change.SETTINGS)
 
     # ----- runs -------------------------------------------------------------------------------------------------
     def _new_run(self, kind: RunKind, turn: int, prompt: Prompt, settings: SamplerSettings, **fields: Any) -> Run:
@@ -222,11 +222,12 @@ class Workspace:
                        self.position)
         parent = next_turn(conversation, draft).parent
         node = conversation.add(parent, draft.user, draft.system, draft.think, draft.images)
-        run = self._new_run(RunKind.GENERATE, node.id, conversation.prompt_for(node.id), settings)
+        run = self._new_run(RunKind.GENERATE, node.id, conversation.prompt_for(node.id), settings,
+                            image_budget=draft.image_budget)
         self._asked = asked
         if draft.branch_of is not None:
             self.draft = dataclasses.replace(draft, branch_of=None)
-        self._changed("conversation", "runs", "position", "document", "draft")
+        self._changed(Change.CONVERSATION | Change.RUNS | Change.POSITION | Change.DOCUMENT | Change.DRAFT)
         return run
 
     def start_edit(self, kind: RunKind, settings: SamplerSettings, span: tuple[int, int],
@@ -242,7 +243,7 @@ class Workspace:
             prompt = rewrite_prompt(instruction, doc.text, *chars)
         run = self._new_run(kind, turn, prompt, settings, span=span, locks=doc.locks, base_ids=doc.ids,
                             instruction=instruction, rewrite_chars=chars)
-        self._changed("runs", "position")
+        self._changed(Change.RUNS | Change.POSITION)
         return run
 
     def add_events(self, run_id: int, events: Iterable[Event]) -> None:
@@ -254,7 +255,7 @@ class Workspace:
             newest = run.record.newest()
             if newest is not None:
                 self.position = Position(run_id, newest[0], newest[1], live=True)
-        self._changed("steps", "position", unsaved=False)
+        self._changed(Change.STEPS | Change.POSITION, unsaved=False)
 
     def live_document(self, run: Run) -> Document | None:
         """An edit's base document with its newest drafts in place, as it denoises."""
@@ -281,7 +282,7 @@ class Workspace:
             turn.document = (Document(ids, self.canvas_length, self.tokenizer, entropy=run.final_entropy())
                              if len(ids) else self.empty_document())
             self.position = self._on_document(max(run.canvas_indices, default=0))
-            self._changed("runs", "document", "position", "conversation")
+            self._changed(Change.RUNS | Change.DOCUMENT | Change.POSITION | Change.CONVERSATION)
             return
         base = self._base(run)
         if cancelled or result is None or base is None:
@@ -294,11 +295,11 @@ class Workspace:
                 self.review = run.id
                 newest = run.record.newest() or (0, 0)
                 self.position = Position(run.id, newest[0], newest[1])
-                self._changed("runs", "review", "position")
+                self._changed(Change.RUNS | Change.REVIEW | Change.POSITION)
                 return
             run.fate = Fate.UNCHANGED
         self.position = self._on_document(self.position.canvas)
-        self._changed("runs", "position")
+        self._changed(Change.RUNS | Change.POSITION)
 
     def fail_run(self, run_id: int, message: str) -> None:
         run = self.runs[run_id]
@@ -307,7 +308,7 @@ class Workspace:
             self.conversation.turns[run.turn].document = self.empty_document()
         newest = run.record.newest()  # what it recorded before it failed stays on screen (a server that dropped)
         self.position = Position(None) if newest is None else Position(run_id, newest[0], newest[1])
-        self._changed("runs", "position", "document")
+        self._changed(Change.RUNS | Change.POSITION | Change.DOCUMENT)
 
     def withdraw_generation(self, run_id: int) -> bool:
         """A generation refused before its first step (a prompt over a limit) leaves nothing behind: its turn and
@@ -326,7 +327,8 @@ class Workspace:
         conversation.current, conversation.root_choice = asked.current, asked.root_choice
         self._next_run, self.draft, self.revision = run_id, asked.draft, asked.revision
         self.position = asked.position if asked.position.run in self.runs or asked.position.run is None else Position()
-        self._changed("conversation", "runs", "position", "document", "draft", unsaved=False)
+        self._changed(Change.CONVERSATION | Change.RUNS | Change.POSITION | Change.DOCUMENT | Change.DRAFT,
+                      unsaved=False)
         return True
 
     def _base(self, run: Run) -> Document | None:
@@ -372,14 +374,14 @@ class Workspace:
             after = apply_hunks(doc, run.proposal_ids, hunks, run.proposal_entropy)
             self._push(after, f"Accept {run.kind.value}")
         self.position = self._on_document(self.position.canvas)
-        self._changed("runs", "review", "document", "position")
+        self._changed(Change.RUNS | Change.REVIEW | Change.DOCUMENT | Change.POSITION)
 
     def reject(self) -> None:
         run = self.runs[self.review]
         run.fate = Fate.REJECTED
         self.review = None
         self.position = self._on_document(self.position.canvas)
-        self._changed("runs", "review", "position")
+        self._changed(Change.RUNS | Change.REVIEW | Change.POSITION)
 
     # ----- the document and undo ------------------------------------------------------------------------------
     def _push(self, after: Document, label: str, typing: bool = False) -> None:
@@ -395,14 +397,14 @@ class Workspace:
         if not typing:
             self.undo.break_merge()
         self.position = self._on_document(self.position.canvas)
-        self._changed("document", "position")
+        self._changed(Change.DOCUMENT | Change.POSITION)
 
     def start_text(self, doc: Document, source: str = "") -> None:
         """A new turn holding text from elsewhere (an opened file, or typed), to edit with the model."""
         node = self.conversation.add(None, "")
         node.document, node.source = doc, source
         self.position = Position(None)
-        self._changed("conversation", "document", "position")
+        self._changed(Change.CONVERSATION | Change.DOCUMENT | Change.POSITION)
 
     def undo_step(self) -> None:
         self._apply(self.undo.undo(), undo=True)
@@ -416,7 +418,7 @@ class Workspace:
         self.conversation.select(step.turn)
         self.conversation.turns[step.turn].document = step.before if undo else step.after
         self.position = self._on_document(self.position.canvas)
-        self._changed("document", "conversation", "position")
+        self._changed(Change.DOCUMENT | Change.CONVERSATION | Change.POSITION)
 
     # ----- what is on screen ----------------------------------------------------------------------------------
     def show(self, run_id: int | None, canvas: int = 0, step: int = -1, live: bool = False) -> None:
@@ -436,7 +438,7 @@ class Workspace:
             position = self._on_document(canvas)
         if position != self.position:
             self.position = position
-            self._changed("position", unsaved=False)
+            self._changed(Change.POSITION, unsaved=False)
 
     def _on_document(self, canvas: int = 0) -> Position:
         """The current turn's text on screen at `canvas`, or its last canvas: an undo or a branch can bring back a
@@ -457,7 +459,7 @@ class Workspace:
             self.conversation.select(turn_id)
             self.undo.break_merge()
             self.position = Position(None)
-            self._changed("conversation", "document", "position", unsaved=False)
+            self._changed(Change.CONVERSATION | Change.DOCUMENT | Change.POSITION, unsaved=False)
 
     def step_branch(self, turn_id: int, step: int) -> None:
         """Show the previous (-1) or next (+1) alternative of a turn, and the branch below it."""
@@ -467,7 +469,7 @@ class Workspace:
             self.conversation.select(siblings[index])
             self.undo.break_merge()
             self.position = Position(None)
-            self._changed("conversation", "document", "position", unsaved=False)
+            self._changed(Change.CONVERSATION | Change.DOCUMENT | Change.POSITION, unsaved=False)
 
     def rerun_turn(self, turn_id: int) -> None:
         """Put an earlier turn's question in the prompt boxes; generating then adds a branch beside it."""
