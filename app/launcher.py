@@ -46,19 +46,19 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     command = args[0] if args else ""
     if command in {"generate", "rewrite"}:
-        from app.cli import main as cli_main  # imports no Qt
+        from app.cli.generate import main as cli_main  # imports no Qt
 
         return cli_main(args)
     if command == "export":
-        from app.cli_export import main as export_main  # imports Qt only for the grid images
+        from app.cli.export import main as export_main  # imports Qt only for the grid images
 
         return export_main(args[1:])
     if command == "serve":
-        from app.remote.serve import main as serve_main  # imports no Qt
+        from app.cli.serve import main as serve_main  # imports no Qt
 
         return serve_main(args[1:])
     if command == "install-desktop":
-        from app.desktop_entry import main as desktop_main  # imports no Qt
+        from app.cli.desktop_entry import main as desktop_main  # imports no Qt
 
         return desktop_main(args[1:])
     if command and not command.startswith("-"):
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         return _refuse("--screenshot needs --prompt")
     # Said at once: Qt and the window's modules take a moment to import before anything shows.
     print("Diffusion Desk: opening the window…", file=sys.stderr, flush=True)
-    from app.main import run_window
+    from app.shell.main import run_window
 
     return run_window(options)
 

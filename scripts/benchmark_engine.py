@@ -5,7 +5,7 @@
     .venv/bin/python scripts/benchmark_engine.py --sampler ddim --corrector-steps 1 --vocab 262144 --hidden 64 ...
 
 The reference is bare `model.generate` for entropy bound (the default), with `DiffusionGemmaPipeline` and diffusers'
-EntropyBoundScheduler timed beside it (its ids differ from generate's by design, see models/samplers.py); for
+EntropyBoundScheduler timed beside it (its ids differ from generate's by design, see models/engine/samplers.py); for
 `--sampler block-refinement` or `ddim` it is `DiffusionGemmaPipeline` with that scheduler, and the ids must match.
 
 Builds a DiffusionGemma checkpoint with random weights (by default ~50M parameters, a denoising step takes a few
@@ -33,12 +33,12 @@ from diffusers import BlockRefinementScheduler, DiffusionGemmaPipeline, Discrete
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from models.events import GenerationResult, StepSnapshot  # noqa: E402
-from models.generator import Generator  # noqa: E402
-from models.loading import load_checkpoint  # noqa: E402
-from models.prompts import Prompt  # noqa: E402
-from models.settings import SAMPLERS, SamplerSettings  # noqa: E402
-from models.tiny_checkpoint import build_checkpoint  # noqa: E402
+from models.checkpoint.loading import load_checkpoint  # noqa: E402
+from models.engine.generator import Generator  # noqa: E402
+from models.testing.tiny_checkpoint import build_checkpoint  # noqa: E402
+from models.work.events import GenerationResult, StepSnapshot  # noqa: E402
+from models.work.prompts import Prompt  # noqa: E402
+from models.work.settings import SAMPLERS, SamplerSettings  # noqa: E402
 
 BARE = "bare generate"
 PIPELINE = "pipeline"
@@ -110,7 +110,7 @@ def main() -> None:
     variants: dict[str, Callable[[], list[int]]] = {reference: bare if reference == BARE else pipeline,
                                                     "engine + observation": engine(0)}
     if reference == BARE:
-        variants[PIPELINE] = pipeline  # timed only: its ids are not generate's (see models/samplers.py)
+        variants[PIPELINE] = pipeline  # timed only: its ids are not generate's (see models/engine/samplers.py)
     if args.top_k:
         variants[f"engine + obs. + top-{args.top_k}"] = engine(args.top_k)
     print(f"checkpoint: {params / 1e6:.1f}M parameters (hidden {args.hidden}, {args.layers} layers), canvas 256, "

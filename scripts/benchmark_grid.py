@@ -58,7 +58,7 @@ def history(churn: bool, length: int = 256, steps: int = 48, seed: int = 0) -> t
     they keep their entropy once settled, as confident tokens of a real model nearly do."""
     import numpy as np
 
-    from models.events import StepSnapshot
+    from models.work.events import StepSnapshot
 
     vocab = {i: "\u2581" + word for i, word in enumerate(PROSE)}
     vocab.update({len(vocab): "\n", len(vocab) + 1: ",", len(vocab) + 2: "."})
@@ -120,8 +120,8 @@ def main() -> int:
     import numpy as np
     from PySide6.QtWidgets import QApplication
 
-    from widgets.canvas_text_view import CanvasTextView
-    from widgets.token_grid import TokenGrid
+    from widgets.canvas.canvas_text_view import CanvasTextView
+    from widgets.canvas.token_grid import TokenGrid
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     width, height = (int(v) for v in args.size.split("x"))

@@ -27,14 +27,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app.cpu_threads import start_cpu_thread_pool  # noqa: E402
 from app.remote.client import RemoteGenerator  # noqa: E402
 from app.remote.protocol import encode_event  # noqa: E402
-from models.events import StepSnapshot  # noqa: E402
-from models.generator import Generator  # noqa: E402
-from models.loading import load_checkpoint  # noqa: E402
-from models.prompts import Prompt  # noqa: E402
-from models.tiny_checkpoint import build_checkpoint  # noqa: E402
+from models.checkpoint.loading import load_checkpoint  # noqa: E402
+from models.engine.cpu_threads import start_cpu_thread_pool  # noqa: E402
+from models.engine.generator import Generator  # noqa: E402
+from models.testing.tiny_checkpoint import build_checkpoint  # noqa: E402
+from models.work.events import StepSnapshot  # noqa: E402
+from models.work.prompts import Prompt  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -15,13 +15,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from models.generator import Generator
-from models.loading import load_checkpoint
-from models.session_archive import session_bytes
-from models.session_open import session_from_bytes
-from models.tiny_checkpoint import build_checkpoint
-from models.vocabulary import model_ref
-from models.workspace import Draft, Workspace
+from models.checkpoint.loading import load_checkpoint
+from models.engine.generator import Generator
+from models.session.reading import session_from_bytes
+from models.session.writing import session_bytes
+from models.testing.tiny_checkpoint import build_checkpoint
+from models.work.vocabulary import model_ref
+from models.work.workspace import Draft, Workspace
 
 
 def main() -> None:

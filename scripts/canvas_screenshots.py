@@ -27,8 +27,8 @@ def prose_history(tokenizer, length: int = 256, top_k: bool = True) -> list:
 
     import numpy as np
 
-    from models.events import StepSnapshot
-    from models.tiny_checkpoint import CORPUS
+    from models.testing.tiny_checkpoint import CORPUS
+    from models.work.events import StepSnapshot
 
     text = CORPUS[:640] + "Café, naïve, 東京."
     ids = tokenizer(text, add_special_tokens=False)["input_ids"][: length - 12]
@@ -66,9 +66,9 @@ def main() -> int:
     args = parser.parse_args()
     from PySide6.QtWidgets import QApplication
 
-    from models.overlays import Overlay
-    from models.tiny_checkpoint import build_tokenizer
-    from widgets.canvas_panel import CanvasPanel
+    from models.canvas.overlays import Overlay
+    from models.testing.tiny_checkpoint import build_tokenizer
+    from widgets.canvas.canvas_panel import CanvasPanel
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     out = Path(args.out)

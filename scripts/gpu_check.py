@@ -32,10 +32,10 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from models.loading import LoadedModel, load_checkpoint  # noqa: E402
-from models.prompts import Prompt  # noqa: E402
-from models.speed import compare_speed, locks_hold, parity  # noqa: E402
-from models.tiny_checkpoint import build_checkpoint  # noqa: E402
+from models.checkpoint.loading import LoadedModel, load_checkpoint  # noqa: E402
+from models.testing.parity import compare_speed, locks_hold, parity  # noqa: E402
+from models.testing.tiny_checkpoint import build_checkpoint  # noqa: E402
+from models.work.prompts import Prompt  # noqa: E402
 
 TEXT = Prompt(user="Explain how a text diffusion model writes a paragraph.", system="Be clear.")
 # DiffusionGemma 26B-A4B's text dimensions (its vision tower is left small: the speed runs have no images).
@@ -174,7 +174,7 @@ def section_parity(args: argparse.Namespace, paths: dict[str, Path], profile: di
 
 
 def section_speed(args: argparse.Namespace, paths: dict[str, Path], profile: dict[str, Any], budget: Budget):
-    from models.memory_plan import plan_memory
+    from models.checkpoint.memory_plan import plan_memory
 
     path = paths["speed_checkpoint"]
     loaded = load_checkpoint(path, device=args.device, dtype=args.dtype)
@@ -220,9 +220,9 @@ def section_26b(
     """Random weights at the 26B-A4B's dimensions, built straight on the GPU in bf16, if the memory plan says so."""
     from transformers import DiffusionGemmaConfig, DiffusionGemmaForBlockDiffusion
 
-    from models.checkpoint_size import CheckpointSize
-    from models.hardware import detect_hardware
-    from models.memory_plan import build_plan
+    from models.checkpoint.hardware import detect_hardware
+    from models.checkpoint.memory_plan import build_plan
+    from models.checkpoint.size import CheckpointSize
 
     if args.device != "cuda":
         return {"status": "skipped", "reason": "needs a CUDA GPU"}

@@ -19,11 +19,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from PySide6.QtCore import QSettings  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from app.examples import load_examples  # noqa: E402
-from app.main_window import MainWindow  # noqa: E402
-from models.overlays import Overlay  # noqa: E402
-from models.runs import Fate  # noqa: E402
-from widgets.editor_pane import Mode  # noqa: E402
+from app.controllers.examples import load_examples  # noqa: E402
+from app.shell.main_window import MainWindow  # noqa: E402
+from models.canvas.overlays import Overlay  # noqa: E402
+from models.work.runs import Fate  # noqa: E402
+from widgets.editor.editor_pane import Mode  # noqa: E402
 
 LATIN = "Write a 4x4 Latin square."
 SEED = 2  # a seed on which the demo model writes a valid square, over many steps

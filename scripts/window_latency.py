@@ -12,7 +12,7 @@ the most the views ever have to draw.
 Per case: p50, p95, p99 and the worst gap after the first pass, the pass that answers Generate (worst over the
 rounds), the pass that finishes the run, the GUI thread's own processor time in its busiest gap (a loaded machine
 stretches gaps, not that), and the full garbage collections seen (with --no-settle the collector is left as Python
-leaves it after a load: models/heap.py).
+leaves it after a load: models/checkpoint/heap.py).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from typing import Any
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("DIFFUSION_DESK_UNATTENDED", "1")  # a script: no dialog waits, on any platform
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from app.qt_setup import prepare_qt_environment  # noqa: E402
+from app.shell.qt_setup import prepare_qt_environment  # noqa: E402
 
 prepare_qt_environment()  # as the app does
 
@@ -43,7 +43,7 @@ BIG_VOCAB = 262144
 def fresh_ids(recorded: list[Any], vocab: int, seed: int = 0) -> list[Any]:
     """The recorded run with every token that changed at a step replaced by a new random id of `vocab`: at the real
     vocabulary nearly every changed token is one the views never drew before."""
-    from models.events import CanvasCommitted, GenerationResult, StepSnapshot
+    from models.work.events import CanvasCommitted, GenerationResult, StepSnapshot
 
     rng = np.random.default_rng(seed)
     out, last, finals = [], {}, {}
@@ -67,23 +67,23 @@ def fresh_ids(recorded: list[Any], vocab: int, seed: int = 0) -> list[Any]:
 
 class Bench:
     def __init__(self, folder: Path, settle: bool) -> None:
-        from app.main_window import MainWindow
-        from models.heap import settle_all
+        from app.shell.main_window import MainWindow
+        from models.checkpoint.heap import settle_all
 
         if not settle:  # the collector as Python leaves it: nothing frozen after a load or a run
-            import app.engine_controller
-            import app.jobs
+            import app.controllers.engine_controller
+            import app.running.engine_jobs
 
-            app.jobs.settle_all = app.engine_controller.settle_recent = lambda: 0
+            app.running.engine_jobs.settle_all = app.controllers.engine_controller.settle_recent = lambda: 0
         os.environ["DIFFUSION_DESK_DATA"] = str(folder / "data")
         self.window = MainWindow(QSettings(str(folder / "settings.ini"), QSettings.Format.IniFormat))
         self.window.resize(1400, 900)
         if settle:
-            settle_all()  # as app/main.py does once the window is built
+            settle_all()  # as app/shell/main.py does once the window is built
         self.window.show()
 
     def load(self, checkpoint: Path, canvases: int, steps: int) -> None:
-        from app.latency_probe import wait_for
+        from app.shell.latency_probe import wait_for
 
         window = self.window
         window.load_model(str(checkpoint))
@@ -101,16 +101,16 @@ class Bench:
         self.window.sampler_panel.random_box.setChecked(False)
 
     def record(self) -> list[Any]:
-        from models.generator import Generator
-        from models.prompts import Prompt
+        from models.engine.generator import Generator
+        from models.work.prompts import Prompt
 
         settings = self.window.generation.run_settings()
         return list(Generator(self.window.loaded).generate(Prompt(user="Latency"), settings))
 
     def measure(self, view: str, events: list[Any] | None) -> dict[str, Any]:
         """One run: the gaps, the GUI thread's time in each, the collections; events None runs the model."""
-        from app.latency_probe import LatencyProbe, paced, wait_for
-        from models.events import StepSnapshot
+        from app.shell.latency_probe import LatencyProbe, paced, wait_for
+        from models.work.events import StepSnapshot
 
         window = self.window
         window.canvas.set_view(view)
@@ -128,7 +128,7 @@ class Bench:
 
 
 def report(label: str, rounds: list[dict[str, Any]]) -> None:
-    from app.latency_probe import percentiles
+    from app.shell.latency_probe import percentiles
 
     streaming = np.concatenate([r["gaps"][1:-1] for r in rounds])
     busy = np.concatenate([r["busy"][1:-1] for r in rounds])
@@ -154,7 +154,7 @@ def main() -> None:
     parser.add_argument("--no-settle", action="store_true", help="leave the garbage collector unsettled")
     args = parser.parse_args()
     app = QApplication.instance() or QApplication([])
-    from models.tiny_checkpoint import build_checkpoint
+    from models.testing.tiny_checkpoint import build_checkpoint
 
     folder = Path(tempfile.mkdtemp())
     small = build_checkpoint(folder / "canvas256", vision=False, canvas_length=256, vocab_size=8192, seed=3)

@@ -42,7 +42,7 @@ def main() -> int:
         return 0
     import numpy as np
 
-    from app.main_window import MainWindow
+    from app.shell.main_window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     settings = QSettings(str(Path(tempfile.mkdtemp()) / "probe.ini"), QSettings.Format.IniFormat)

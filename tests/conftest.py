@@ -7,10 +7,11 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["HF_HUB_OFFLINE"] = "1"  # tests never touch the network
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-# Nobody answers dialogs in a test (widgets.modal), on any platform: a modal question is never shown, never waited on.
+# Nobody answers dialogs in a test (widgets.panels.modal), on any platform: a modal question is never shown, never
+# waited on.
 os.environ.setdefault("DIFFUSION_DESK_UNATTENDED", "1")
 
-from app.qt_setup import prepare_qt_environment  # noqa: E402
+from app.shell.qt_setup import prepare_qt_environment  # noqa: E402
 
 prepare_qt_environment()  # as the app does, before pytest-qt creates the QApplication
 
@@ -18,7 +19,7 @@ import pytest  # noqa: E402
 from hypothesis import HealthCheck  # noqa: E402
 from hypothesis import settings as hypothesis_settings  # noqa: E402
 
-from models.tiny_checkpoint import build_checkpoint  # noqa: E402
+from models.testing.tiny_checkpoint import build_checkpoint  # noqa: E402
 
 # Hypothesis profiles: "ci" (what the suite runs: fixed examples, so a run is repeatable) and "thorough" (by hand:
 # HYPOTHESIS_PROFILE=thorough ./scripts/test.sh tests/test_hardening_fuzz.py; fresh random examples, 20x as many).
@@ -65,21 +66,21 @@ def vision_checkpoint(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def loaded_text(text_checkpoint):
-    from models.loading import load_checkpoint
+    from models.checkpoint.loading import load_checkpoint
 
     return load_checkpoint(text_checkpoint)
 
 
 @pytest.fixture(scope="session")
 def loaded_small(small_canvas_checkpoint):
-    from models.loading import load_checkpoint
+    from models.checkpoint.loading import load_checkpoint
 
     return load_checkpoint(small_canvas_checkpoint)
 
 
 @pytest.fixture(scope="session")
 def loaded_vision(vision_checkpoint):
-    from models.loading import load_checkpoint
+    from models.checkpoint.loading import load_checkpoint
 
     return load_checkpoint(vision_checkpoint)
 
@@ -93,7 +94,7 @@ def no_leftover_workers(request):
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
-    from app.tasks import running_threads
+    from app.running.thread_runner import running_threads
 
     assert not running_threads(), "a worker thread is still running after the test"
     app = QApplication.instance()

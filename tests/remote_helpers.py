@@ -14,12 +14,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from app.cli.serve import ServerThread, listen
 from app.remote.engine_host import EngineHost
 from app.remote.limits import ServerLimits
 from app.remote.protocol import encode_frame
-from app.remote.serve import ServerThread, listen
 from app.remote.server import build_app
-from models.events import Event
+from models.work.events import Event
 
 TOKEN = "test-token-" + "k" * 32
 TIMING_FIELDS = {"elapsed", "seconds", "tokens_per_second", "parallel_tokens_per_second"}

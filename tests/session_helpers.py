@@ -9,9 +9,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from models.generator import Generator
-from models.vocabulary import model_ref
-from models.workspace import Draft, Workspace
+from models.engine.generator import Generator
+from models.work.vocabulary import model_ref
+from models.work.workspace import Draft, Workspace
 
 
 def workspace_with_run(loaded: Any, user: str = "Write", seed: int = 1, steps: int = 2, images=()) -> Workspace:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 
-from models.autosave import autosave_path, orphaned_autosaves, write_autosave
-from models.sessions import open_session, save_workspace
+from models.session.autosave_files import autosave_path, orphaned_autosaves, write_autosave
+from models.session.files import open_session, save_workspace
 from tests.session_helpers import workspace_with_run
 from tests.window_helpers import load, make_window, type_prompt
 
@@ -23,9 +23,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # The child writes autosaves in a loop through the app's own function, and says which one it finished.
 CHILD = textwrap.dedent("""
     import sys
-    from models.autosave import write_autosave
-    from models.sessions import open_session
-    from models.workspace import Draft
+    from models.session.autosave_files import write_autosave
+    from models.session.files import open_session
+    from models.work.workspace import Draft
     ws = open_session(sys.argv[1])
     folder = sys.argv[2]
     for i in range(1_000_000):

@@ -9,13 +9,13 @@ import numpy as np
 import psutil
 from qt_helpers import shown
 
-from models.bounded_cache import BoundedCache
-from models.document import TokenText
-from models.events import StepSnapshot
-from widgets.canvas_panel import CanvasPanel
-from widgets.canvas_view import TOKEN_TEXTS
-from widgets.grid_render import COLOURS, TEXT_IMAGES
-from widgets.text_layout import LABEL_IMAGES, LABELS
+from models.work.bounded_cache import BoundedCache
+from models.work.document import TokenText
+from models.work.events import StepSnapshot
+from widgets.canvas.canvas_panel import CanvasPanel
+from widgets.canvas.canvas_view import TOKEN_TEXTS
+from widgets.canvas.grid_render import COLOURS, TEXT_IMAGES
+from widgets.canvas.text_layout import LABEL_IMAGES, LABELS
 
 VOCAB = 262144
 
@@ -96,11 +96,11 @@ class ManyTokens:
 
 
 def test_decoded_tokens_are_cached_within_a_bound_and_decode_the_same(monkeypatch) -> None:
-    import models.document
+    import models.work.document
 
-    monkeypatch.setattr(models.document, "VOCAB_CACHE", 1000)
+    monkeypatch.setattr(models.work.document, "VOCAB_CACHE", 1000)
     tokenizer, rng = ManyTokens(), np.random.default_rng(1)
     for _ in range(20):  # 20 canvases of 256 tokens: five times the cache's room
         ids = rng.integers(256, VOCAB, 256).tolist()
         assert TokenText(tokenizer, ids).pieces == tuple(f"w{i} " for i in ids)
-    assert len(models.document._vocab(tokenizer).entries) == 1000
+    assert len(models.work.document._vocab(tokenizer).entries) == 1000

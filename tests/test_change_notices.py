@@ -8,14 +8,14 @@ import inspect
 import pytest
 from PySide6.QtCore import SIGNAL
 
-from app.canvas_views import CanvasViews
-from app.edit_controller import EditController
-from app.history_views import HistoryViews
-from app.inspector_controller import InspectorController
-from app.workspace_hub import WorkspaceHub
-from models import workspace as workspace_module
-from models.changes import Change
-from models.workspace import Draft, Workspace
+from app.controllers.edit_controller import EditController
+from app.controllers.inspector_controller import InspectorController
+from app.controllers.workspace_hub import WorkspaceHub
+from app.shell.canvas_views import CanvasViews
+from app.shell.history_views import HistoryViews
+from models.work import workspace as workspace_module
+from models.work.changes import Change
+from models.work.workspace import Draft, Workspace
 from tests.window_helpers import load, make_window
 
 

@@ -13,13 +13,13 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 from safetensors.torch import load_file  # noqa: E402
 
-from models import tiny_checkpoint as tc  # noqa: E402
-from models.processing import (  # noqa: E402
+from models.checkpoint.processing import (  # noqa: E402
     IMAGE_TOKEN_BUDGETS,
     budget_kwargs,
     image_token_count,
     load_processor,
 )
+from models.testing import tiny_checkpoint as tc  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -274,7 +274,7 @@ def test_demo_checkpoint_is_shipped_small_and_loadable():
 
 
 def test_falls_back_when_the_stock_processor_cannot_be_built(checkpoint, monkeypatch):
-    import models.processing as processing
+    import models.checkpoint.processing as processing
 
     # As on a machine with torchvision whose stock Gemma4Processor still fails to build: the fallback is used.
     monkeypatch.setattr(processing, "is_torchvision_available", lambda: True)

@@ -12,9 +12,9 @@ import pytest
 import torch
 from PIL import Image
 
-from app.cli import main
-from models.prompts import Prompt
-from models.sessions import open_session
+from app.cli.generate import main
+from models.session.files import open_session
+from models.work.prompts import Prompt
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from app.cli import main
+from app.cli.generate import main
 
 
 def no_load(*args, **kwargs):
@@ -14,7 +14,7 @@ def no_load(*args, **kwargs):
 
 
 def test_plan_prints_and_exits_without_loading(capsys, monkeypatch, text_checkpoint):
-    monkeypatch.setattr("models.loading.load_checkpoint", no_load)
+    monkeypatch.setattr("models.checkpoint.loading.load_checkpoint", no_load)
     assert main(["generate", "--model", str(text_checkpoint), "--prompt", "Hello", "--plan"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith(f"{text_checkpoint}: 0.4M parameters, fp32 build, 1 shard")
@@ -48,7 +48,7 @@ def test_rewrite_plans_for_the_sessions_model(capsys, monkeypatch, tmp_path, tex
         == 0
     )
     capsys.readouterr()
-    monkeypatch.setattr("models.loading.load_checkpoint", no_load)
+    monkeypatch.setattr("models.checkpoint.loading.load_checkpoint", no_load)
     assert main(["rewrite", "--session", str(session), "--span", "2:6", "--plan"]) == 0
     assert capsys.readouterr().out.startswith(f"{text_checkpoint}: 0.4M parameters")
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from app.cli import main
-from models.sessions import open_session
+from app.cli.generate import main
+from models.session.files import open_session
 
 
 def run_json(capsys, *argv: str) -> dict:
@@ -17,8 +17,8 @@ def run_json(capsys, *argv: str) -> dict:
 
 def test_ddim_with_a_corrector_runs_and_is_saved_with_its_settings(capsys, tmp_path, loaded_small,
                                                                   small_canvas_checkpoint):
-    from models.generator import Generator
-    from models.prompts import Prompt
+    from models.engine.generator import Generator
+    from models.work.prompts import Prompt
 
     session = tmp_path / "ddim.ddsession"
     out = run_json(capsys, "generate", "--model", str(small_canvas_checkpoint), "--prompt", "Write", "--steps", "5",

@@ -89,7 +89,7 @@ def test_a_restored_session_keeps_the_sampler_values_it_was_using(qtbot, tmp_pat
 
     from PySide6.QtCore import QSettings
 
-    from models.autosave import autosave_path, write_autosave
+    from models.session.autosave_files import autosave_path, write_autosave
     from tests.session_helpers import workspace_with_run
 
     ini = tmp_path / "settings.ini"

@@ -9,7 +9,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QMessageBox
 
-from models.runs import Fate
+from models.work.runs import Fate
 from tests.remote_helpers import running_server
 from tests.test_window_remote import token_file, until
 from tests.window_helpers import last_run, make_window, set_spin, type_prompt

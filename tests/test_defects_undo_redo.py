@@ -9,8 +9,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence
 from PySide6.QtTest import QTest
 
-from app.edit_controller import redo_keys
-from app.help_dialogs import ShortcutsDialog
+from app.controllers.edit_controller import redo_keys
+from app.shell.help_dialogs import ShortcutsDialog
 from tests.test_window_editing import select_tokens, wait_for_review
 from tests.window_helpers import focus_window, generate_with_keys, load, make_window, type_prompt
 

@@ -65,8 +65,8 @@ def test_opened_text_is_drawn_as_unknown_entropy_not_as_guessing(qtbot, tmp_path
 
     from tests.test_window_editing import select_tokens, wait_for_review
     from tests.window_helpers import load, make_window
-    from widgets import colors
-    from widgets.legend import UNKNOWN
+    from widgets.canvas import colors
+    from widgets.canvas.legend import UNKNOWN
 
     win = make_window(qtbot, tmp_path / "settings.ini")
     load(qtbot, win, small_canvas_checkpoint)
@@ -96,8 +96,8 @@ def test_opened_text_is_drawn_as_unknown_entropy_not_as_guessing(qtbot, tmp_path
 
 
 def test_ctrl_k_offers_the_demo_models_own_instructions_before_any_typing(qtbot, tmp_path):
-    from models.runs import RunKind
     from models.training.rewrites import REWRITE_INSTRUCTIONS
+    from models.work.runs import RunKind
     from tests.window_helpers import generate_with_keys, last_run, load, make_window, type_prompt
 
     win = make_window(qtbot, tmp_path / "settings.ini")

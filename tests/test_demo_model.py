@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from models.demo_model import REWRITE_INSTRUCTIONS, outside_demo
-from models.prompts import Prompt, Turn
-from models.rewriting import rewrite_prompt
+from models.checkpoint.demo_model import REWRITE_INSTRUCTIONS, outside_demo
+from models.work.prompts import Prompt, Turn
+from models.work.rewriting import rewrite_prompt
 
 RESOURCES = Path(__file__).resolve().parents[1] / "resources"
 PICTURE = Image.new("RGB", (32, 32), "red")

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from models.document import Document, TokenText, apply_hunks, diff_hunks, lay_into_canvases
+from models.work.document import Document, TokenText, apply_hunks, diff_hunks, lay_into_canvases
 
 CANVAS = 16
 TURN, EOS, PAD = 6, 1, 0

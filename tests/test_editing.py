@@ -7,10 +7,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from models.editing import EditError, fill_plans, span_plans
-from models.events import GenerationResult, StepSnapshot
-from models.generator import Generation, Generator
-from models.prompts import Prompt
+from models.engine.edit_plans import EditError, fill_plans, span_plans
+from models.engine.generator import Generation, Generator
+from models.work.events import GenerationResult, StepSnapshot
+from models.work.prompts import Prompt
 
 PROMPT = Prompt(user="Count: 1 2 3 4 5 6 7 8 9")
 

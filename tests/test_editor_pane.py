@@ -8,9 +8,9 @@ from PySide6.QtGui import QKeyEvent, QKeySequence, QTextCharFormat, QTextCursor
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QToolButton
 
-from models.document import Document, diff_hunks, lay_into_canvases
-from widgets.editor_pane import EditorPane, Mode
-from widgets.instruction_box import PLACEHOLDER as INSTRUCTION_PLACEHOLDER
+from models.work.document import Document, diff_hunks, lay_into_canvases
+from widgets.editor.editor_pane import EditorPane, Mode
+from widgets.editor.instruction_box import PLACEHOLDER as INSTRUCTION_PLACEHOLDER
 
 CANVAS = 16
 TEXT = "The cat sat on the mat. It was 😀 happy."

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from models.engine import GenerationRun
-from models.events import CanvasCommitted, GenerationResult, StepSnapshot
-from models.generator import Generator
-from models.prompts import Prompt
-from models.settings import SamplerSettings, SettingsError
+from models.engine.generator import Generator
+from models.engine.sampling_loop import GenerationRun
+from models.work.events import CanvasCommitted, GenerationResult, StepSnapshot
+from models.work.prompts import Prompt
+from models.work.settings import SamplerSettings, SettingsError
 
 
 def reference_ids(loaded, prompt: Prompt, seed: int, max_new_tokens: int, steps: int, **extra) -> torch.Tensor:

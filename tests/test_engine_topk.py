@@ -11,13 +11,13 @@ import pytest
 import torch
 from PIL import Image
 
-from models.engine import GenerationRun
-from models.events import GenerationResult, StepSnapshot
-from models.generator import Generation, Generator
-from models.prompts import Prompt
-from models.sessions import open_session, save_workspace, session_from_bytes
-from models.settings import SamplerSettings, SettingsError
-from models.vocabulary import model_ref
+from models.engine.generator import Generation, Generator
+from models.engine.sampling_loop import GenerationRun
+from models.session.files import open_session, save_workspace, session_from_bytes
+from models.work.events import GenerationResult, StepSnapshot
+from models.work.prompts import Prompt
+from models.work.settings import SamplerSettings, SettingsError
+from models.work.vocabulary import model_ref
 from tests.session_helpers import edit_manifest, workspace_with_run
 
 PROMPT = Prompt(user="Sort these numbers: 7 3 9 1", system="You are terse.")

@@ -11,11 +11,11 @@ from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication
 from qt_helpers import shown
 
-from models.events import StepSnapshot
-from widgets import colors
-from widgets.entropy_heatmap import EntropyHeatmap
-from widgets.plot_common import DEFAULT_MAX_STEPS, MIN_FITTED_STEPS
-from widgets.step_curves import StepCurves
+from models.work.events import StepSnapshot
+from widgets.canvas import colors
+from widgets.plots.entropy_heatmap import EntropyHeatmap
+from widgets.plots.plot_common import DEFAULT_MAX_STEPS, MIN_FITTED_STEPS
+from widgets.plots.step_curves import StepCurves
 
 LENGTH = 64
 

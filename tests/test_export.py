@@ -21,12 +21,12 @@ from PySide6.QtWidgets import QWidget
 from session_helpers import workspace_with_run
 
 import main
-from app.export_images import FrameRenderer, FrameStyle, step_png_paths, to_pil
-from app.export_jobs import export_request, perform
-from models.overlays import Overlay
-from models.sessions import open_session, save_workspace
-from models.step_export import ExportError, export_target
-from widgets import colors
+from app.export.images import FrameRenderer, FrameStyle, step_png_paths, to_pil
+from app.export.jobs import export_request, perform
+from models.canvas.overlays import Overlay
+from models.export.step_data import ExportError, export_target
+from models.session.files import open_session, save_workspace
+from widgets.canvas import colors
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -204,9 +204,9 @@ def test_export_target_defaults_to_the_canvas_on_screen(session):
 def test_the_export_menu_writes_off_the_gui_thread_and_cancel_stops_it(qtbot, session, tmp_path, monkeypatch):
     from PySide6.QtWidgets import QMenu, QPushButton
 
-    import app.export_images
-    from app.export_controller import ExportController
-    from app.workspace_hub import WorkspaceHub
+    import app.export.images
+    from app.controllers.export_controller import ExportController
+    from app.controllers.workspace_hub import WorkspaceHub
 
     window = QWidget()
     qtbot.addWidget(window)
@@ -225,8 +225,8 @@ def test_the_export_menu_writes_off_the_gui_thread_and_cancel_stops_it(qtbot, se
     assert Image.open(out).n_frames == 3 and "Wrote 3 frames" in messages[-1]
     # Cancel from the progress dialog while the worker is on its first frame: nothing is written.
     pressed = threading.Event()
-    convert = app.export_images.to_pil
-    monkeypatch.setattr(app.export_images, "to_pil", lambda image: (pressed.wait(10), convert(image))[1])
+    convert = app.export.images.to_pil
+    monkeypatch.setattr(app.export.images, "to_pil", lambda image: (pressed.wait(10), convert(image))[1])
     slow = tmp_path / "b.apng"
     with qtbot.waitSignal(controller.cancelled, timeout=20000):
         controller.export("apng", str(slow))

@@ -11,8 +11,8 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
-from app.help_dialogs import ShortcutsDialog
-from models.events import CanvasCommitted, GenerationResult
+from app.shell.help_dialogs import ShortcutsDialog
+from models.work.events import CanvasCommitted, GenerationResult
 from tests.window_helpers import focus_window, generate_with_keys, load, make_window, set_spin
 
 

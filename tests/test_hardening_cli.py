@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from app.cli import main
+from app.cli.generate import main
 from tests.hardening_support import with_template
 from tests.session_helpers import edit_manifest, manifest
 
@@ -181,7 +181,7 @@ def test_a_session_naming_a_bin_shard_checkpoint_is_refused(capsys, tmp_path, te
 
 
 def test_a_failed_save_prints_the_answer_then_says_so(capsys, tmp_path, text_checkpoint, monkeypatch) -> None:
-    import models.safe_files as safe_files
+    import models.inputs.safe_files as safe_files
 
     target = tmp_path / "answer.json"
     target.write_text("old")

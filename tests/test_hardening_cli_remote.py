@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from app.cli import main
+from app.cli.generate import main
 from tests.remote_helpers import TOKEN, running_server
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from models.safe_files import (
+from models.inputs.safe_files import (
     UserFileError,
     check_save_target,
     read_user_file,
     remove_stale_temporaries,
     write_atomic,
 )
-from models.sessions import SUFFIX, SessionError, open_session, save_workspace
+from models.session.files import SUFFIX, SessionError, open_session, save_workspace
 from tests.session_helpers import workspace_with_run
 
 
@@ -183,7 +183,7 @@ def test_save_session_failure_is_a_session_error_naming_the_file(tmp_path: Path,
 def test_save_png_writes_atomically_through_a_symlink(qtbot, tmp_path: Path) -> None:
     from PySide6.QtWidgets import QLabel
 
-    from app.main import save_png
+    from app.shell.main import save_png
 
     label = QLabel("hello")
     qtbot.addWidget(label)

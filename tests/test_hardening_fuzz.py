@@ -2,7 +2,7 @@
 names. Every input ends in success or one clear refusal, never a traceback.
 
 About 575 examples in the suite (fixed, so a run is repeatable); `HYPOTHESIS_PROFILE=thorough` runs 20x as many
-fresh ones. The command line runs in-process (`app.cli.main`) on a tiny checkpoint.
+fresh ones. The command line runs in-process (`app.cli.generate.main`) on a tiny checkpoint.
 """
 
 from __future__ import annotations
@@ -17,19 +17,13 @@ from hypothesis import strategies as st
 from PIL import Image
 from transformers.models.diffusion_gemma.generation_diffusion_gemma import LinearTemperatureScheduleLogitsProcessor
 
-from app.cli import main
-from models.generator import Generator
-from models.images import MAX_SIDE, MIN_SIDE, ImageError, load_image_bytes
-from models.prompts import Prompt
-from models.settings import SPECS, SamplerSettings, SettingsError
-from models.validation import (
-    _FORBIDDEN,
-    _SURROGATE,
-    InputError,
-    Limits,
-    check_device,
-    check_model_source,
-)
+from app.cli.generate import main
+from models.checkpoint.devices import check_device
+from models.engine.generator import Generator
+from models.inputs.images import MAX_SIDE, MIN_SIDE, ImageError, load_image_bytes
+from models.inputs.validation import _FORBIDDEN, _SURROGATE, InputError, Limits, check_model_source
+from models.work.prompts import Prompt
+from models.work.settings import SPECS, SamplerSettings, SettingsError
 from tests.hardening_support import fuzz
 
 SPECIALS = [

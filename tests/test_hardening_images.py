@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from models.generator import Generator
-from models.images import MIN_SIDE, ImageError, load_image_bytes, load_image_file, to_rgb
-from models.prompts import Prompt
+from models.engine.generator import Generator
+from models.inputs.images import MIN_SIDE, ImageError, load_image_bytes, load_image_file, to_rgb
+from models.work.prompts import Prompt
 
 
 def grey16(mode: str, value: int) -> Image.Image:
@@ -129,7 +129,7 @@ def test_a_pipe_or_device_given_as_an_image_is_refused_at_once(tmp_path: Path) -
 
 @pytest.mark.timeout(20)
 def test_the_image_strip_refuses_a_pipe_by_name(qtbot, tmp_path: Path) -> None:
-    from widgets.image_strip import ImageStrip
+    from widgets.prompt.image_strip import ImageStrip
 
     strip = ImageStrip()
     qtbot.addWidget(strip)

@@ -14,7 +14,8 @@ import httpx2 as httpx  # the HTTP client huggingface_hub 2.x uses
 import pytest
 import torch
 
-from models.loading import LoadError, check_checkpoint, load_checkpoint, pick_device
+from models.checkpoint.load_errors import LoadError
+from models.checkpoint.loading import check_checkpoint, load_checkpoint, pick_device
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -11,11 +11,9 @@ import pytest
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from PIL import Image
 
-from models.generator import Generator
-from models.prompts import Prompt, Turn
-from models.template_guard import GuardedSandbox
-from models.tiny_checkpoint import CHAT_TEMPLATE
-from models.validation import (
+from models.checkpoint.template_guard import GuardedSandbox
+from models.engine.generator import Generator
+from models.inputs.validation import (
     ESCAPE_MARK,
     InputError,
     Limits,
@@ -25,6 +23,8 @@ from models.validation import (
     escape_special_tokens,
     special_token_pattern,
 )
+from models.testing.tiny_checkpoint import CHAT_TEMPLATE
+from models.work.prompts import Prompt, Turn
 
 SPECIALS = [
     "<|image|>",

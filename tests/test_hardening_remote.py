@@ -17,7 +17,7 @@ from PIL import Image
 
 from app.remote.messages import MAX_REQUEST_PIXELS
 from app.remote.protocol import MAGIC, PROTOCOL_VERSION, decode_frame, encode_frame
-from models.json_fields import MAX_JSON_DEPTH
+from models.inputs.json_fields import MAX_JSON_DEPTH
 from tests.remote_helpers import TOKEN, running_server
 from tests.test_remote_security import raw, still_serves
 

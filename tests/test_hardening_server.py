@@ -12,11 +12,11 @@ import logging
 import socket
 import urllib.request
 
+from app.cli.serve import listen
 from app.remote.client import RemoteGenerator
 from app.remote.limits import ServerLimits
-from app.remote.serve import listen
-from models.events import GenerationResult
-from models.prompts import Prompt
+from models.work.events import GenerationResult
+from models.work.prompts import Prompt
 from tests.remote_helpers import TOKEN, RawWebSocket, running_server, wait_until
 
 SLACK = 15.0  # seconds on top of a configured bound: a busy 2-core machine, a model step, thread hand-offs

@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 from PySide6.QtWidgets import QFileDialog
 
 import main
-from app.cli import main as cli_main
-from models.session_open import MAX_JSON_BYTES
-from models.sessions import SessionError, open_session, save_workspace
+from app.cli.generate import main as cli_main
+from models.session.files import SessionError, open_session, save_workspace
+from models.session.reading import MAX_JSON_BYTES
 from tests.hardening_support import BigInt, Nested, fuzz, json_text, json_values, paths, replaced
 from tests.session_helpers import edit_manifest, manifest, workspace_with_run
 from tests.window_helpers import close_quietly, make_window
@@ -178,7 +178,7 @@ def test_the_command_line_clears_a_killed_saves_temporaries_on_start(tmp_path, t
 def test_the_window_clears_a_killed_saves_temporaries_on_start(qtbot, tmp_path, monkeypatch):
     from PySide6.QtCore import QSettings
 
-    from app.file_places import KEY
+    from app.controllers.file_places import KEY
 
     folder = tmp_path / "documents"
     folder.mkdir()

@@ -15,8 +15,8 @@ from PySide6.QtGui import QColor, QDragEnterEvent, QDragMoveEvent, QDropEvent, Q
 from PySide6.QtWidgets import QApplication
 from qt_helpers import shown
 
-from widgets.image_strip import BUDGETS, ImageStrip
-from widgets.prompt_panel import PromptPanel
+from widgets.prompt.image_strip import BUDGETS, ImageStrip
+from widgets.prompt.prompt_panel import PromptPanel
 
 RED, GREEN, BLUE, YELLOW, MAGENTA = (220, 30, 30), (30, 200, 30), (30, 30, 220), (230, 220, 20), (200, 20, 200)
 
@@ -113,7 +113,7 @@ def test_empty_strip_is_compact(qtbot) -> None:
 
 
 def test_budgets_match_the_processor() -> None:
-    from models.processing import IMAGE_TOKEN_BUDGETS
+    from models.checkpoint.processing import IMAGE_TOKEN_BUDGETS
 
     assert BUDGETS == IMAGE_TOKEN_BUDGETS
 
@@ -364,7 +364,7 @@ def test_decompression_bomb_is_refused_without_allocating_it(strip: ImageStrip, 
 
 
 def test_an_unexpected_decoder_error_is_refused_like_any_other(strip: ImageStrip, tmp_path: Path, monkeypatch) -> None:
-    import widgets.image_input as module  # where the window reads the files it is given
+    import widgets.prompt.image_input as module  # where the window reads the files it is given
 
     real = module.load_image_file
 
@@ -422,7 +422,7 @@ def test_budget_combo_changes_budget_and_token_label(qtbot, three: ImageStrip) -
 
 
 def test_token_count_from_the_real_processor(qtbot, strip: ImageStrip, vision_checkpoint, tmp_path: Path) -> None:
-    from models.processing import image_token_count, load_processor
+    from models.checkpoint.processing import image_token_count, load_processor
 
     processor = load_processor(vision_checkpoint)
     strip.set_token_counter(lambda image, budget: image_token_count(processor, image, budget))

@@ -7,7 +7,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
-from models.inspection import settled_step
+from models.canvas.inspection import settled_step
 from tests.window_helpers import (
     fixed_seed,
     focus_window,
@@ -18,7 +18,7 @@ from tests.window_helpers import (
     set_spin,
     type_prompt,
 )
-from widgets.editor_pane import Mode
+from widgets.editor.editor_pane import Mode
 
 
 @pytest.fixture
@@ -116,8 +116,8 @@ def test_picking_a_candidate_locks_it_and_fill_around_keeps_it(qtbot, window):
 
 def test_candidates_of_probability_zero_are_left_out():
     """At a locked position the distribution is one-hot: the other ids of its top-k are arbitrary ties."""
-    from models.events import StepSnapshot
-    from models.inspection import candidates
+    from models.canvas.inspection import candidates
+    from models.work.events import StepSnapshot
 
     n = 2
     snap = StepSnapshot(0, 0, np.array([7, 3]), np.ones(n, bool), np.zeros(n, np.float32), np.array([True, False]),

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from app import desktop_entry, launcher
+from app import launcher
+from app.cli import desktop_entry
 
 ROOT = Path(__file__).resolve().parent.parent
 # What a build never needs: the checkout's environment, caches and earlier build outputs.

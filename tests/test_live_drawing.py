@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from qt_helpers import shown
 
-from models.events import StepSnapshot
-from widgets.canvas_panel import CanvasPanel
-from widgets.grid_render import CellsImage
-from widgets.text_layout import TextPainter
+from models.work.events import StepSnapshot
+from widgets.canvas.canvas_panel import CanvasPanel
+from widgets.canvas.grid_render import CellsImage
+from widgets.canvas.text_layout import TextPainter
 
 WORDS = "the model lays down a canvas of random tokens and denoises it in parallel step by step".split()
 

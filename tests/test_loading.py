@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from models.loading import DEMO_MODEL, LoadCancelled, LoadError, load_checkpoint
+from models.checkpoint.load_errors import LoadCancelled, LoadError
+from models.checkpoint.loading import DEMO_MODEL, load_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -132,7 +133,8 @@ def test_demo_model_ships_and_loads():
 
 def test_models_never_import_qt():
     """The engine stays Qt-free: importing every module of models/ pulls in no Qt binding."""
-    modules = sorted(p.stem for p in (ROOT / "models").glob("*.py") if p.stem != "__init__")
+    modules = sorted(".".join(p.relative_to(ROOT / "models").with_suffix("").parts)
+                     for p in (ROOT / "models").rglob("*.py") if p.stem != "__init__")
     code = ("import sys\n" + "".join(f"import models.{m}\n" for m in modules) +
             "bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'PyQt5', 'PyQt6', 'qtpy', "
             "'pyqtgraph', 'qasync')]\nassert not bad, bad\n")

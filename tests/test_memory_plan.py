@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from models.checkpoint_size import attention_layers, checkpoint_size, kv_cache_bytes
-from models.loading import LoadError
-from models.memory_plan import GIB, Hardware, plan_json, plan_memory
-from models.quantization import unsupported_reason
+from models.checkpoint.load_errors import LoadError
+from models.checkpoint.memory_plan import Hardware, plan_json, plan_memory
+from models.checkpoint.plan_data import GIB
+from models.checkpoint.quantization import unsupported_reason
+from models.checkpoint.size import attention_layers, checkpoint_size, kv_cache_bytes
 
 H, LAYERS, VOCAB, EXPERTS, MOE, DENSE = 2816, 30, 262144, 128, 704, 2112
 TEXT_26B = {

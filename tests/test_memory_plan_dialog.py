@@ -6,10 +6,11 @@ import pytest
 from PySide6.QtCore import QPoint, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QDialog
 
-from models.checkpoint_size import CheckpointSize
-from models.memory_plan import GIB, Hardware, LoadOptions, build_plan
-from models.quantization import Quantization
-from widgets.memory_plan_dialog import MemoryPlanDialog
+from models.checkpoint.memory_plan import Hardware, build_plan
+from models.checkpoint.plan_data import GIB, LoadOptions
+from models.checkpoint.quantization import Quantization
+from models.checkpoint.size import CheckpointSize
+from widgets.panels.memory_plan_dialog import MemoryPlanDialog
 
 CONFIG_26B = {
     "model_type": "diffusion_gemma",

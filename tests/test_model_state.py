@@ -32,16 +32,16 @@ class Hold:
 def held_loads(monkeypatch) -> Hold:
     """Loads wait at the processor until the test releases them: as on a first start, where importing torch holds
     the load for seconds and a cancel takes effect only at its next check."""
-    import models.processing
+    import models.checkpoint.processing
 
-    real, hold = models.processing.load_processor, Hold(threading.Event(), threading.Event())
+    real, hold = models.checkpoint.processing.load_processor, Hold(threading.Event(), threading.Event())
 
     def held_processor(path):
         hold.reached.set()
         hold.release.wait(timeout=60)
         return real(path)
 
-    monkeypatch.setattr(models.processing, "load_processor", held_processor)
+    monkeypatch.setattr(models.checkpoint.processing, "load_processor", held_processor)
     yield hold
     hold.release.set()
 

@@ -9,10 +9,11 @@ import pytest
 import torch
 from PIL import Image
 
-from models.loading import LoadError, load_checkpoint
-from models.placement import check_runnable, offloaded
-from models.prompts import Prompt
-from models.speed import locks_hold, parity
+from models.checkpoint.load_errors import LoadError
+from models.checkpoint.loading import load_checkpoint
+from models.checkpoint.placement import check_runnable, offloaded
+from models.testing.parity import locks_hold, parity
+from models.work.prompts import Prompt
 
 PROMPT = Prompt(user="Sort these numbers: 7 3 9 1", system="You are terse.")
 LAYER_1_ON_DISK = {"model.encoder.language_model.layers.1": "disk", "model.decoder.layers.1": "disk"}  # shared weights
@@ -76,7 +77,9 @@ NVFP4 = {
 
 def test_an_fp8_build_on_a_cpu_is_refused_before_anything_loads(text_checkpoint, tmp_path, monkeypatch):
     folder = with_quantization(text_checkpoint, tmp_path / "fp8", FP8)
-    monkeypatch.setattr("models.processing.load_processor", lambda *a, **k: pytest.fail("the processor was loaded"))
+    monkeypatch.setattr(
+        "models.checkpoint.processing.load_processor", lambda *a, **k: pytest.fail("the processor was loaded")
+    )
     monkeypatch.setattr(
         "transformers.DiffusionGemmaForBlockDiffusion.from_pretrained",
         lambda *a, **k: pytest.fail("weights were loaded"),

@@ -11,11 +11,11 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 from qt_helpers import shown
 
-from models.events import StepSnapshot
-from models.overlays import NO_CANDIDATES, CanvasHistory, Overlay
-from widgets import colors
-from widgets.canvas_panel import CanvasPanel
-from widgets.token_grid import TokenGrid
+from models.canvas.overlays import NO_CANDIDATES, CanvasHistory, Overlay
+from models.work.events import StepSnapshot
+from widgets.canvas import colors
+from widgets.canvas.canvas_panel import CanvasPanel
+from widgets.canvas.token_grid import TokenGrid
 
 NAN = np.nan
 

@@ -8,11 +8,11 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QCheckBox, QLabel, QWidget
 from qt_helpers import shown
 
-from models.settings import SPECS, SamplerSettings, SettingsError
-from widgets.output_pane import OutputPane
-from widgets.prompt_panel import PromptPanel
-from widgets.replay_bar import ReplayBar
-from widgets.sampler_panel import SamplerPanel
+from models.work.settings import SPECS, SamplerSettings, SettingsError
+from widgets.canvas.replay_bar import ReplayBar
+from widgets.panels.output_pane import OutputPane
+from widgets.prompt.prompt_panel import PromptPanel
+from widgets.prompt.sampler_panel import SamplerPanel
 
 
 def click_checkbox(qtbot, box: QCheckBox) -> None:

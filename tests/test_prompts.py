@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PIL import Image
 
-from models.prompts import Prompt, split_reply
+from models.work.prompts import Prompt, split_reply
 
 
 def render(loaded, prompt: Prompt) -> str:

@@ -7,8 +7,8 @@ import json
 import pytest
 from PIL import Image
 
-from app.cli import main
-from models.session_open import open_session
+from app.cli.generate import main
+from models.session.reading import open_session
 from tests.remote_helpers import TOKEN, running_server
 
 TIMINGS = ("seconds", "tokens_per_second", "parallel_tokens_per_second")

@@ -13,12 +13,12 @@ from PIL import Image
 from app.remote import files
 from app.remote.async_client import AsyncRemoteGenerator
 from app.remote.client import RemoteGenerator
-from models.editing import EditError
-from models.events import CanvasCommitted, GenerationResult, StepSnapshot
-from models.generator import Generation, Generator
-from models.images import load_image_bytes
-from models.prompts import Prompt
-from models.settings import SettingsError
+from models.engine.edit_plans import EditError
+from models.engine.generator import Generation, Generator
+from models.inputs.images import load_image_bytes
+from models.work.events import CanvasCommitted, GenerationResult, StepSnapshot
+from models.work.prompts import Prompt
+from models.work.settings import SettingsError
 from tests.remote_helpers import TOKEN, assert_same_events, running_server
 
 PROMPT = Prompt(user="Sort 5 2 8 1", system="Be brief")
@@ -232,8 +232,8 @@ def test_each_event_type_arrives(remote, loaded_text):
 
 
 def test_the_server_takes_its_model_out_of_every_collection(text_server):
-    """A full collection on the server walks neither the model nor the libraries (models/heap.py), so no run's
-    stream stops for one."""
+    """A full collection on the server walks neither the model nor the libraries (models/checkpoint/heap.py), so no
+    run's stream stops for one."""
     visible = {id(obj) for generation in range(3) for obj in gc.get_objects(generation)}
     model = text_server.host.loaded.model
     assert not any(id(module) in visible for module in model.modules())

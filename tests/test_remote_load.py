@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from app.remote.client import RemoteGenerator
-from models.events import GenerationResult
-from models.prompts import Prompt
+from models.work.events import GenerationResult
+from models.work.prompts import Prompt
 
 ROOT = Path(__file__).resolve().parent.parent
 

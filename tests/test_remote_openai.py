@@ -9,9 +9,9 @@ import openai
 import pytest
 from PIL import Image
 
-from models.generator import Generator
-from models.images import load_image_bytes
-from models.prompts import Prompt, Turn
+from models.engine.generator import Generator
+from models.inputs.images import load_image_bytes
+from models.work.prompts import Prompt, Turn
 from tests.remote_helpers import TOKEN, running_server
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from app.remote import protocol
 from app.remote.protocol import ProtocolError, decode_event, decode_frame, encode_event, encode_frame
-from models.events import CanvasCommitted, GenerationResult, StepSnapshot
+from models.work.events import CanvasCommitted, GenerationResult, StepSnapshot
 
 ROOT = Path(__file__).resolve().parent.parent
 CANVAS = 8

@@ -9,8 +9,8 @@ from PySide6.QtCore import QTimer
 
 from app.remote.async_client import AsyncRemoteGenerator
 from app.remote.errors import RemoteError
-from models.generator import Generator
-from models.prompts import Prompt
+from models.engine.generator import Generator
+from models.work.prompts import Prompt
 from tests.remote_helpers import TOKEN, assert_same_events, running_server
 
 

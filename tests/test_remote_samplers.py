@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 
 from app.remote.client import RemoteGenerator
-from models.events import StepSnapshot
-from models.generator import Generation, Generator
-from models.prompts import Prompt
-from models.settings import SettingsError
+from models.engine.generator import Generation, Generator
+from models.work.events import StepSnapshot
+from models.work.prompts import Prompt
+from models.work.settings import SettingsError
 from tests.remote_helpers import TOKEN, assert_same_events, running_server
 
 PROMPT = Prompt(user="Sort 5 2 8 1", system="Be brief")

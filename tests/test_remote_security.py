@@ -18,16 +18,17 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
-from app.remote import client_common, serve
+from app.cli import serve
+from app.remote import client_common
 from app.remote.client import RemoteGenerator
 from app.remote.client_common import check_hello
 from app.remote.errors import RemoteError
 from app.remote.protocol import MAX_FRAME_BYTES, PROTOCOL_VERSION, decode_frame, encode_frame
 from app.remote.tokens import TokenError, load_or_create_token, read_token, token_matches
-from models.events import GenerationResult
-from models.loading import LoadError
-from models.prompts import Prompt
-from models.validation import InputError
+from models.checkpoint.load_errors import LoadError
+from models.inputs.validation import InputError
+from models.work.events import GenerationResult
+from models.work.prompts import Prompt
 from tests.remote_helpers import TOKEN, running_server
 
 PROMPT = Prompt(user="Hello")

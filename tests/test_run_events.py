@@ -7,11 +7,11 @@ import inspect
 import numpy as np
 import pytest
 
-from models.editing import EditError
-from models.engines import AsyncEngine, Engine, LocalEngine, check_edit, run_events
-from models.prompts import Prompt
-from models.runs import Run, RunKind
-from models.settings import SamplerSettings
+from models.engine.edit_plans import EditError
+from models.engine.engines import AsyncEngine, Engine, LocalEngine, check_edit, run_events
+from models.work.prompts import Prompt
+from models.work.runs import Run, RunKind
+from models.work.settings import SamplerSettings
 
 
 class Recorder:
@@ -68,7 +68,7 @@ def test_an_impossible_edit_is_refused_before_it_becomes_a_run():
 def test_the_engines_share_one_interface(loaded_text):
     from app.remote.async_client import AsyncRemoteGenerator
     from app.remote.client import RemoteGenerator
-    from models.generator import Generator
+    from models.engine.generator import Generator
 
     local = Generator(loaded_text)
     assert isinstance(local, LocalEngine)

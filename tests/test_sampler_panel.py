@@ -8,8 +8,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox
 from test_panels import CHECKPOINT, retype
 
-from models.settings import SAMPLER_HELP, SPECS, SettingsError
-from widgets.sampler_panel import SamplerPanel
+from models.work.settings import SAMPLER_HELP, SPECS, SettingsError
+from widgets.prompt.sampler_panel import SamplerPanel
 
 
 @pytest.fixture

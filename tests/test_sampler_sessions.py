@@ -9,11 +9,11 @@ import zipfile
 import numpy as np
 import pytest
 
-from models.generator import Generator
-from models.sessions import open_session, save_workspace
-from models.settings import SamplerSettings
-from models.vocabulary import model_ref
-from models.workspace import Draft, Workspace
+from models.engine.generator import Generator
+from models.session.files import open_session, save_workspace
+from models.work.settings import SamplerSettings
+from models.work.vocabulary import model_ref
+from models.work.workspace import Draft, Workspace
 from tests.session_helpers import edit_manifest, workspace_with_run
 
 DDIM = {"sampler": "ddim", "temperature": 0.7, "corrector_steps": 1, "corrector_k": 2,
@@ -85,7 +85,7 @@ def test_a_session_from_before_samplers_opens_as_entropy_bound(tmp_path, loaded_
 
 
 def test_a_corrector_flag_other_than_0_or_1_is_refused(tmp_path, loaded_small):
-    from models.sessions import SessionError
+    from models.session.files import SessionError
 
     path = tmp_path / "bad.ddsession"
     save_workspace(path, workspace_with_run(loaded_small))

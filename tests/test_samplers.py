@@ -8,11 +8,11 @@ import pytest
 import torch
 from diffusers import BlockRefinementScheduler, DiffusionGemmaPipeline, DiscreteDDIMScheduler, EntropyBoundScheduler
 
-from models.events import GenerationResult, StepSnapshot
-from models.generator import Generation, Generator
-from models.prompts import Prompt
-from models.samplers import step_budget
-from models.settings import SamplerSettings, SettingsError
+from models.engine.generator import Generation, Generator
+from models.engine.samplers import step_budget
+from models.work.events import GenerationResult, StepSnapshot
+from models.work.prompts import Prompt
+from models.work.settings import SamplerSettings, SettingsError
 from tests.test_editing import check_run, first_end
 
 PROMPT = Prompt(user="Sort these numbers: 7 3 9 1", system="You are terse.")
@@ -340,7 +340,7 @@ def test_settings_saved_before_the_sampler_choice_open_as_entropy_bound():
 
 @pytest.mark.parametrize("vocab", [1024, 65536])
 def test_candidates_are_torch_topk_in_blocks_or_not(vocab):
-    from models.step_view import top_candidates
+    from models.engine.step_view import top_candidates
 
     torch.manual_seed(0)
     probs = torch.softmax(torch.randn(8, vocab) * 4, dim=-1)

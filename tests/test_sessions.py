@@ -16,13 +16,20 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from models.document import TokenText
-from models.generator import Generation, Generator
-from models.prompts import split_reply
-from models.runs import RunKind
-from models.sessions import NeedsItsModel, SessionError, open_session, save_workspace, session_bytes, session_from_bytes
-from models.vocabulary import RecordedTokenizer, model_ref
-from models.workspace import Draft, Workspace
+from models.engine.generator import Generation, Generator
+from models.session.files import (
+    NeedsItsModel,
+    SessionError,
+    open_session,
+    save_workspace,
+    session_bytes,
+    session_from_bytes,
+)
+from models.work.document import TokenText
+from models.work.prompts import split_reply
+from models.work.runs import RunKind
+from models.work.vocabulary import RecordedTokenizer, model_ref
+from models.work.workspace import Draft, Workspace
 from tests.session_helpers import edit_manifest, workspace_with_run
 
 
@@ -277,7 +284,7 @@ def test_mangled_sessions_open_whole_or_are_refused(small_session, loaded_small,
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_the_recorded_tokens_decode_as_the_tokenizer_does(loaded_small, data):
-    from models.vocabulary import record_tokens
+    from models.work.vocabulary import record_tokens
 
     tokenizer = loaded_small.tokenizer
     byte_ids = [i for i in range(len(tokenizer)) if (tokenizer.convert_ids_to_tokens(i) or "").startswith("<0x")]
@@ -292,7 +299,7 @@ def test_the_recorded_tokens_decode_as_the_tokenizer_does(loaded_small, data):
 def test_file_dialogs_suggest_a_name_from_the_first_prompt_and_an_existing_folder(tmp_path):
     from PySide6.QtCore import QSettings
 
-    from app.file_places import remember_folder, start_folder, suggested_stem
+    from app.controllers.file_places import remember_folder, start_folder, suggested_stem
 
     ws = Workspace()
     assert suggested_stem(ws, "session") == "session"

@@ -11,13 +11,13 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QToolTip
 from qt_helpers import shown
 
-from models.canvas_text import canvas_text
-from models.events import StepSnapshot
-from models.overlays import Overlay
-from models.tiny_checkpoint import CORPUS
-from widgets import colors
-from widgets.canvas_panel import CanvasPanel
-from widgets.canvas_text_view import CanvasTextView
+from models.canvas.overlays import Overlay
+from models.canvas.running_text import canvas_text
+from models.testing.tiny_checkpoint import CORPUS
+from models.work.events import StepSnapshot
+from widgets.canvas import colors
+from widgets.canvas.canvas_panel import CanvasPanel
+from widgets.canvas.canvas_text_view import CanvasTextView
 
 
 def canvas_ids(tokenizer, length: int = 256) -> tuple[np.ndarray, int]:

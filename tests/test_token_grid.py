@@ -9,11 +9,11 @@ from PySide6.QtGui import QColor, QHelpEvent
 from PySide6.QtWidgets import QApplication, QToolTip
 from qt_helpers import shown
 
-from models.events import StepSnapshot
-from models.overlays import CanvasHistory, Overlay
-from widgets import colors
-from widgets.grid_cells import CellFrame, format_token, grid_shape
-from widgets.token_grid import TokenGrid
+from models.canvas.overlays import CanvasHistory, Overlay
+from models.work.events import StepSnapshot
+from widgets.canvas import colors
+from widgets.canvas.grid_cells import CellFrame, format_token, grid_shape
+from widgets.canvas.token_grid import TokenGrid
 
 VOCAB = {0: "a", 1: "b", 2: "c", 3: "▁the", 4: "\n", 5: " ", 6: "<eos>"}
 
@@ -268,7 +268,7 @@ def test_redrawing_only_the_changed_cells_gives_the_picture_a_fresh_drawing_give
     from PySide6.QtCore import QRect
     from PySide6.QtGui import QFont
 
-    from widgets.grid_render import CellsImage, GridColours, GridLayout
+    from widgets.canvas.grid_render import CellsImage, GridColours, GridLayout
 
     rng = np.random.default_rng(2)
     steps = []

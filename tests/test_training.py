@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from models.tiny_checkpoint import END_OF_TURN_ID, PAD_ID
+from models.testing.tiny_checkpoint import END_OF_TURN_ID, PAD_ID
 from models.training import data
 from models.training.loss import answer_canvas, collate, corrupt, diffusion_loss, encode_prompt
 
@@ -90,10 +90,10 @@ def _passage_of(user: str) -> tuple[str, str, int, int]:
 def test_rewrite_examples_are_what_ctrl_k_sends_with_right_answers():
     """Each prompt is rewrite_prompt's over the whole answer text; the answer agrees with the evaluation's own
     implementation of the instructions (written apart from the training's)."""
-    from models.prompts import Prompt
-    from models.rewriting import REWRITE_SYSTEM, rewrite_prompt
     from models.training.independent import rewritten
     from models.training.rewrites import REWRITE_INSTRUCTIONS, REWRITE_KINDS
+    from models.work.prompts import Prompt
+    from models.work.rewriting import REWRITE_SYSTEM, rewrite_prompt
 
     seen_kinds, seen_shapes = set(), set()
     for example in itertools.islice(data.examples("rewrite", 0), 300):
@@ -132,7 +132,7 @@ def test_rewrite_instructions_on_lists_and_rows():
 
 def test_demo_tokenizer_keeps_every_cell_and_digit_one_token():
     """Runs of blanks must not merge ("__"), or a puzzle's cells would sit at other offsets than the answer's."""
-    from models.tiny_checkpoint import build_tokenizer
+    from models.testing.tiny_checkpoint import build_tokenizer
 
     tokenizer = build_tokenizer(640, data.tokenizer_corpus(0))
     puzzle = "Complete the Latin square:\n1___\n__4_\n____\n_3_1"
@@ -196,7 +196,7 @@ def test_independent_pictures_match_the_training_figures(shape):
 
 @pytest.fixture(scope="module")
 def tiny(vision_checkpoint):
-    from models.loading import load_checkpoint
+    from models.checkpoint.loading import load_checkpoint
 
     return load_checkpoint(vision_checkpoint)
 
@@ -249,7 +249,7 @@ def test_left_padded_batch_matches_each_prompt_alone(tiny):
 
 
 def test_a_few_steps_reduce_the_loss(vision_checkpoint):
-    from models.loading import load_checkpoint
+    from models.checkpoint.loading import load_checkpoint
 
     loaded = load_checkpoint(vision_checkpoint)  # a private copy: this test changes its weights
     model = loaded.model.train()
@@ -291,7 +291,7 @@ def test_train_writes_a_loadable_checkpoint_and_a_loss_curve(tmp_path):
 
     from PIL import Image
 
-    from models.loading import load_checkpoint
+    from models.checkpoint.loading import load_checkpoint
 
     out = tmp_path / "model"
     summary = _train_tiny(tmp_path, seed=0)

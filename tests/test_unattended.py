@@ -14,12 +14,12 @@ from PySide6.QtGui import QImage
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QDialog, QFileDialog, QMessageBox
 
-from app.main_window import MainWindow
-from models.autosave import autosave_path
-from models.sessions import open_session
+from app.shell.main_window import MainWindow
+from models.session.autosave_files import autosave_path
+from models.session.files import open_session
 from resources import DEMO_MODEL
 from tests.window_helpers import close_quietly, focus_window, generate_with_keys, load, set_spin, type_prompt
-from widgets import modal
+from widgets.panels import modal
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -128,10 +128,10 @@ def test_quitting_with_unsaved_work_and_nobody_to_ask_keeps_it_in_the_autosave(q
 
 def test_a_model_that_needs_a_choice_is_refused_with_a_message_not_a_dialog(qtbot, window, text_checkpoint,
                                                                             monkeypatch):
-    import models.memory_plan
+    import models.checkpoint.memory_plan
 
-    real = models.memory_plan.plan_memory
-    monkeypatch.setattr(models.memory_plan, "plan_memory",
+    real = models.checkpoint.memory_plan.plan_memory
+    monkeypatch.setattr(models.checkpoint.memory_plan, "plan_memory",
                         lambda source, **kwargs: dataclasses.replace(real(source, **kwargs), verdict="offload"))
     with qtbot.waitSignal(window.errorShown, timeout=60_000) as blocker:
         window.load_model(str(text_checkpoint))

@@ -10,10 +10,10 @@ from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from app.main_window import MainWindow
-from app.tasks import running_threads
-from models.events import StepSnapshot
-from models.generator import Generator
+from app.running.thread_runner import running_threads
+from app.shell.main_window import MainWindow
+from models.engine.generator import Generator
+from models.work.events import StepSnapshot
 from tests.window_helpers import (
     close_quietly,
     fixed_seed,
@@ -202,9 +202,9 @@ def test_an_engine_error_reaches_the_user_as_a_message(qtbot, window, text_check
 def test_loading_can_be_cancelled_and_keeps_the_previous_model(qtbot, window, text_checkpoint, monkeypatch):
     load(qtbot, window, text_checkpoint)
     previous = window.loaded
-    import models.processing
+    import models.checkpoint.processing
 
-    real = models.processing.load_processor
+    real = models.checkpoint.processing.load_processor
     started = []
 
     def slow_processor(path):
@@ -212,7 +212,7 @@ def test_loading_can_be_cancelled_and_keeps_the_previous_model(qtbot, window, te
         time.sleep(0.5)  # a big checkpoint's load; the user presses Cancel meanwhile
         return real(path)
 
-    monkeypatch.setattr(models.processing, "load_processor", slow_processor)
+    monkeypatch.setattr(models.checkpoint.processing, "load_processor", slow_processor)
     assert window.load_model(str(text_checkpoint))
     qtbot.waitUntil(lambda: bool(started))
     assert window.status.cancel_button.isVisible()
@@ -226,10 +226,10 @@ def test_a_model_that_does_not_simply_fit_shows_its_plan_first(qtbot, window, te
                                                                 a_person_answers):
     import dataclasses
 
-    import models.memory_plan
-    from widgets.memory_plan_dialog import MemoryPlanDialog
+    import models.checkpoint.memory_plan
+    from widgets.panels.memory_plan_dialog import MemoryPlanDialog
 
-    real = models.memory_plan.plan_memory
+    real = models.checkpoint.memory_plan.plan_memory
     asked = []
 
     def needs_offload(source, **kwargs):  # as on a machine whose GPU is too small for this checkpoint
@@ -250,7 +250,7 @@ def test_a_model_that_does_not_simply_fit_shows_its_plan_first(qtbot, window, te
         timer.start(50)
         return timer
 
-    monkeypatch.setattr(models.memory_plan, "plan_memory", needs_offload)
+    monkeypatch.setattr(models.checkpoint.memory_plan, "plan_memory", needs_offload)
     cancel = click_when_shown("cancel")
     window.load_model(str(text_checkpoint))
     qtbot.waitUntil(lambda: bool(asked) and not window.runner.busy, timeout=60_000)

@@ -7,9 +7,9 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
-from models.runs import Fate
+from models.work.runs import Fate
 from tests.window_helpers import close_quietly, focus_window, last_run, load, make_window
-from widgets.editor_pane import Mode
+from widgets.editor.editor_pane import Mode
 
 TEXT = "The cat sat on the warm mat by the door. Then the dog came in and lay down beside it. The end."
 CTRL = Qt.KeyboardModifier.ControlModifier
@@ -159,7 +159,8 @@ def test_escape_rejects_a_proposal_and_every_view_shows_the_text_again(qtbot, wi
 
 
 def test_accepting_hunk_by_hunk_and_try_again(qtbot, window, monkeypatch):
-    monkeypatch.setattr("app.edit_controller.random.randrange", lambda n: 12345)  # Try again's new seed, fixed
+    # Try again's new seed, fixed
+    monkeypatch.setattr("app.controllers.edit_controller.random.randrange", lambda n: 12345)
     select_tokens(window, 12, 18)  # a locked run in the middle splits any change into hunks on both sides
     QTest.keyClick(window.editor.text_edit, Qt.Key.Key_L, CTRL)
     select_tokens(window, 0, 30)
@@ -275,7 +276,7 @@ def test_two_runs_compare_side_by_side(qtbot, window):
         rows.item(row).setSelected(rows.item(row).data(Qt.ItemDataRole.UserRole).run_id in (first, second))
     assert window.w.runs.compare_button.isEnabled()
     qtbot.mouseClick(window.w.runs.compare_button, Qt.MouseButton.LeftButton)
-    from app.compare_window import CompareWindow
+    from app.shell.compare_window import CompareWindow
 
     compare = window.findChild(CompareWindow)
     assert compare is not None and compare.isVisible()

@@ -9,9 +9,9 @@ from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QGuiAppli
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
-from app.examples import load_examples
-from models.processing import image_token_count
-from models.tiny_checkpoint import IMAGE_TOKEN_ID
+from app.controllers.examples import load_examples
+from models.checkpoint.processing import image_token_count
+from models.testing.tiny_checkpoint import IMAGE_TOKEN_ID
 from tests.window_helpers import close_quietly, load, make_window
 
 

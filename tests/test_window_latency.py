@@ -15,14 +15,14 @@ import time
 
 import pytest
 
-from app.latency_probe import paced
-from models.events import StepSnapshot
-from models.generator import Generator
-from models.heap import walked_by_full_collection
-from models.prompts import Prompt
+from app.shell.latency_probe import paced
+from models.checkpoint.heap import walked_by_full_collection
+from models.engine.generator import Generator
+from models.work.events import StepSnapshot
+from models.work.prompts import Prompt
 from tests.window_helpers import fixed_seed, last_run, load, make_window, set_spin, type_prompt
-from widgets.grid_render import CellsImage
-from widgets.text_layout import TextPainter
+from widgets.canvas.grid_render import CellsImage
+from widgets.canvas.text_layout import TextPainter
 
 FEW = 20  # a full collection walks at most 1/FEW of what is frozen
 

@@ -12,12 +12,12 @@ import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
-from models.generator import Generator
-from models.heap import walked_by_full_collection
-from models.runs import Fate
+from models.checkpoint.heap import walked_by_full_collection
+from models.engine.generator import Generator
+from models.work.runs import Fate
 from tests.remote_helpers import TOKEN, running_server
 from tests.window_helpers import last_run, make_window, set_spin
-from widgets.editor_pane import Mode
+from widgets.editor.editor_pane import Mode
 
 
 async def until(condition, timeout: float = 60.0) -> None:
@@ -95,7 +95,7 @@ def test_every_feature_works_the_same_over_the_connection(qtbot, qt_loop, tmp_pa
 
 
 def test_the_connect_dialog_remembers_servers(qtbot, tmp_path):
-    from widgets.connect_dialog import ConnectDialog
+    from widgets.panels.connect_dialog import ConnectDialog
 
     recent = [("http://gpu-box:8765", "/home/me/token-a", ""), ("https://lab:9000", "/home/me/token-b", "/ca.pem")]
     dialog = ConnectDialog(recent)

@@ -10,9 +10,9 @@ from PySide6.QtTest import QTest
 from test_sampler_panel import choose
 from window_helpers import fixed_seed, focus_window, load, make_window, type_prompt
 
-from models.compare import summarize
-from models.generator import Generator
-from models.settings import SAMPLERS
+from models.canvas.compare import summarize
+from models.engine.generator import Generator
+from models.work.settings import SAMPLERS
 
 
 @pytest.fixture
@@ -27,7 +27,7 @@ def window(qtbot, tmp_path, small_canvas_checkpoint):
 
 
 def test_run_with_every_sampler_then_compare_two(qtbot, window, loaded_small):
-    from app.compare_window import CompareWindow
+    from app.shell.compare_window import CompareWindow
 
     panel = window.sampler_panel
     choose(qtbot, panel.sampler_box, "DDIM")  # DDIM's own settings: a corrector sweep after its early steps

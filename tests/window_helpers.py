@@ -5,9 +5,9 @@ from __future__ import annotations
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtTest import QTest
 
-from app.main_window import MainWindow
-from models.events import GenerationResult
-from models.runs import Run
+from app.shell.main_window import MainWindow
+from models.work.events import GenerationResult
+from models.work.runs import Run
 
 
 def make_window(qtbot, settings_file, size=(1300, 850)) -> MainWindow:

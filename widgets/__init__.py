@@ -1,1 +1,1 @@
-"""Qt views of the engine's step snapshots: the token grid, the entropy heatmap and the per-step curves."""
+"""Qt views: each draws from plain data handed to it and sends the user's commands back."""

@@ -44,11 +44,11 @@ from app.remote.client_common import (
 from app.remote.errors import RemoteError
 from app.remote.files import fetch_files, load_remote_processor
 from app.remote.protocol import MAX_FRAME_BYTES, ProtocolError, decode_frame, encode_frame
-from models.engine import CancelToken
-from models.events import Event, GenerationResult
-from models.generator import Generation
-from models.prompts import Prompt
-from models.settings import SamplerSettings
+from models.engine.generator import Generation
+from models.engine.sampling_loop import CancelToken
+from models.work.events import Event, GenerationResult
+from models.work.prompts import Prompt
+from models.work.settings import SamplerSettings
 
 POLL_SECONDS = 0.05  # how often a run being read checks its cancel token
 

@@ -13,10 +13,10 @@ from app.remote.errors import RemoteError, exception_for
 from app.remote.messages import generation_message, prompt_message
 from app.remote.protocol import PROTOCOL_VERSION, ProtocolError, decode_event, version_mismatch
 from app.remote.tokens import read_token
-from models.events import Event
-from models.generator import Generation
-from models.prompts import Prompt
-from models.settings import SamplerSettings, SettingsError
+from models.engine.generator import Generation
+from models.work.events import Event
+from models.work.prompts import Prompt
+from models.work.settings import SamplerSettings, SettingsError
 
 ENGINE_PATH = address.ENGINE_PATH
 
@@ -87,7 +87,8 @@ class ModelInfo:
 
 @dataclass
 class RemoteModel:
-    """A stand-in for `models.loading.LoadedModel` where the window needs one: the name, shape and tokenizer."""
+    """A stand-in for `models.checkpoint.loading.LoadedModel` where the window needs one: the name, shape and
+    tokenizer."""
 
     info: ModelInfo
     processor: Any
@@ -118,7 +119,7 @@ def ssl_context(url: str, cafile: str | Path | None = None) -> ssl.SSLContext | 
     if not endpoints(url)[0].startswith("wss://"):
         return None
     if cafile:
-        from models.safe_files import UserFileError, check_user_file
+        from models.inputs.safe_files import UserFileError, check_user_file
 
         try:  # before ssl reads it: a FIFO would block it forever
             check_user_file(cafile, address.MAX_CA_FILE_BYTES, "certificate")

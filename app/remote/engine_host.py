@@ -16,18 +16,19 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from app.cpu_threads import start_cpu_thread_pool
 from app.remote.errors import NotAllowed, ServerBusy
 from app.remote.files import manifest
 from app.remote.messages import ModelLimits
 from app.remote.protocol import MAX_FRAME_BYTES, PROTOCOL_VERSION
-from app.status import memory_in_use
-from models.events import Event, GenerationResult
-from models.generator import Generator
-from models.heap import settle_all
-from models.loading import LoadedModel, LoadError, load_checkpoint, resolve_checkpoint
-from models.processing import IMAGE_TOKEN_BUDGETS
-from models.validation import is_hub_id
+from models.checkpoint.devices import memory_in_use
+from models.checkpoint.heap import settle_all
+from models.checkpoint.load_errors import LoadError
+from models.checkpoint.loading import LoadedModel, load_checkpoint, resolve_checkpoint
+from models.checkpoint.processing import IMAGE_TOKEN_BUDGETS
+from models.engine.cpu_threads import start_cpu_thread_pool
+from models.engine.generator import Generator
+from models.inputs.validation import is_hub_id
+from models.work.events import Event, GenerationResult
 
 MAX_IN_FLIGHT = 64  # events the worker may get ahead of a slow client
 MAX_WAITING = 8  # runs that may wait for the engine; more are told the server is busy
@@ -52,7 +53,8 @@ class EngineHost:
         self.runs_finished = 0  # counted on the worker thread; tests and logs read them
         self.runs_cancelled = 0
         self._use(loaded)
-        settle_all()  # the model and its modules out of every full collection while runs stream (models/heap.py)
+        # the model and its modules out of every full collection while runs stream (models/checkpoint/heap.py)
+        settle_all()
 
     def _use(self, loaded: LoadedModel) -> None:
         self.loaded = loaded

@@ -8,11 +8,11 @@ RemoteError for the rest.
 from __future__ import annotations
 
 from app.remote.messages import RequestError
-from models.editing import EditError
-from models.images import ImageError
-from models.loading import LoadError
-from models.settings import SettingsError
-from models.validation import InputError
+from models.checkpoint.load_errors import LoadError
+from models.engine.edit_plans import EditError
+from models.inputs.images import ImageError
+from models.inputs.validation import InputError
+from models.work.settings import SettingsError
 
 
 class ServerBusy(RuntimeError):

@@ -77,7 +77,7 @@ def fetch_files(
 
 def load_remote_processor(folder: Path) -> Any:
     """The processor built from fetched files, exactly as the local loader builds it."""
-    from models.processing import load_processor
+    from models.checkpoint.processing import load_processor
 
     return load_processor(folder, local_files_only=True)
 

@@ -3,7 +3,7 @@
 The server validates each command in one function (`validate_generate`, `validate_rewrite`, ...) with the checks the
 command line makes on its arguments: settings through `SamplerSettings.with_values` from the model's defaults,
 images through `load_image_bytes`, spans and locks through the engine's own edit planning (which raises EditError).
-Prompt texts go through the shared checks of models/validation.py. A bad command raises RequestError (or the
+Prompt texts go through the shared checks of models/inputs/validation.py. A bad command raises RequestError (or the
 engine's SettingsError, ImageError, EditError, InputError), whose message is sent back.
 """
 
@@ -15,12 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from models.images import check_pixel_budget, load_image_bytes
-from models.json_fields import shown
-from models.processing import IMAGE_TOKEN_BUDGETS
-from models.prompts import Prompt, Turn
-from models.settings import SamplerSettings, SettingsError
-from models.validation import check_prompt_texts, check_text
+from models.checkpoint.processing import IMAGE_TOKEN_BUDGETS
+from models.inputs.images import check_pixel_budget, load_image_bytes
+from models.inputs.json_fields import shown
+from models.inputs.validation import check_prompt_texts, check_text
+from models.work.prompts import Prompt, Turn
+from models.work.settings import SamplerSettings, SettingsError
 
 MAX_IMAGES = 16  # per prompt, history included: each image is decoded (up to 40 megapixels) before it is scaled
 # All images of one request together, as their headers declare them, checked before any is decoded: sixteen 40 MP
@@ -212,7 +212,7 @@ def _prompt(value: Any) -> Prompt:
         for index, (turn, images) in enumerate(zip(history, encoded, strict=True))
     )
     prompt = Prompt(user=user, system=system, think=think, images=_decoded(own, "prompt"), history=turns)
-    check_prompt_texts(prompt)  # the shared layer (models/validation.py): valid text, within the character cap
+    check_prompt_texts(prompt)  # the shared layer (models/inputs/validation.py): valid text, within the character cap
     return prompt
 
 

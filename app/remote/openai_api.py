@@ -30,13 +30,13 @@ from starlette.routing import Route
 
 from app.remote.errors import ServerBusy
 from app.remote.messages import MAX_IMAGES, MAX_REQUEST_PIXELS, RequestError
-from models.events import CanvasCommitted, Event, GenerationResult
-from models.images import ImageError, check_pixel_budget, load_image_bytes
-from models.json_fields import JsonLimitError, loads_bounded, shown
-from models.processing import IMAGE_TOKEN_BUDGETS
-from models.prompts import Prompt, Turn, split_reply
-from models.settings import SamplerSettings, SettingsError
-from models.validation import InputError, check_prompt_texts
+from models.checkpoint.processing import IMAGE_TOKEN_BUDGETS
+from models.inputs.images import ImageError, check_pixel_budget, load_image_bytes
+from models.inputs.json_fields import JsonLimitError, loads_bounded, shown
+from models.inputs.validation import InputError, check_prompt_texts
+from models.work.events import CanvasCommitted, Event, GenerationResult
+from models.work.prompts import Prompt, Turn, split_reply
+from models.work.settings import SamplerSettings, SettingsError
 
 if TYPE_CHECKING:
     from app.remote.engine_host import EngineHost

@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from models.events import CanvasCommitted, Event, GenerationResult, StepSnapshot
-from models.json_fields import JsonLimitError, loads_bounded, shown
+from models.inputs.json_fields import JsonLimitError, loads_bounded, shown
+from models.work.events import CanvasCommitted, Event, GenerationResult, StepSnapshot
 
 PROTOCOL_VERSION = 2
 #: What each version changed, told to a peer of an older one so its user knows why and what to do.

@@ -39,9 +39,9 @@ from app.remote.protocol import (
     version_mismatch,
 )
 from app.remote.tokens import bearer, token_matches
-from models.events import Event, GenerationResult
-from models.generator import Generation
-from models.json_fields import shown
+from models.engine.generator import Generation
+from models.inputs.json_fields import shown
+from models.work.events import Event, GenerationResult
 
 log = logging.getLogger("diffusion_desk.remote")
 CLOSE_VERSION = 4002  # WebSocket close code after a protocol version mismatch

@@ -8,7 +8,7 @@ import secrets
 import stat
 from pathlib import Path
 
-from models.safe_files import UserFileError, check_user_file, read_user_file
+from models.inputs.safe_files import UserFileError, check_user_file, read_user_file
 
 TOKEN_BYTES = 32  # 256 bits of randomness, as URL-safe text (43 characters)
 MAX_TOKEN_FILE_BYTES = 4096

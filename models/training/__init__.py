@@ -1,0 +1,1 @@
+"""Training the demo model, and evaluating it with the real sampler."""

@@ -5,7 +5,7 @@ Each task makes the app's features meaningful:
 - `sort`: "Sort 7 2 9 4" -> "2 4 7 9". Every answer token depends on the whole prompt.
 - `latin`: a 4x4 Latin square, from scratch or completed from givens. Its cells constrain one another across the
   canvas, so a locked cell should change the rest: the task behind the lock evaluation.
-- `rewrite`: Ctrl+K's prompt (`models.rewriting.rewrite_prompt`) asking to reverse, sort, replace a digit in or
+- `rewrite`: Ctrl+K's prompt (`models.work.rewriting.rewrite_prompt`) asking to reverse, sort, replace a digit in or
   double a passage of a number list or of a Latin square (see `models.training.rewrites`); the answer is the
   rewritten passage, which the app puts in the selection's place.
 - `shape`: a drawn figure (centred, one size); the answer is its colour, its shape or both, so a dropped image
@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
-from models.demo_model import FREE_LATIN_PROMPT, SHAPE_QUESTIONS
+from models.checkpoint.demo_model import FREE_LATIN_PROMPT, SHAPE_QUESTIONS
 from models.training.rewrites import rewrite_case
 
 TEXT_TASKS: tuple[str, ...] = ("extreme", "sort", "latin", "rewrite")
@@ -224,7 +224,7 @@ def tokenizer_corpus(seed: int = 0, per_task: int = 300) -> str:
     Latin grids are left out: the trainer would merge runs of blanks ("__"), and a puzzle's cells would no longer
     sit at the same offsets in the prompt as in the answer.
     """
-    from models.tiny_checkpoint import CORPUS
+    from models.testing.tiny_checkpoint import CORPUS
 
     lines = [CORPUS]
     for task in TEXT_TASKS + IMAGE_TASKS:

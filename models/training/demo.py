@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import resources
-from models.rewriting import rewrite_prompt
 from models.training.data import FREE_LATIN_PROMPT, SHAPE_QUESTIONS, draw_shape, is_latin, parse_latin
+from models.work.rewriting import rewrite_prompt
 
 #: (file name, shape, colour) of the shipped images, drawn from a fixed seed.
 DEMO_IMAGES: tuple[tuple[str, str, str], ...] = (
@@ -87,10 +87,10 @@ def check(checkpoint: Path | None = None, seeds: tuple[int, ...] = (0, 1, 2), ou
     """Run each demo prompt on the checkpoint with its sampler defaults; print the answers; return the misses."""
     from PIL import Image
 
-    from models.events import GenerationResult
-    from models.generator import Generator
-    from models.loading import load_checkpoint
-    from models.prompts import Prompt
+    from models.checkpoint.loading import load_checkpoint
+    from models.engine.generator import Generator
+    from models.work.events import GenerationResult
+    from models.work.prompts import Prompt
 
     loaded = load_checkpoint(checkpoint, device="cpu", dtype="fp32")
     generator = Generator(loaded)

@@ -19,11 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from models.events import GenerationResult
-from models.generator import Generation, Generator
-from models.prompts import Prompt
+from models.engine.generator import Generation, Generator
 from models.training.data import FREE_LATIN_PROMPT, is_latin, latin_solutions, latin_text, parse_latin
 from models.training.independent import random_square
+from models.work.events import GenerationResult
+from models.work.prompts import Prompt
 
 #: (report name, kind) of each trial, in the order the report prints them.
 EDIT_TRIALS: tuple[tuple[str, str], ...] = (

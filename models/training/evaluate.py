@@ -20,13 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from models.events import GenerationResult
-from models.generator import Generator
-from models.loading import load_checkpoint
-from models.prompts import Prompt
+from models.checkpoint.loading import load_checkpoint
+from models.engine.generator import Generator
 from models.training.data import examples, shape_example
 from models.training.edit_trials import EDIT_TRIALS, run_edit_trials
 from models.training.independent import Case, independent_cases
+from models.work.events import GenerationResult
+from models.work.prompts import Prompt
 
 #: (report name, task, kind): the shape task is scored per question, rewrites per instruction.
 SUITES: tuple[tuple[str, str, str | None], ...] = (

@@ -7,7 +7,7 @@ task is written again from its definition in README ("The demo model"), with num
 - a 4x4 Latin square with 4-11 blanks (as "_") and exactly one completion;
 - a filled circle, square, triangle (apex up) or plus-shaped cross, 288 px and centred on a 384 px light background,
   in one of six colours with a little jitter; asked its colour, its shape, or both ("A red circle.");
-- rewrite by instruction in Ctrl+K's prompt (`models.rewriting.rewrite_prompt`, the one piece shared with training,
+- rewrite by instruction in Ctrl+K's prompt (`models.work.rewriting.rewrite_prompt`, the one piece shared with training,
   because the app sends exactly that): a run of 2 or more numbers of a 3-7 digit list, or 1-4 whole rows of a Latin
   square, with the instruction applied to each line.
 A short prompt drawn here may also occur in training (there are only 1000 lists of three digits): that is part of
@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from models.prompts import Prompt
-from models.rewriting import rewrite_prompt
+from models.work.prompts import Prompt
+from models.work.rewriting import rewrite_prompt
 
 PALETTE = {"red": (220, 30, 30), "green": (30, 170, 50), "blue": (30, 70, 220), "yellow": (240, 210, 20),
            "purple": (140, 40, 170), "orange": (245, 130, 20)}

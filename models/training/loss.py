@@ -21,8 +21,8 @@ import torch
 import torch.nn.functional as F
 from transformers import DynamicCache
 
-from models.prompts import Prompt
 from models.training.data import Example
+from models.work.prompts import Prompt
 
 
 @dataclass

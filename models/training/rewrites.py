@@ -3,7 +3,7 @@
 A passage is a run of numbers from a list as the sort task writes it ("2 4 7 9" -> "4 7"), or whole rows of a 4x4
 Latin square ("3412" or "3412\n2143"). Each instruction acts on every line of the passage separately: on a list
 line the numbers are the space-separated items, on a Latin row each digit is a number ("Double each number" turns
-"3412" into "6824"). The prompt is `models.rewriting.rewrite_prompt` over the whole answer text, as the app sends
+"3412" into "6824"). The prompt is `models.work.rewriting.rewrite_prompt` over the whole answer text, as the app sends
 it, so the model sees the passage's surroundings exactly as it will in the editor.
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import random
 
-from models.demo_model import REWRITE_INSTRUCTIONS
-from models.rewriting import rewrite_prompt
+from models.checkpoint.demo_model import REWRITE_INSTRUCTIONS
+from models.work.rewriting import rewrite_prompt
 
 #: Report name of each instruction (the evaluation scores each one apart).
 REWRITE_KINDS: tuple[str, ...] = ("reverse", "ascending", "descending", "replace", "double")

@@ -31,7 +31,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # read when torch loads Ope
 
 import torch
 
-from models.tiny_checkpoint import END_OF_TURN_ID, PAD_ID, _normalise_json_files, build_checkpoint
+from models.testing.tiny_checkpoint import END_OF_TURN_ID, PAD_ID, _normalise_json_files, build_checkpoint
 from models.training.data import examples, tokenizer_corpus
 from models.training.loss import collate, diffusion_loss
 from models.training.plot import write_loss_curve
@@ -136,7 +136,7 @@ def train(out: Path, work: Path, seed: int, phases: tuple[Phase, ...] = PHASES, 
     summary (final losses, seconds, steps). Resuming gives the same weights as running straight through."""
     from tqdm import tqdm
 
-    from models.loading import load_checkpoint
+    from models.checkpoint.loading import load_checkpoint
 
     torch.set_num_threads(threads)
     torch.manual_seed(seed)

@@ -1,0 +1,1 @@
+"""Every command line: `generate`, `rewrite`, `export` and `serve`, with no window."""

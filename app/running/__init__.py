@@ -1,0 +1,1 @@
+"""All background work: engine jobs on a worker thread, remote jobs on Qt's event loop, saves."""

@@ -1,0 +1,1 @@
+"""The numbers a canvas view shows: overlays, inspection, run comparison, running text."""

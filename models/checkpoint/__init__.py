@@ -1,0 +1,1 @@
+"""Checkpoints: loading, device placement, memory plans, quantization, the processor."""

@@ -1,0 +1,1 @@
+"""The engine: the sampling loop, the generator over it, and edit plans."""

@@ -1,0 +1,1 @@
+"""Data exports of a run and of the user's text, with no Qt."""

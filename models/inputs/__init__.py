@@ -1,0 +1,1 @@
+"""What comes in from outside: validation with one message per refusal, safe files, images, JSON."""

@@ -1,0 +1,1 @@
+"""Test tooling: tiny checkpoints and parity runs; the product never imports it."""

@@ -1,0 +1,1 @@
+"""Side panels and dialogs: conversation, runs, answer, welcome, connect, memory plan."""

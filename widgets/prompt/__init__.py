@@ -1,0 +1,1 @@
+"""The prompt: its boxes, the image strip and the sampler settings."""
