@@ -16,27 +16,14 @@ from typing import Any, NoReturn
 
 from app.cli.json_steps import step_json
 from app.cli.remote_runs import ServerOptionError, add_server_options, check_server_options, connect_server
+from app.cli.sampler_options import SAMPLER_OPTIONS, add_sampler_options
 from models.checkpoint.devices import check_device
 from models.inputs.safe_files import UserFileError, check_save_target, check_user_file, remove_stale_temporaries
 from models.inputs.validation import InputError, Limits, check_model_source, check_text, is_out_of_memory
 from models.work.events import CanvasCommitted, GenerationResult, StepSnapshot
-from models.work.settings import (
-    CORRECTOR_SELECTIONS,
-    SAMPLERS,
-    SPEC_BY_NAME,
-    SamplerSettings,
-    SettingsError,
-    check_in_range,
-)
+from models.work.settings import SAMPLERS, SPEC_BY_NAME, SamplerSettings, SettingsError, check_in_range
 
 EXIT_BAD_INPUT = 2
-#: Options that set one sampler's own settings: option name (argparse dest) -> the setting, and the samplers using it.
-SAMPLER_OPTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
-    name: (name, SPEC_BY_NAME[name].samplers)
-    for name in ("entropy_bound", "t_min", "t_max", "temperature", "threshold", "editing_threshold",
-                 "corrector_steps", "corrector_k", "corrector_selection_tau")
-} | {"corrector_selection": ("corrector_selection", ("ddim",))}
-
 
 class CliError(Exception):
     """Bad input: printed as one line, exit status 2."""
@@ -104,19 +91,7 @@ def _parser() -> argparse.ArgumentParser:
                          help="candidates recorded per position and step, 0 to 10 (0: none); observation only")
         sub.add_argument("--compile", action="store_true",
                          help="static KV cache and torch.compile (GPU; the first run compiles)")
-        sub.add_argument("--sampler", choices=SAMPLERS,
-                         help="diffusers' sampler: entropy-bound (default; as transformers' generate), "
-                              "block-refinement or ddim (rewrite: default the session's)")
-        sub.add_argument("--temperature", type=float, help="block-refinement, ddim: sampling temperature (0: greedy)")
-        sub.add_argument("--threshold", type=float, help="block-refinement: commit threshold, in (0, 1]")
-        sub.add_argument("--editing-threshold", type=float,
-                         help="block-refinement: replace committed tokens above this probability, 0 to 1 (0: off)")
-        sub.add_argument("--corrector-steps", type=int, help="ddim: corrector sweeps after each early step (0: off)")
-        sub.add_argument("--corrector-k", type=int, help="ddim: positions each corrector sweep resamples")
-        sub.add_argument("--corrector-selection", choices=CORRECTOR_SELECTIONS,
-                         help="ddim: how a corrector sweep picks its positions")
-        sub.add_argument("--corrector-tau", dest="corrector_selection_tau", type=float,
-                         help="ddim: temperature of that pick (lower: greedier)")
+        add_sampler_options(sub)
         sub.add_argument("--plan", action="store_true",
                          help="print the memory plan (what the checkpoint needs, what fits here) and exit")
         sub.add_argument("--max-gpu-memory", metavar="SIZE",

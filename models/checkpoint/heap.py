@@ -1,7 +1,7 @@
 """Keeping Python's garbage collector off the window's frames (and the server's answers).
 
 After a model loads, the process holds some 400,000 objects the collector tracks (the modules of torch, transformers,
-Qt and pyqtgraph). A full collection walks every one of them, 150-300 ms on a laptop's cores, and it holds the
+Qt and the plots). A full collection walks every one of them, 150-300 ms on a laptop's cores, and it holds the
 interpreter while it runs, so every thread stops, the GUI thread too, whichever thread set it off. `gc.freeze()`
 moves the objects alive now into a generation no collection walks; a full collection then walks only what was made
 since, a few milliseconds.

@@ -4,15 +4,20 @@ the adaptive stop fed that entropy."""
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 import torch
 
 from models.work.events import StepSnapshot
 
-if TYPE_CHECKING:
-    from models.engine.sampling_loop import _Context
+
+class RunClock(Protocol):
+    """What a view needs of the run it observes (the sampling loop's context has it): no import of the loop."""
+
+    canvas_length: int
+    start: float
+    step_seconds: float
 
 
 class AdaptiveStop:
@@ -68,7 +73,7 @@ def top_candidates(probs: torch.Tensor, k: int) -> Candidates:
 class StepView:
     """What each forward of one canvas shows: entropy and candidates on the device, one small packed transfer."""
 
-    def __init__(self, ctx: _Context, canvas_index: int, locked: np.ndarray, editable: np.ndarray,
+    def __init__(self, ctx: RunClock, canvas_index: int, locked: np.ndarray, editable: np.ndarray,
                  free: torch.Tensor | None, top_k: int) -> None:
         self.ctx, self.canvas_index, self.locked, self.editable = ctx, canvas_index, locked, editable
         self.free, self.top_k = free, top_k

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from models.work.conversation import Conversation, TurnNode
 
-if TYPE_CHECKING:
-    from models.work.workspace import Draft
+
+class Draft(Protocol):
+    """What decides where a prompt goes (the workspace's Draft has it): no import of the workspace."""
+
+    follow_up: bool
+    branch_of: int | None
 
 
 class NextKind(str, enum.Enum):
