@@ -28,8 +28,8 @@ def test_markdown_export_holds_every_branch_and_keeps_line_breaks(qtbot, tmp_pat
     generate_with_keys(qtbot, win)
     win.workspace.name = str(tmp_path / "work.ddsession")  # as if saved under that name
     target = tmp_path / "conversation.md"
-    monkeypatch.setattr("app.controllers.session_controller.QFileDialog.getSaveFileName",
-                        lambda *args, **kwargs: (str(target), "Markdown (*.md)"))  # the name typed in the dialog
+    monkeypatch.setattr("app.controllers.session_controller.save_file_name",
+                        lambda *args, **kwargs: str(target))  # the name typed in the dialog
     focus_window(qtbot, win)
     QTest.keyClick(win, Qt.Key.Key_F, Qt.KeyboardModifier.AltModifier)  # the File menu
     qtbot.waitUntil(lambda: QApplication.activePopupWidget() is not None)
