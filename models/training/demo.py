@@ -61,7 +61,7 @@ DEMO_PROMPTS: tuple[DemoPrompt, ...] = (
     DemoPrompt("Sort five numbers", "Sort 4 9 2 7 5", "2 4 5 7 9"),
     DemoPrompt("Sort seven numbers", "Sort 8 1 6 3 9 1 4", "1 1 3 4 6 8 9"),
     DemoPrompt("Latin square puzzle: fill in the blanks", LATIN_PUZZLE, "1234\n3412\n4321\n2143"),
-    DemoPrompt("Latin square from scratch (hard for this model: try seed 2)", FREE_LATIN_PROMPT, None),
+    DemoPrompt("Latin square from scratch", FREE_LATIN_PROMPT, None),
     DemoPrompt("Colour of a drawn shape", SHAPE_QUESTIONS["colour"], "blue", image="blue-triangle.png"),
     DemoPrompt("Name the shape", SHAPE_QUESTIONS["shape"], "cross", image="green-cross.png"),
     DemoPrompt("Describe the picture", SHAPE_QUESTIONS["both"], "A red circle.", image="red-circle.png"),
