@@ -55,5 +55,9 @@ def test_a_server_that_drops_mid_run_says_so_once_and_keeps_the_steps_on_screen(
     # Closing the box with Enter (the focused button) leaves no box behind.
     QTest.keyClick(boxes[0], Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: not open_boxes(win))
-    assert not win.generation.generate_action.isEnabled()
+    # No model now: Generate does not run, and says why (it offers the demo model instead of sitting disabled).
+    recorded = len(win.workspace.runs)
+    assert not win.generate() and len(win.workspace.runs) == recorded
+    assert win.model_offer.box.isVisible()
+    win.model_offer.box.close()
     qt_loop.run_until_complete(asyncio.sleep(0.1))

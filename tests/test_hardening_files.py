@@ -133,7 +133,7 @@ def test_a_temporary_left_by_a_killed_save_is_cleaned_on_the_next_save(tmp_path:
     target = tmp_path / "big.json"
     target.write_text("old")
     code = (
-        "import os, sys, time\nfrom models import safe_files\nreal = os.fsync\n"
+        "import os, sys, time\nfrom models.inputs import safe_files\nreal = os.fsync\n"
         "def slow(fd):\n    print('writing', flush=True)\n    time.sleep(60)\n"
         "safe_files.os.fsync = slow\nsafe_files.write_atomic(sys.argv[1], b'x' * 5_000_000)\n"
     )
