@@ -15,6 +15,7 @@ import urllib.request
 from app.cli.serve import listen
 from app.remote.client import RemoteGenerator
 from app.remote.limits import ServerLimits
+from app.remote.protocol import PROTOCOL_VERSION
 from models.work.events import GenerationResult
 from models.work.prompts import Prompt
 from tests.remote_helpers import TOKEN, RawWebSocket, running_server, wait_until
@@ -33,7 +34,7 @@ def served_meanwhile(served, loaded) -> None:
 def long_run(served, loaded, client: RawWebSocket) -> None:
     """`client` starts a run that would take minutes, and the engine is seen to be busy with it."""
     settings = loaded.defaults.with_values(seed=2, max_denoising_steps=48, max_new_tokens=4096, top_k=10)
-    client.send({"type": "hello", "id": 0, "protocol": 1})
+    client.send({"type": "hello", "id": 0, "protocol": PROTOCOL_VERSION})
     client.send({"type": "generate", "id": 1, "prompt": {"user": "long"}, "settings": settings.to_dict()})
     assert wait_until(lambda: served.host.busy, SLACK)
 

@@ -17,7 +17,6 @@ import numpy as np
 import pytest
 from hypothesis import event, given
 from hypothesis import strategies as st
-from PySide6.QtWidgets import QFileDialog
 
 import main
 from app.cli.generate import main as cli_main
@@ -142,7 +141,8 @@ def test_export_in_a_process_with_little_memory_refuses_the_huge_array(hostile, 
 def test_the_windows_file_open_shows_one_message(qtbot, tmp_path, monkeypatch, hostile, name):
     win = make_window(qtbot, tmp_path / "settings.ini")
     before = win.workspace
-    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *args, **kwargs: (str(hostile[name]), ""))
+    monkeypatch.setattr("app.controllers.session_controller.open_file_name",
+                        lambda *args, **kwargs: str(hostile[name]))  # the file a person picks
     with qtbot.waitSignal(win.errorShown, timeout=30_000) as shown:
         win.sessions.actions["open"].trigger()
     assert HOSTILE[name][1] in shown.args[0] and "Traceback" not in shown.args[0]
