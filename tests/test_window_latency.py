@@ -44,12 +44,12 @@ class Draws:
     """Every canvas frame drawn: on which thread, and whether the run was still streaming."""
 
     def __init__(self) -> None:
-        self.streaming = False
+        self.streaming = lambda: False  # is a run streaming now? (its last frame, once it ended, is the GUI's)
         self.on_gui: list[bool] = []  # while streaming: drawn by the GUI thread?
 
     def spy(self, original):
         def drawing(*args, **kwargs):
-            if self.streaming:
+            if self.streaming():
                 self.on_gui.append(threading.current_thread() is threading.main_thread())
             return original(*args, **kwargs)
 
@@ -85,10 +85,10 @@ def stream(qtbot, win, draws: Draws) -> list[int]:
             walked.append(walked_by_full_collection())
 
     win.hub.changed.connect(sample)
-    draws.streaming = True
+    draws.streaming = lambda: win.workspace.running() is not None
     with qtbot.waitSignal(win.generationDone, timeout=300_000):
         win.generate()
-    draws.streaming = False
+    draws.streaming = lambda: False
     win.hub.changed.disconnect(sample)
     return walked
 
