@@ -195,6 +195,7 @@ class EngineController(QObject):
         remote, self.remote = self.remote, None
         if remote is None:
             return
+        self._dropped_run = run  # its own failure may arrive after this, in either order: it says nothing more
         self.generator = None  # `loaded` stays: the status bar and the views still name the server's model
         remote.closed.remove_done_callback(self._lost)
         self.connectionLost.emit(reason, run)
@@ -214,7 +215,8 @@ class EngineController(QObject):
         if run is not None and run.id in self.hub.ws.runs:
             self.hub.ws.fail_run(run.id, message)
         self.busyChanged.emit(False)
-        if run is not None and _connection_dropped(error):
+        gone = self.remote is not None and self.remote.closed.done()
+        if run is not None and (_connection_dropped(error) or gone or run is getattr(self, "_dropped_run", None)):
             self._drop_connection(message, run)  # one message, from the connection's side
             self.runEnded.emit(run)
             return
