@@ -84,3 +84,25 @@ def test_every_view_declares_what_it_redraws_on_and_every_declared_flag_is_annou
         heard |= on
     assert emitted & ~heard == Change(0), "the workspace announces a change no view redraws on"
     assert emitted == Change.every()  # and every kind of change is one the workspace makes
+
+
+def test_the_selection_and_refused_settings_are_the_workspaces_and_announced_once():
+    from models.work.settings import SamplerSettings, SettingsError
+
+    ws = Workspace(settings=SamplerSettings(seed=None))
+    heard: list[Change] = []
+    ws.subscribe(lambda _ws, change: heard.append(change))
+    ws.set_selection((3, 3))  # an empty span selects nothing: nothing changed
+    ws.set_selection((3, 7))
+    ws.set_selection((3, 7))
+    assert ws.selection == (3, 7) and heard == [Change.SELECTION]
+    ws.set_selection(None)
+    assert ws.selection is None and heard[-1] == Change.SELECTION
+    run = ws.settings_for_run()
+    assert run.seed is not None and run.with_values(seed=None) == ws.settings  # a definite seed, nothing else
+    ws.refuse_settings("t_max must be greater than t_min")
+    with pytest.raises(SettingsError, match="t_max"):
+        ws.settings_for_run()
+    assert heard[-1] == Change.SETTINGS and ws.settings.seed is None  # the last valid settings are kept
+    ws.set_settings(ws.settings)  # the same valid settings again: the refusal is over
+    assert ws.settings_problem == "" and ws.settings_for_run().seed is not None

@@ -294,3 +294,34 @@ def test_two_runs_compare_side_by_side(qtbot, window):
     compare.slider.setValue(0)
     assert compare.grids[0].snapshot() is a.steps(comparison.canvas)[0]
     compare.close()
+
+
+def test_the_selection_lives_in_the_workspace_and_ctrl_r_runs_what_it_holds(qtbot, window):
+    """One path from a key to the engine: the views only edit the workspace's selection, and the edit reads it."""
+    ws, grid = window.workspace, window.grid
+    select_tokens(window, 2, 6)
+    assert ws.selection == (2, 6) and grid.selection() == (2, 6)
+    qtbot.mouseClick(grid, Qt.MouseButton.LeftButton, pos=grid.cell_rect(9).center().toPoint())
+    assert ws.selection == (9, 10) and window.editor.token_selection() == (9, 10)
+    ws.set_selection((12, 20))  # as a script or a restored state would: both views show it, the grid its canvas
+    assert window.editor.token_selection() == (12, 20) and grid.selection() == (12, 16)
+    window.edits.actions["redenoise"].trigger()
+    wait_for_review(qtbot, window)
+    assert last_run(window).span == (12, 20)
+
+
+def test_a_run_waits_for_valid_settings_and_the_panel_keeps_what_was_typed(qtbot, window):
+    ws, panel = window.workspace, window.sampler_panel
+    assert panel.sampler() == "entropy-bound"  # the default, whose temperature falls from t_max to t_min
+    kept = ws.settings
+    panel.spins["t_min"].setValue(panel.spins["t_max"].value())  # t_max must stay above t_min
+    assert "t_max must be greater than t_min" in ws.settings_problem and ws.settings == kept
+    assert panel.spins["t_min"].value() == panel.spins["t_max"].value()  # not put back while the user types
+    select_tokens(window, 2, 6)
+    QTest.keyClick(window.editor.text_edit, Qt.Key.Key_R, CTRL)
+    assert "Invalid sampler settings" in window.statusBar().currentMessage() and not ws.runs
+    panel.spins["t_min"].setValue(0.0)
+    assert ws.settings_problem == "" and ws.settings.t_min == 0.0
+    QTest.keyClick(window.editor.text_edit, Qt.Key.Key_R, CTRL)
+    wait_for_review(qtbot, window)
+    assert last_run(window).settings.t_min == 0.0

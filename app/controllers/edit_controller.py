@@ -14,11 +14,10 @@ from PySide6.QtGui import QAction, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import QMenu, QWidget
 
 from app.controllers.engine_controller import EngineController
-from app.controllers.workspace_hub import WorkspaceHub
+from app.controllers.workspace_hub import WorkspaceHub, settings_for_run
 from models.engine.edit_plans import EditError
 from models.work.changes import Change
 from models.work.runs import Run, RunKind
-from models.work.settings import SamplerSettings
 from models.work.vocabulary import NeedsModel, RecordedTokenizer
 from widgets.canvas.canvas_panel import CanvasPanel
 from widgets.editor.editor_pane import EditorPane, Mode
@@ -39,14 +38,14 @@ def redo_keys() -> list[QKeySequence]:
 
 class EditController(QObject):
     REDRAWS_ON = (Change.DOCUMENT | Change.REVIEW | Change.STEPS | Change.POSITION | Change.RUNS | Change.CONVERSATION
-                  | Change.MODEL)
+                  | Change.MODEL | Change.SELECTION)
 
     def __init__(self, hub: WorkspaceHub, engine: EngineController, pane: EditorPane, grid: CanvasPanel,
-                 run_settings: Callable[[], SamplerSettings | None], notify: Callable[[str], None],
-                 show_editor: Callable[[], None], parent: QObject | None = None) -> None:
+                 notify: Callable[[str], None], show_editor: Callable[[], None],
+                 parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.hub, self.engine, self.pane, self.grid = hub, engine, pane, grid
-        self.run_settings, self.notify, self.show_editor = run_settings, notify, show_editor
+        self.notify, self.show_editor = notify, show_editor
         self.actions: dict[str, QAction] = {}
         pane.textTyped.connect(self.type_text)
         pane.lockRequested.connect(self.toggle_lock)
@@ -131,6 +130,8 @@ class EditController(QObject):
             self._suggest_instructions()
         if change & (Change.REVIEW | Change.DOCUMENT | Change.CONVERSATION | Change.MODEL | Change.RUNS):
             self.update_actions()
+        if change & (Change.SELECTION | Change.POSITION):
+            self._show_selection()
         running = ws.running()
         if ws.review is not None and ws.runs[ws.review].turn == ws.conversation.current:
             if pane.mode() is not Mode.REVIEW or change & (Change.REVIEW | Change.CONVERSATION | Change.MODEL):
@@ -177,16 +178,25 @@ class EditController(QObject):
     def _on_grid_selection(self, start: int, end: int) -> None:
         offset = self._grid_offset()
         if offset is not None and start >= 0:
-            self.pane.set_token_selection(offset + start, offset + end)
+            self.ws.set_selection((offset + start, offset + end))
 
     def _on_editor_selection(self, start: int, end: int) -> None:
-        offset, doc = self._grid_offset(), self.ws.document
+        self.ws.set_selection((start, end) if start >= 0 else None)
+
+    def _show_selection(self) -> None:
+        """The workspace's selection in the editor and, clipped to the canvas it shows, in the grid. A view that
+        already shows it is left alone: resetting the editor's cursor would reverse a selection made backwards."""
+        span, offset, doc = self.ws.selection, self._grid_offset(), self.ws.document
+        if span is not None and self.pane.token_selection() != span:
+            self.pane.set_token_selection(*span)
         if offset is None:
             return
-        local = (max(start - offset, 0), min(end - offset, doc.canvas_length))
-        self.grid.blockSignals(True)  # the grid's echo would clip the editor's span to the one canvas it shows
-        self.grid.setSelection(*local) if start >= 0 and local[0] < local[1] else self.grid.setSelection(None)
-        self.grid.blockSignals(False)
+        local = None if span is None else (max(span[0] - offset, 0), min(span[1] - offset, doc.canvas_length))
+        local = local if local is not None and local[0] < local[1] else None
+        if self.grid.selection() != local:
+            self.grid.blockSignals(True)  # the grid's echo would clip the span to the one canvas it shows
+            self.grid.setSelection(*local) if local is not None else self.grid.setSelection(None)
+            self.grid.blockSignals(False)
 
     def _on_grid_lock(self, position: int) -> None:
         offset = self._grid_offset()
@@ -207,7 +217,7 @@ class EditController(QObject):
             self.pane.set_document(doc)
 
     def toggle_lock(self, span: tuple[int, int] | None = None) -> None:
-        span = span or self.pane.token_selection()
+        span = span or self.ws.selection
         doc = self.ws.document
         if doc is None or not span or span[0] >= span[1]:
             self.notify("Select some text or tokens to lock or unlock (Ctrl+L).")
@@ -222,14 +232,14 @@ class EditController(QObject):
 
     # ----- asking the model ---------------------------------------------------------------------------------
     def ask_instruction(self) -> None:
-        if not self.pane.token_selection():
+        if not self.ws.selection:
             self.notify("Select the text to rewrite first, then press Ctrl+K.")
             return
         self.show_editor()
         self.pane.ask_instruction()
 
     def redenoise(self, seed: int | None = None, span: tuple[int, int] | None = None) -> bool:
-        span = span or self.pane.token_selection()
+        span = span or self.ws.selection
         doc = self.ws.document
         if doc is None or not span or span[0] >= span[1]:
             self.notify("Select the text (or tokens in the grid) to re-denoise, then press Ctrl+R.")
@@ -250,7 +260,7 @@ class EditController(QObject):
     def rewrite_by_instruction(self, instruction: str, seed: int | None = None,
                                span: tuple[int, int] | None = None) -> bool:
         """Send the selection and its surroundings as a chat turn; the answer streams into the selection's place."""
-        span = span or self.pane.token_selection()
+        span = span or self.ws.selection
         doc = self.ws.document
         if doc is None or not span or span[0] >= span[1] or not instruction.strip():
             self.notify("Select the text to rewrite, then say how.")
@@ -265,7 +275,7 @@ class EditController(QObject):
         ws, engine = self.ws, self.engine
         if not self.can_run():
             return False
-        settings = self.run_settings()
+        settings = settings_for_run(self.ws, self.notify)
         if settings is None:
             return False
         if seed is not None:

@@ -11,10 +11,9 @@ from PySide6.QtWidgets import QMenu, QWidget
 
 from app.controllers.engine_controller import EngineController
 from app.controllers.examples import Example
-from app.controllers.workspace_hub import WorkspaceHub
-from app.running.engine_jobs import with_seed
+from app.controllers.workspace_hub import WorkspaceHub, settings_for_run
 from models.work.runs import Run
-from models.work.settings import SamplerSettings, SettingsError
+from models.work.settings import SamplerSettings
 from models.work.vocabulary import model_ref
 from widgets.prompt.image_strip import ImageStrip
 from widgets.prompt.prompt_panel import PromptPanel
@@ -107,13 +106,9 @@ class GenerateController(QObject):
 
     # ----- generating -----------------------------------------------------------------------------------------
     def run_settings(self) -> SamplerSettings | None:
-        """The sampler panel's settings for a run, with a definite seed; None (and a message) when invalid."""
-        try:
-            settings = self.sampler.settings()
-        except SettingsError as error:
-            self.status.notify(f"Invalid sampler settings: {error}")
-            return None
-        return with_seed(settings).with_values(compile=self.compile_action.isChecked())
+        """The workspace's settings for a run, with a definite seed; None (and a message) while the panel holds
+        settings that are not valid."""
+        return settings_for_run(self.hub.ws, self.status.notify)
 
     def use_example(self, example: Example) -> None:
         """Put a demo prompt (and its picture) in the prompt panel, replacing what was there; the cursor goes there."""

@@ -63,8 +63,9 @@ class PromptBinding(QObject):
             return
         try:
             settings = self.sampler.settings()
-        except SettingsError:
-            return  # the panel shows what is wrong; the workspace keeps the last valid settings
+        except SettingsError as error:  # the panel shows what is wrong; the workspace keeps the last valid settings
+            self.hub.ws.refuse_settings(str(error))
+            return
         self.hub.ws.set_settings(dataclasses.replace(settings, compile=self.compile_action.isChecked()))
 
     def render(self, change: Change) -> None:
@@ -91,7 +92,9 @@ class PromptBinding(QObject):
             except SettingsError:
                 shown_settings = None
             wanted = dataclasses.replace(ws.settings, compile=False)
-            if shown_settings is None or dataclasses.replace(shown_settings, compile=False) != wanted:
+            if ws.settings_problem and shown_settings is None:
+                pass  # the user is still typing them: the panel keeps what it shows, and says what is wrong
+            elif shown_settings is None or dataclasses.replace(shown_settings, compile=False) != wanted:
                 self.sampler.set_settings(ws.settings)
             self.compile_action.setChecked(ws.settings.compile)
         finally:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from PySide6.QtCore import QObject, Signal
 
 from models.work.changes import Change
+from models.work.settings import SamplerSettings, SettingsError
 from models.work.workspace import Workspace
 
 
@@ -60,3 +61,12 @@ def token_text(ws: Workspace) -> Callable[[int], str]:
 def max_entropy(ws: Workspace) -> float | None:
     """ln(vocabulary size): the entropy of a uniform guess, the top of every entropy scale."""
     return math.log(ws.model.vocab_size) if ws.model is not None else None
+
+
+def settings_for_run(ws: Workspace, notify: Callable[[str], None]) -> SamplerSettings | None:
+    """The workspace's settings for a run, with a definite seed; None (and a message) while they are not valid."""
+    try:
+        return ws.settings_for_run()
+    except SettingsError as error:
+        notify(f"Invalid sampler settings: {error}")
+        return None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -11,20 +10,12 @@ from typing import Any
 from models.checkpoint.heap import settle_all
 from models.checkpoint.loading import load_checkpoint
 from models.work.events import Event, GenerationResult
-from models.work.settings import SamplerSettings
 
 
 @dataclass(frozen=True)
 class LoadProgress:
     fraction: float
     message: str
-
-
-def with_seed(settings: SamplerSettings) -> SamplerSettings:
-    """Random-seed runs still use a definite seed, so the user can note it and reproduce the run."""
-    if settings.seed is not None:
-        return settings
-    return settings.with_values(seed=random.randrange(2**31))
 
 
 #: Plans that need the user's word before a load: the model does not simply fit (or cannot run here).

@@ -81,8 +81,8 @@ class MainWindow(QMainWindow):
         self.history = HistoryViews(self.hub, w.conversation, w.runs, w.output, self.compare_runs, self)
         self.binding = PromptBinding(self.hub, w.prompt_panel, w.image_strip, w.sampler_panel,
                                      self.generation.follow_up_action, self.generation.compile_action, self)
-        self.edits = EditController(self.hub, self.engine, w.editor, w.canvas, self.generation.run_settings,
-                                    self.notify, lambda: w.bottom_tabs.setCurrentWidget(w.editor), self)
+        self.edits = EditController(self.hub, self.engine, w.editor, w.canvas, self.notify,
+                                    lambda: w.bottom_tabs.setCurrentWidget(w.editor), self)
         self.inspection = InspectorController(self.hub, w.inspector, w.canvas, self.edits,
                                               lambda: w.side_tabs.setCurrentWidget(w.inspector_tab), self)
         self.models = ModelController(self.hub, self.engine, self, self.store, w.sampler_panel, w.image_strip,

@@ -17,6 +17,7 @@ class Change(enum.Flag):
     REVIEW = enum.auto()  # the review of an edit run
     DRAFT = enum.auto()  # the prompt boxes
     SETTINGS = enum.auto()  # the sampler settings
+    SELECTION = enum.auto()  # the token span selected in the current text
     SAVED = enum.auto()  # the session was saved or marked modified
 
     @classmethod

@@ -9,6 +9,7 @@ announced once to the listeners with the kinds of things that changed (`Change` 
 from __future__ import annotations
 
 import dataclasses
+import random
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from models.work.next_turn import next_turn
 from models.work.prompts import Prompt, split_reply
 from models.work.rewriting import rewrite_prompt
 from models.work.runs import KEPT, Fate, Run, RunKind
-from models.work.settings import SamplerSettings
+from models.work.settings import SamplerSettings, SettingsError
 from models.work.undo import DocumentStep, UndoStack
 from models.work.vocabulary import ModelRef
 
@@ -74,6 +75,8 @@ class Workspace:
         self.model = model
         self.tokenizer = tokenizer  # the model's own, or a RecordedTokenizer for replay without it
         self.settings = settings or SamplerSettings()
+        self.settings_problem = ""  # what is wrong with settings the user is typing; they stay as they were
+        self.selection: tuple[int, int] | None = None  # the token span of the current text that edits act on
         self.conversation = Conversation()
         self.runs: dict[int, Run] = {}
         self.position = Position()
@@ -201,9 +204,32 @@ class Workspace:
             self._changed(Change.DRAFT)
 
     def set_settings(self, settings: SamplerSettings) -> None:
-        if settings != self.settings:
-            self.settings = settings
+        if settings != self.settings or self.settings_problem:
+            self.settings, self.settings_problem = settings, ""
             self._changed(Change.SETTINGS)
+
+    def refuse_settings(self, problem: str) -> None:
+        """The user is asking for settings that are not valid: runs wait until they are (the last valid stay)."""
+        if problem != self.settings_problem:
+            self.settings_problem = problem
+            self._changed(Change.SETTINGS)
+
+    def settings_for_run(self) -> SamplerSettings:
+        """The settings a run is asked with, the seed made definite so the run can be reproduced; SettingsError
+        while the user's settings are not valid."""
+        if self.settings_problem:
+            raise SettingsError(self.settings_problem)
+        if self.settings.seed is not None:
+            return self.settings
+        return self.settings.with_values(seed=random.randrange(2**31))
+
+    # ----- the selection ----------------------------------------------------------------------------------------
+    def set_selection(self, span: tuple[int, int] | None) -> None:
+        """Select tokens [start, end) of the current text (None, or an empty span, selects nothing)."""
+        span = (int(span[0]), int(span[1])) if span is not None and span[0] < span[1] else None
+        if span != self.selection:
+            self.selection = span
+            self._changed(Change.SELECTION)
 
     # ----- runs -------------------------------------------------------------------------------------------------
     def _new_run(self, kind: RunKind, turn: int, prompt: Prompt, settings: SamplerSettings, **fields: Any) -> Run:
