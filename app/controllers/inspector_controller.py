@@ -26,6 +26,7 @@ class InspectorController(QObject):
         super().__init__(parent)
         self.hub, self.inspector, self.grid, self.edits, self.reveal = hub, inspector, grid, edits, reveal
         self.position: int | None = None  # the canvas position inspected (a view state, like a selection)
+        self._due = False  # a streamed step waits for the grid's next frame
         grid.positionClicked.connect(self.inspect)  # a click in the grid or the text view
         grid.selectionChanged.connect(self._grid_selected)
         inspector.positionMoved.connect(self.move)
@@ -41,7 +42,7 @@ class InspectorController(QObject):
     def inspect(self, position: int) -> None:
         self.position = position
         self.reveal()
-        self.render(Change.POSITION)
+        self._draw(Change.POSITION)
 
     def move(self, step: int) -> None:
         snapshot = self.grid.snapshot()
@@ -51,6 +52,25 @@ class InspectorController(QObject):
         self.grid.setSelection(position, position + 1)  # the grid, the editor and the inspector follow
 
     def render(self, change: Change) -> None:
+        ws = self.hub.ws
+        if not change & ~(Change.STEPS | Change.POSITION) and ws.position.live and ws.running() is not None:
+            # A streaming step: drawn after the grid's next frame, in an event-loop pass of its own (the two
+            # together were over a frame's budget at the real canvas), showing the step that frame shows.
+            self._due = True
+            return
+        self._due = False
+        self._draw(change)
+
+    def due(self) -> bool:
+        """Whether a streamed step waits for the inspector (app/shell/frame_followers.py draws it)."""
+        return self._due
+
+    def draw_due(self) -> None:
+        if self._due:
+            self._due = False
+            self._draw(Change.STEPS)
+
+    def _draw(self, change: Change) -> None:
         if change & Change.MODEL:
             ws = self.hub.ws
             self.inspector.set_token_text(token_text(ws), max_entropy(ws) or 4.0)
@@ -92,7 +112,7 @@ class InspectorController(QObject):
         index = ws.position.canvas * doc.canvas_length + position
         ws.change_document(doc.with_token(index, token_id), "Pick a candidate")
         self.position = position
-        self.render(Change.DOCUMENT)
+        self._draw(Change.DOCUMENT)
 
     def redenoise_around(self, position: int) -> None:
         doc = self.hub.ws.document

@@ -74,8 +74,10 @@ class SessionController(QObject):
     def update_title(self) -> None:
         ws = self.ws
         name = Path(ws.name).name if ws.name else "Untitled"
-        self.window.setWindowTitle(f"{name}[*] — Diffusion Desk")
-        self.window.setWindowModified(ws.is_modified() and not ws.is_empty())
+        title, modified = f"{name}[*] — Diffusion Desk", ws.is_modified() and not ws.is_empty()
+        if (title, modified) != (self.window.windowTitle(), self.window.isWindowModified()):  # asked at every step
+            self.window.setWindowTitle(title)
+            self.window.setWindowModified(modified)
 
     # ----- asking before work is dropped ----------------------------------------------------------------------
     def has_unsaved_work(self) -> bool:

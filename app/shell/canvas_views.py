@@ -1,8 +1,8 @@
 """The canvas views (token grid, entropy heatmap, step curves, scrubber) rendered from the workspace's position.
 
 While a run streams, the grid draws the newest step (at most 30 times a second) and the plots follow it: after a frame
-of the grid is on screen, one plot (the heatmap, then the curves, in turn) is updated in the next event-loop pass, so
-no pass carries the grid and a plot together. The scrubber, the heatmap and the curves only ask the workspace to show
+of the grid is on screen, one plot (the heatmap, then the curves, in turn) is updated in an event-loop pass of its own
+(app/shell/frame_followers.py). The scrubber, the heatmap and the curves only ask the workspace to show
 another position; what they draw comes back from it.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from PySide6.QtCore import QObject, QTimer
+from PySide6.QtCore import QObject
 
 from app.controllers.workspace_hub import WorkspaceHub, max_entropy, token_text
 from models.work.changes import Change
@@ -36,7 +36,6 @@ class CanvasViews(QObject):
         self._next_live_plot = 0  # 0: the heatmap, 1: the curves
         self._last_live_plot = 0.0
         hub.watch(self, self.render)
-        grid.framePainted.connect(self._after_frame)
         replay.positionChanged.connect(self._scrubbed)
         replay.liveChanged.connect(self._live_toggled)
         heatmap.stepPositionClicked.connect(self._heatmap_clicked)
@@ -119,14 +118,13 @@ class CanvasViews(QObject):
         self.heatmap.show_step(steps, step)
         self.curves.show_step(steps, step)
 
-    def _after_frame(self) -> None:
-        # pyqtgraph's updates are the costliest thing the GUI thread does while a run streams: one plot per grid
-        # frame, in the pass after it, so the grid and a plot never share an event-loop pass.
+    def plot_due(self) -> bool:
+        """Whether a plot waits for streamed steps (app/shell/frame_followers.py draws it after a grid frame): one
+        plot per frame, in a pass of its own, and each at most 5 times a second."""
         elapsed_ms = (time.perf_counter() - self._last_live_plot) * 1000
-        if self._live_plots_due and elapsed_ms >= PLOT_INTERVAL_MS / 2:
-            QTimer.singleShot(0, self, self._draw_live_plot)
+        return self._live_plots_due and elapsed_ms >= PLOT_INTERVAL_MS / 2
 
-    def _draw_live_plot(self) -> None:
+    def draw_live_plot(self) -> None:
         if not self._live_plots_due or self._plot_target is None:
             return
         plot = (self.heatmap, self.curves)[self._next_live_plot]

@@ -28,6 +28,7 @@ from app.controllers.prompt_binding import PromptBinding
 from app.controllers.session_controller import SessionController
 from app.controllers.workspace_hub import WorkspaceHub
 from app.shell.canvas_views import CanvasViews
+from app.shell.frame_followers import FrameFollowers
 from app.shell.help_dialogs import build_help_menu
 from app.shell.history_views import HistoryViews
 from app.shell.model_offer import ModelOffer
@@ -87,6 +88,9 @@ class MainWindow(QMainWindow):
                                               lambda: w.side_tabs.setCurrentWidget(w.inspector_tab), self)
         self.models = ModelController(self.hub, self.engine, self, self.store, w.sampler_panel, w.image_strip,
                                       self.notify)
+        self.followers = FrameFollowers(w.canvas.framePainted, self)  # the inspector, then a plot, after a frame
+        self.followers.follow(self.inspection.due, self.inspection.draw_due)
+        self.followers.follow(self.views.plot_due, self.views.draw_live_plot)
         self.autosaver = Autosaver(self.hub, self.engine, self)
         self.exports = ExportController(self.hub, self, self.notify, overlay=w.canvas.overlay, store=self.store)
         self._build_menus()

@@ -13,6 +13,7 @@ from app.shell.status_numbers import live_rate
 from models.checkpoint.devices import memory_in_use
 from models.work.changes import Change
 from models.work.runs import Fate, Run, RunKind
+from widgets.panels.steady_label import steady
 
 
 class WindowStatus(QObject):
@@ -24,8 +25,7 @@ class WindowStatus(QObject):
         bar = window.statusBar()
         self.model_label = QLabel("No model")
         self.memory_label = QLabel()
-        self.speed_label = QLabel()
-        self.speed_label.setMinimumWidth(self.speed_label.fontMetrics().horizontalAdvance("00000.0 tok/s "))
+        self.speed_label = steady(QLabel(), "00000.0 tok/s ")
         self.progress = QProgressBar()
         self.progress.setRange(0, 100)
         self.progress.setMaximumWidth(220)

@@ -7,6 +7,7 @@ from PySide6.QtGui import QHideEvent
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QStyle, QToolButton, QWidget
 
 from widgets.canvas.step_slider import StepSlider
+from widgets.panels.steady_label import steady
 
 SPEEDS = (2, 5, 10, 20)  # steps per second
 DEFAULT_SPEED = 10
@@ -24,6 +25,7 @@ class ReplayBar(QWidget):
         self._counts: list[int] = []  # recorded steps per canvas
         self._canvas = 0
         self._document = False  # the text itself is shown, after the replayed run's last step
+        self._playing_shown: bool | None = None  # which icon the play button shows
 
         self.canvas_combo = QComboBox()
         self.canvas_combo.setToolTip("Which canvas (block of tokens) to show; the model writes them one after another")
@@ -38,9 +40,7 @@ class ReplayBar(QWidget):
         self.slider.setRange(0, 0)
         self.slider.setPageStep(5)
 
-        self.step_label = QLabel()
-        # Reserve the widest label text so the slider does not jump as digits grow.
-        self.step_label.setMinimumWidth(self.step_label.fontMetrics().horizontalAdvance("Step 0000 / 0000"))
+        self.step_label = steady(QLabel(), "Step 0000 / 0000")  # nor does the slider jump as digits grow
         self.step_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         # A DDIM corrector sweep is a step of its own: said beside the step number (a label of its own, so the
         # step number keeps its place).
@@ -250,6 +250,9 @@ class ReplayBar(QWidget):
                                    "drag the slider to replay the steps that wrote it" if self._document else "")
 
     def _show_playing(self, playing: bool) -> None:
+        if playing == self._playing_shown:  # a new icon re-lays out the bar, and the window above it
+            return
+        self._playing_shown = playing
         icon = QStyle.StandardPixmap.SP_MediaPause if playing else QStyle.StandardPixmap.SP_MediaPlay
         self.play_button.setIcon(self.style().standardIcon(icon))
         self.play_button.setToolTip("Pause" if playing else "Play back the recorded steps")

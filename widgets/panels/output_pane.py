@@ -128,7 +128,11 @@ class OutputPane(QWidget):
                 self.stats_form.addRow(f"{key}:", value)
                 self._stat_values[key] = value
         for key, text in stats.items():
-            self._stat_values[key].setText(text)
+            label = self._stat_values[key]
+            label.setText(text)
+            # Widths only grow: a column that narrowed and widened as live numbers change would re-wrap the answer
+            # beside it at every update (16 ms at the real canvas) and make it jump.
+            label.setMinimumWidth(max(label.minimumWidth(), label.fontMetrics().horizontalAdvance(text) + 4))
         self.stats_title.setVisible(bool(stats))
 
     def stats(self) -> dict[str, str]:
