@@ -14,6 +14,7 @@ from qt_helpers import shown
 
 from models.work.events import StepSnapshot
 from widgets.canvas.canvas_panel import CanvasPanel
+from widgets.canvas.grid_cells import CellFrame
 from widgets.canvas.grid_render import CellsImage
 from widgets.canvas.text_layout import TextPainter
 
@@ -58,8 +59,22 @@ def drawn_on(monkeypatch) -> list[bool]:
     return threads
 
 
+@pytest.fixture
+def built_on(monkeypatch) -> list[bool]:
+    """For every frame built (colours and marks of every cell), whether the GUI thread built it."""
+    threads: list[bool] = []
+    original = CellFrame.build_from.__func__
+
+    def building(cls, inputs):
+        threads.append(threading.current_thread() is threading.main_thread())
+        return original(cls, inputs)
+
+    monkeypatch.setattr(CellFrame, "build_from", classmethod(building))
+    return threads
+
+
 @pytest.mark.parametrize("view", ["grid", "text"])
-def test_a_streamed_step_is_drawn_on_the_worker_and_the_newest_is_shown(qtbot, drawn_on, view):
+def test_a_streamed_step_is_drawn_on_the_worker_and_the_newest_is_shown(qtbot, drawn_on, built_on, view):
     panel = shown(qtbot, CanvasPanel(lambda i: "\u2581" + WORDS[i], 12.0), 900, 700)
     panel.set_view(view)
     shown_view = panel.current()
@@ -70,6 +85,7 @@ def test_a_streamed_step_is_drawn_on_the_worker_and_the_newest_is_shown(qtbot, d
     qtbot.waitUntil(lambda: not shown_view._dirty, timeout=30_000)  # and painted
     assert drawn_on and not any(drawn_on), "the GUI thread drew a live frame"
     assert len(drawn_on) < len(snaps)  # frames dropped: a burst of 24 steps is a few frames, the newest last
+    assert built_on and not any(built_on), "the GUI thread built a live frame"  # the frame too, not only its picture
     live = shown_view.grab().toImage()
     # The picture the worker drew for the newest step is the one a paint on the GUI thread draws for it.
     drawn_on.clear()

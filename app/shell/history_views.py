@@ -13,7 +13,7 @@ from app.shell.status_numbers import document_stats, live_stats, result_stats
 from models.checkpoint.demo_model import DEMO_TASKS, outside_demo
 from models.work.changes import Change
 from models.work.prompts import split_reply
-from models.work.runs import KEPT, Fate, RunKind
+from models.work.runs import KEPT, Fate, Run, RunKind
 from widgets.panels.conversation_panel import ConversationPanel, TurnRow
 from widgets.panels.output_pane import OutputPane
 from widgets.panels.runs_panel import DOCUMENT, RunRow, RunsPanel
@@ -33,6 +33,7 @@ class HistoryViews(QObject):
         self.hub, self.conversation, self.runs, self.output = hub, conversation, runs, output
         self._answer_key: tuple[int, int] | None = None
         self._stats_shown = 0.0  # when the live statistics were last updated
+        self._live_stats: Run | None = None  # the streaming run whose numbers are shown live
         hub.watch(self, self.render)
         conversation.turnChosen.connect(lambda turn: self.hub.ws.select_turn(turn))
         conversation.branchStepped.connect(lambda turn, step: self.hub.ws.step_branch(turn, step))
@@ -43,6 +44,16 @@ class HistoryViews(QObject):
     def set_enabled(self, idle: bool) -> None:
         """While a run streams or a proposal waits, the conversation stays on its turn."""
         self.conversation.setEnabled(idle and self.hub.ws.review is None)
+
+    def stats_due(self) -> bool:
+        """Whether a streaming run's numbers wait to be shown: at most 4 times a second (faster is unreadable)."""
+        return self._live_stats is not None and time.monotonic() - self._stats_shown >= LIVE_STATS_INTERVAL_S
+
+    def draw_stats(self) -> None:
+        run = self._live_stats
+        if run is not None and run.fate is Fate.RUNNING:
+            self._stats_shown = time.monotonic()
+            self.output.set_stats(live_stats(run))
 
     def _run_chosen(self, run_id: int) -> None:
         ws = self.hub.ws
@@ -81,13 +92,11 @@ class HistoryViews(QObject):
                 _, thought, answer = split_reply(run.record.draft_ids(), ws.tokenizer)
                 output.set_answer(answer)
                 output.set_thought(thought)
-            now = time.monotonic()
-            if now - self._stats_shown >= LIVE_STATS_INTERVAL_S:  # numbers change too fast to read any oftener
-                self._stats_shown = now
-                output.set_stats(live_stats(run))
+            self._live_stats = run  # drawn after a grid frame, in a pass of its own (app/shell/frame_followers.py)
             return
         self._answer_key = None
         self._stats_shown = 0.0
+        self._live_stats = None
         if run is not None and run.kind is RunKind.GENERATE and run.fate is Fate.FAILED:
             # The answer it had reached when it failed (a server that dropped): its drafts, and why it stopped.
             _, thought, answer = split_reply(run.record.draft_ids(), ws.tokenizer)

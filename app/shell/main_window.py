@@ -88,9 +88,10 @@ class MainWindow(QMainWindow):
                                               lambda: w.side_tabs.setCurrentWidget(w.inspector_tab), self)
         self.models = ModelController(self.hub, self.engine, self, self.store, w.sampler_panel, w.image_strip,
                                       self.notify)
-        self.followers = FrameFollowers(w.canvas.framePainted, self)  # the inspector, then a plot, after a frame
+        self.followers = FrameFollowers(w.canvas.framePainted, self)  # the views beside the grid, after its frames
         self.followers.follow(self.inspection.due, self.inspection.draw_due)
         self.followers.follow(self.views.plot_due, self.views.draw_live_plot)
+        self.followers.follow(self.history.stats_due, self.history.draw_stats)
         self.autosaver = Autosaver(self.hub, self.engine, self)
         self.exports = ExportController(self.hub, self, self.notify, overlay=w.canvas.overlay, store=self.store)
         self._build_menus()

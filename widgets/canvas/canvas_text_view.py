@@ -32,7 +32,7 @@ from widgets.canvas.render_worker import RenderWorker
 from widgets.canvas.text_layout import MARGIN, PAD, TextLayout, TextPainter
 
 #: What the worker hands back: (epoch, the layout, the frame painted, the text as an image).
-Drawn = tuple[int, TextLayout, CellFrame, QImage]
+Drawn = tuple[int, int, TextLayout, CellFrame, QImage]  # (layout epoch, frame version, layout, frame, picture)
 
 
 class CanvasTextView(CanvasView):
@@ -160,32 +160,33 @@ class CanvasTextView(CanvasView):
     # ---- painting ---------------------------------------------------------------------------------------------
     def _refresh(self, rect: QRect) -> None:
         """A live frame is decoded, laid out and drawn on the worker, then shown (`_frame_drawn`)."""
-        frame = self.frame() if self._live and self.isVisible() else None
-        if frame is None:  # not streaming, or hidden (the other view is on screen): a paint, if it ever shows
-            self.update(rect)
+        if not (self._live and self.isVisible() and self._step >= 0):
+            self.update(rect)  # not streaming, or hidden (the other view is on screen): a paint, if it ever shows
             return
         self._ensure_legend()
-        ids = tuple(np.asarray(frame.snapshot.argmax).tolist())
+        ids = tuple(np.asarray(self._history.snapshot(self._step).argmax).tolist())
         epoch, width, top, lock = self._epoch, self.width(), self._text_top(), self._painter_lock
         painter, window = self._text_painter(), GridColours.of(self.palette()).window
         decode = self._decode
+        version, build = self._frame_job()
 
         def draw() -> Drawn:
-            text = decode(ids)
+            frame, text = build(), decode(ids)
             with lock:
                 layout = painter.lay_out(text, ids, width, top)
-                return epoch, layout, frame, painter.image(layout, frame, window)
+                return epoch, version, layout, frame, painter.image(layout, frame, window)
 
         self._worker.submit(draw)
 
     def drawn_frame(self) -> CellFrame | None:
         """The frame of the picture the render worker drew last (None before a live frame)."""
-        return self._drawn[2] if self._drawn is not None else None
+        return self._drawn[3] if self._drawn is not None else None
 
     def _frame_drawn(self, drawn: Drawn) -> None:
         if drawn[0] == self._epoch and self._live:  # not drawn for a width or font replaced since
             self._drawn = drawn
-            self._adopt(drawn[1])
+            self._adopt_frame(drawn[1], drawn[3])
+            self._adopt(drawn[2])
             self.update(self._dirty_rect())
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
@@ -195,8 +196,7 @@ class CanvasTextView(CanvasView):
         p.fillRect(event.rect(), colours.window)
         if event.rect().top() < self._text_top():
             self._legend.paint(p, QPointF(MARGIN, MARGIN), colours)
-        frame = self.frame()
-        if frame is None:
+        if self._step < 0:
             self._painted(event.rect())
             p.setPen(colours.placeholder)
             p.drawText(QRectF(self.rect()), Qt.AlignmentFlag.AlignCenter, "No canvas yet")
@@ -204,18 +204,19 @@ class CanvasTextView(CanvasView):
         drawn = self._drawn
         if self._live:
             # Streaming: the worker's newest picture, a blit; until the newest step's arrives, the one before (or,
-            # for the first step after a relayout, nothing).
+            # for the first step after a relayout, nothing). The frame itself is built there too.
             current = drawn is not None and drawn[0] == self._epoch
             if current:
-                p.drawImage(0, drawn[1].top, drawn[3])
-            if current and drawn[2] is frame:
+                p.drawImage(0, drawn[2].top, drawn[4])
+            if current and drawn[1] == self._version:
                 self._painted(event.rect())
             elif not self._worker.busy:
                 self._refresh(self._dirty_rect())
             if not current:
                 return
-            layout = drawn[1]
+            layout = drawn[2]
         else:
+            frame = self.frame()
             layout = self._ensure_layout()
             self._painted(event.rect())
             with self._painter_lock:  # every label: a grab of the widget shows the whole frame, on any machine

@@ -22,7 +22,7 @@ from models.canvas.overlays import CanvasHistory, Overlay
 from models.work.bounded_cache import BoundedCache
 from models.work.events import StepSnapshot
 from widgets.canvas import colors
-from widgets.canvas.grid_cells import CellFrame
+from widgets.canvas.grid_cells import CellFrame, FrameInputs
 from widgets.canvas.grid_render import GridColours
 
 TokenText = Callable[[int], str]
@@ -52,6 +52,7 @@ class CanvasView(QWidget):
         self._overlay = Overlay.ENTROPY
         self._available = frozenset({Overlay.ENTROPY, Overlay.REVISIONS, Overlay.COMMIT_ORDER})
         self._frame: CellFrame | None = None
+        self._version = 0  # counts the frames shown: a picture of an older one is not the newest
         self._selection: tuple[int, int] | None = None
         self._anchor = 0
         self._highlight: list[int] = []  # positions outlined as different (the comparison view)
@@ -82,7 +83,7 @@ class CanvasView(QWidget):
         self._history.update(snapshots)
         self._step = step % len(snapshots)
         self._committed = committed
-        self._frame = None
+        self._forget_frame()
         available = self._history.available()
         if available != self._available:
             self._available = available
@@ -93,7 +94,8 @@ class CanvasView(QWidget):
 
     def clear(self) -> None:
         self._history = CanvasHistory()
-        self._step, self._frame, self._live = -1, None, False
+        self._step, self._live = -1, False
+        self._forget_frame()
         self._data_changed(layout=True)
 
     def snapshot(self) -> StepSnapshot | None:
@@ -102,15 +104,42 @@ class CanvasView(QWidget):
     def frame(self) -> CellFrame | None:
         """What is drawn for the shown step under the active overlay, built once per step (at the first paint)."""
         if self._frame is None and self._step >= 0:
-            wash = GridColours.of(self.palette()).window_rgb
-            final = self._committed and self._step == self._history.steps - 1
-            self._frame = CellFrame.build(self._history, self._step, self._overlay, self._max_entropy, wash, final)
+            self._frame = CellFrame.build_from(self._frame_inputs())
         return self._frame
+
+    def _frame_inputs(self) -> FrameInputs:
+        wash = GridColours.of(self.palette()).window_rgb
+        final = self._committed and self._step == self._history.steps - 1
+        return FrameInputs.of(self._history, self._step, self._overlay, self._max_entropy, wash, final)
+
+    def _forget_frame(self) -> None:
+        """The shown step, overlay or colours changed: the frame is built again, and a picture of the old one is
+        not the newest any more."""
+        self._frame = None
+        self._version += 1
+
+    def _frame_job(self) -> tuple[int, Callable[[], CellFrame]]:
+        """(version, build) for the render worker: the frame of the shown step, built there from inputs gathered
+        here in O(canvas) (building it on the GUI thread was a third of the pass that takes a streamed step)."""
+        if self._frame is not None:
+            frame = self._frame
+            return self._version, lambda: frame
+        inputs = self._frame_inputs()
+        return self._version, lambda: CellFrame.build_from(inputs)
+
+    def _adopt_frame(self, version: int, frame: CellFrame) -> bool:
+        """A frame the worker built: kept when it is still the shown step's. True when it is."""
+        if version != self._version:
+            return False
+        if self._frame is None:
+            self._frame = frame
+        return True
 
     def set_overlay(self, overlay: Overlay) -> None:
         overlay = Overlay(overlay)
         if overlay != self._overlay:
-            self._overlay, self._frame = overlay, None
+            self._overlay = overlay
+            self._forget_frame()
             self._data_changed(layout=False, legend=True)
 
     def overlay(self) -> Overlay:
@@ -134,7 +163,7 @@ class CanvasView(QWidget):
 
     def set_max_entropy(self, value: float) -> None:
         self._max_entropy = float(value)
-        self._frame = None
+        self._forget_frame()
         self._data_changed(layout=False, legend=True)
 
     def max_entropy(self) -> float:
@@ -190,7 +219,7 @@ class CanvasView(QWidget):
 
     def changeEvent(self, event: QEvent) -> None:  # noqa: N802
         if event.type() == QEvent.Type.PaletteChange:
-            self._frame = None  # outside-span cells blend toward the window colour
+            self._forget_frame()  # outside-span cells blend toward the window colour
             self._data_changed(layout=False, legend=True)
         elif event.type() == QEvent.Type.FontChange:
             self._data_changed(layout=True, legend=True)

@@ -45,6 +45,28 @@ MARK_ACCEPTED_NOW, MARK_STABLE, MARK_LOCKED, MARK_ON_LIGHT = 1, 2, 4, 8
 
 
 @dataclass(frozen=True)
+class FrameInputs:
+    """What a frame is built from, taken from a canvas history in O(canvas): the history goes on growing while a
+    live frame is built on the render worker, these do not."""
+
+    snapshot: StepSnapshot
+    previous: StepSnapshot | None
+    overlay: Overlay
+    has_values: bool
+    value_range: tuple[float, float]
+    values: np.ndarray  # a copy of the overlay's row at the step
+    wash_rgb: tuple[int, int, int]
+    final: bool
+
+    @classmethod
+    def of(cls, history: CanvasHistory, step: int, overlay: Overlay, max_entropy: float,
+           wash_rgb: tuple[int, int, int] = (255, 255, 255), final: bool = False) -> FrameInputs:
+        return cls(history.snapshot(step), history.snapshot(step - 1) if step > 0 else None, overlay,
+                   overlay in history.available(), history.value_range(overlay, max_entropy),
+                   np.array(history.values(overlay, step), dtype=np.float32), tuple(wash_rgb), final)
+
+
+@dataclass(frozen=True)
 class CellFrame:
     """One step of one canvas under one overlay: a cell's colour, text style and marks, for every position."""
 
@@ -77,8 +99,12 @@ class CellFrame:
         """The frame of `history` at `step`; cells outside the span are blended toward `wash_rgb` (the palette's
         window colour) so they recede. `final`: the step is the last of a committed canvas, whose tokens all went
         into the text, so none is drawn as a renoised draft."""
-        snap = history.snapshot(step)
-        prev = history.snapshot(step - 1) if step > 0 else None
+        return cls.build_from(FrameInputs.of(history, step, overlay, max_entropy, wash_rgb, final))
+
+    @classmethod
+    def build_from(cls, inputs: FrameInputs) -> CellFrame:
+        """The frame of inputs gathered from a history: safe on a worker thread while the history grows."""
+        snap, prev, overlay, final = inputs.snapshot, inputs.previous, inputs.overlay, inputs.final
         accepted = np.asarray(snap.accepted, dtype=bool)
         if snap.step_index < 0:  # a document's canvas (models.work.document.canvas_snapshot): settled text
             stable = accepted.copy()
@@ -87,12 +113,11 @@ class CellFrame:
         else:
             stable = accepted & np.asarray(prev.accepted, dtype=bool) & (snap.argmax == prev.argmax)
         editable = np.asarray(snap.editable, dtype=bool)
-        has_values = overlay in history.available()
-        low, high = history.value_range(overlay, max_entropy)
-        values = history.values(overlay, step)
+        has_values, values = inputs.has_values, inputs.values
+        low, high = inputs.value_range
         bg = colors.overlay_rgb(overlay, values, low, high)
         # Blend here rather than painting a translucent wash, so the text colour is chosen for what is shown.
-        washed = bg * (1 - WASH_ALPHA) + np.asarray(wash_rgb, dtype=np.float64) * WASH_ALPHA
+        washed = bg * (1 - WASH_ALPHA) + np.asarray(inputs.wash_rgb, dtype=np.float64) * WASH_ALPHA
         bg = np.where(editable[:, None], bg, np.round(washed).astype(np.uint8))
         dark = colors.use_dark_text(bg)
         renoised = np.zeros_like(accepted) if final else ~accepted

@@ -89,12 +89,12 @@ class ReplayBar(QWidget):
         """Show what is on screen: recorded steps per canvas, the canvas and step shown (or, `document`, the text
         itself at the end of the replayed steps), and whether it follows a streaming run. Emits nothing."""
         n = max(canvases, max(counts, default=-1) + 1)
-        self.set_canvas_count(n)
+        self._resize(n)
         for index in range(n):
             self._counts[index] = counts.get(index, 0)
         self._document = document
         self.set_live(live)
-        self.set_position(canvas, step)
+        self.set_position(canvas, step)  # the one refresh: this is asked at every streamed step
 
     def set_sweep(self, sweep: bool) -> None:
         """Whether the step shown is a corrector sweep."""
@@ -104,6 +104,10 @@ class ReplayBar(QWidget):
         return self._document
 
     def set_canvas_count(self, n: int) -> None:
+        self._resize(n)
+        self._refresh()
+
+    def _resize(self, n: int) -> None:
         n = max(0, n)
         self._counts = (self._counts + [0] * n)[:n]
         self.canvas_combo.blockSignals(True)
@@ -117,7 +121,6 @@ class ReplayBar(QWidget):
         if n == 0:
             self.stop_playback()
         self._canvas = min(self._canvas, max(0, n - 1))
-        self._refresh()
 
     def set_step_count(self, canvas: int, n: int) -> None:
         """How many steps are recorded for that canvas (a canvas past the count adds canvases)."""

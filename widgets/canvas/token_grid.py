@@ -21,6 +21,8 @@ from widgets.canvas.grid_render import CellsImage, GridColours, GridLayout, pain
 from widgets.canvas.legend import Legend
 from widgets.canvas.render_worker import RenderWorker
 
+Drawn = tuple[int, int, CellFrame, QImage]  # (layout epoch, frame version, frame, picture) of a live frame
+
 
 class TokenGrid(CanvasView):
     """Grid of a canvas's tokens at one step; see CanvasView for the signals and the mouse."""
@@ -33,7 +35,7 @@ class TokenGrid(CanvasView):
         self._cells: CellsImage | None = None  # the cells as last drawn; a relayout drops it
         self._cells_lock = threading.Lock()  # the worker draws into the cells image, or the GUI thread does
         self._epoch = 0  # counts relayouts: a frame drawn for an older layout is not shown
-        self._drawn: tuple[int, CellFrame, QImage] | None = None  # (epoch, frame, image) the worker drew last
+        self._drawn: Drawn | None = None  # what the worker drew last
         self._legend: Legend | None = None
         self._worker = RenderWorker("grid", self)
         self._worker.done.connect(self._frame_drawn)
@@ -118,27 +120,29 @@ class TokenGrid(CanvasView):
 
     def _refresh(self, rect: QRect) -> None:
         """A live frame is drawn on the worker, then shown (`_frame_drawn`); any other change is painted here."""
-        frame = self.frame() if self._live and self.isVisible() else None
-        if frame is None:  # not streaming, or hidden (the other view is on screen): a paint, if it ever shows
-            self.update(rect)
+        if not (self._live and self.isVisible() and self._step >= 0):
+            self.update(rect)  # not streaming, or hidden (the other view is on screen): a paint, if it ever shows
             return
         if self._layout is None or self._legend is None or self._legend_state() != self._legend.state():
             self._relayout()
         cells, lock, epoch = self._cells_image(GridColours.of(self.palette())), self._cells_lock, self._epoch
+        version, build = self._frame_job()
 
-        def draw() -> tuple[int, CellFrame, QImage]:
+        def draw() -> Drawn:
+            frame = build()
             with lock:  # the copy is the GUI's to show; the worker draws the next frame into its own
-                return epoch, frame, cells.draw(frame).copy()
+                return epoch, version, frame, cells.draw(frame).copy()
 
         self._worker.submit(draw)
 
     def drawn_frame(self) -> CellFrame | None:
         """The frame of the picture the render worker drew last (None before a live frame)."""
-        return self._drawn[1] if self._drawn is not None else None
+        return self._drawn[2] if self._drawn is not None else None
 
-    def _frame_drawn(self, drawn: tuple[int, CellFrame, QImage]) -> None:
+    def _frame_drawn(self, drawn: Drawn) -> None:
         if drawn[0] == self._epoch:  # not drawn for a layout replaced since
             self._drawn = drawn
+            self._adopt_frame(drawn[1], drawn[2])
             self.update(self._cells_area())
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
@@ -149,8 +153,7 @@ class TokenGrid(CanvasView):
         p.fillRect(event.rect(), colours.window)
         if not self._cells_area().contains(event.rect()):
             self._legend.paint(p, QPointF(4, self._layout.rect.bottom() + 7), colours)
-        frame = self.frame()
-        if frame is None:
+        if self._step < 0:
             self._painted(event.rect())
             p.setPen(colours.placeholder)
             p.drawText(QRectF(self._layout.rect), Qt.AlignmentFlag.AlignCenter, "No canvas yet")
@@ -158,14 +161,15 @@ class TokenGrid(CanvasView):
         drawn = self._drawn
         if self._live:
             # Streaming: the worker's newest image, a blit; until the newest step's arrives, the one before (or,
-            # for the first step after a relayout, the empty cells).
+            # for the first step after a relayout, the empty cells). The frame itself is built there too.
             if drawn is not None and drawn[0] == self._epoch:
-                p.drawImage(self._layout.rect.topLeft(), drawn[2])
-            if drawn is not None and drawn[0] == self._epoch and drawn[1] is frame:
+                p.drawImage(self._layout.rect.topLeft(), drawn[3])
+            if drawn is not None and drawn[0] == self._epoch and drawn[1] == self._version:
                 self._painted(event.rect())
             elif not self._worker.busy:
                 self._refresh(self._cells_area())
         else:
+            frame = self.frame()
             self._painted(event.rect())
             with self._cells_lock:  # every cell: a grab of the widget shows the whole frame, on any machine
                 p.drawImage(self._layout.rect.topLeft(), self._cells_image(colours).draw(frame))
