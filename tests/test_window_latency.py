@@ -10,6 +10,7 @@ the render worker, never on the GUI thread; frames are dropped, never queued, an
 from __future__ import annotations
 
 import gc
+import sys
 import threading
 import time
 
@@ -17,7 +18,9 @@ import pytest
 
 from app.shell.latency_probe import paced
 from models.checkpoint.heap import walked_by_full_collection
+from models.engine.cpu_threads import GUI_SWITCH_INTERVAL_S
 from models.engine.generator import Generator
+from models.work.changes import Change
 from models.work.events import StepSnapshot
 from models.work.prompts import Prompt
 from tests.window_helpers import fixed_seed, last_run, load, make_window, set_spin, type_prompt
@@ -76,13 +79,16 @@ def test_a_model_load_takes_the_model_and_the_libraries_out_of_every_collection(
     assert len(visible) * FEW < gc.get_freeze_count()  # what a full collection would walk: a few thousand objects
 
 
-def stream(qtbot, win, draws: Draws) -> list[int]:
-    """One run; at every streamed batch, how many objects a full collection would walk."""
+def stream(qtbot, win, draws: Draws, thresholds: list[int] | None = None) -> list[int]:
+    """One run; at every streamed batch, how many objects a full collection would walk (and, into `thresholds`, the
+    collector's full-collection threshold then)."""
     walked: list[int] = []
 
-    def sample(_kinds) -> None:
+    def sample(change: Change) -> None:
         if win.workspace.running() is not None:
             walked.append(walked_by_full_collection())
+            if thresholds is not None and change & Change.STEPS:
+                thresholds.append(gc.get_threshold()[2])
 
     win.hub.changed.connect(sample)
     draws.streaming = lambda: win.workspace.running() is not None
@@ -118,3 +124,14 @@ def test_steps_arriving_200_a_second_drop_frames_not_steps(qtbot, window, draws)
     # At most a frame a thirtieth of a second: a bound that grows with the time the run took, on any machine.
     frames = len(draws.on_gui)
     assert 1 <= frames <= min(steps, 1 + 30 * seconds) and not any(draws.on_gui)
+
+
+def test_full_collections_wait_for_the_end_of_a_run_and_the_window_gets_the_interpreter_back_quickly(
+        qtbot, window, draws):
+    assert sys.getswitchinterval() <= GUI_SWITCH_INTERVAL_S  # set once a local model is loaded
+    before = gc.get_threshold()
+    held: list[int] = []
+    stream(qtbot, window, draws, held)
+    assert held and all(threshold > 1000 * before[2] for threshold in held)  # no full collection while it streams
+    qtbot.waitUntil(lambda: gc.get_threshold() == before, timeout=30_000)  # and they come back after it
+    assert walked_by_full_collection() * FEW < gc.get_freeze_count()  # with the run's objects settled

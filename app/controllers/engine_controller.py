@@ -12,10 +12,14 @@ from app.running.engine_jobs import LoadProgress, PlanNeeded, load_job, stream_j
 from app.running.qasync_runner import AsyncRunner
 from app.running.remote_jobs import Connected, connect_job, remote_stream_job
 from app.running.thread_runner import TaskRunner
-from models.checkpoint.heap import settle_recent
+from models.checkpoint.heap import hold_full_collections, settle_recent
 from models.checkpoint.load_errors import LoadCancelled
 from models.checkpoint.loading import LoadedModel
-from models.engine.cpu_threads import leave_a_core_for_the_gui, start_cpu_thread_pool
+from models.engine.cpu_threads import (
+    leave_a_core_for_the_gui,
+    share_the_interpreter_with_the_gui,
+    start_cpu_thread_pool,
+)
 from models.engine.engines import AsyncEngine, Engine, LocalEngine, check_edit, run_events
 from models.inputs.validation import InputError, is_out_of_memory
 from models.work.document import Document
@@ -116,6 +120,7 @@ class EngineController(QObject):
             self.hub.ws.fail_run(run.id, "the engine is busy")
             return False
         self._run = run
+        hold_full_collections()  # until the run ends (models/checkpoint/heap.py)
         self.busyChanged.emit(True)
         return True
 
@@ -160,6 +165,7 @@ class EngineController(QObject):
 
             if not self._threads_ready:  # torch's threads, set once torch is here (with the first local model)
                 leave_a_core_for_the_gui()
+                share_the_interpreter_with_the_gui()
                 start_cpu_thread_pool()
                 self._threads_ready = True
             self.disconnect_server()
@@ -202,6 +208,8 @@ class EngineController(QObject):
 
     def _on_failed(self, error: BaseException) -> None:
         run, self._run = self._run, None
+        if run is not None:  # full collections were held for the run
+            QTimer.singleShot(0, self, settle_recent)
         if isinstance(error, LoadCancelled):
             self.busyChanged.emit(False)
             self.loadCancelled.emit()
