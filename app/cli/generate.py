@@ -18,6 +18,7 @@ from app.cli.json_steps import step_json
 from app.cli.remote_runs import ServerOptionError, add_server_options, check_server_options, connect_server
 from app.cli.sampler_options import SAMPLER_OPTIONS, add_sampler_options
 from models.checkpoint.devices import check_device
+from models.inputs.images import IMAGE_TOKEN_BUDGETS
 from models.inputs.safe_files import UserFileError, check_save_target, check_user_file, remove_stale_temporaries
 from models.inputs.validation import InputError, Limits, check_model_source, check_text, is_out_of_memory
 from models.work.events import CanvasCommitted, GenerationResult, StepSnapshot
@@ -107,7 +108,7 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--system", default="")
     gen.add_argument("--think", action="store_true", help="thinking mode")
     gen.add_argument("--image", action="append", default=[], metavar="FILE", help="an image (repeatable)")
-    gen.add_argument("--image-budget", type=int, choices=(70, 140, 280, 560, 1120),
+    gen.add_argument("--image-budget", type=int, choices=IMAGE_TOKEN_BUDGETS,
                      help="visual tokens per image (lower is faster, higher reads finer detail)")
     gen.add_argument("--max-new-tokens", type=int)
     gen.add_argument("--steps", type=int, help="most denoising steps per canvas")

@@ -24,9 +24,9 @@ from models.checkpoint.devices import memory_in_use
 from models.checkpoint.heap import settle_all
 from models.checkpoint.load_errors import LoadError
 from models.checkpoint.loading import LoadedModel, load_checkpoint, resolve_checkpoint
-from models.checkpoint.processing import IMAGE_TOKEN_BUDGETS
 from models.engine.cpu_threads import start_cpu_thread_pool
 from models.engine.generator import Generator
+from models.inputs.images import IMAGE_TOKEN_BUDGETS
 from models.inputs.validation import is_hub_id
 from models.work.events import Event, GenerationResult
 

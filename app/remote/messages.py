@@ -15,8 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from models.checkpoint.processing import IMAGE_TOKEN_BUDGETS
-from models.inputs.images import check_pixel_budget, load_image_bytes
+from models.inputs.images import IMAGE_TOKEN_BUDGETS, check_pixel_budget, load_image_bytes
 from models.inputs.json_fields import shown
 from models.inputs.validation import check_prompt_texts, check_text
 from models.work.prompts import Prompt, Turn

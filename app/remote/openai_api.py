@@ -30,8 +30,7 @@ from starlette.routing import Route
 
 from app.remote.errors import ServerBusy
 from app.remote.messages import MAX_IMAGES, MAX_REQUEST_PIXELS, RequestError
-from models.checkpoint.processing import IMAGE_TOKEN_BUDGETS
-from models.inputs.images import ImageError, check_pixel_budget, load_image_bytes
+from models.inputs.images import IMAGE_TOKEN_BUDGETS, ImageError, check_pixel_budget, load_image_bytes
 from models.inputs.json_fields import JsonLimitError, loads_bounded, shown
 from models.inputs.validation import InputError, check_prompt_texts
 from models.work.events import CanvasCommitted, Event, GenerationResult

@@ -24,10 +24,10 @@ from transformers.processing_utils import ProcessorMixin
 from transformers.utils import is_torchvision_available
 
 from models.checkpoint import template_guard
+from models.inputs.images import IMAGE_TOKEN_BUDGETS
 from models.inputs.validation import InputError, special_token_escaper
 
 #: The visual token budgets (max soft tokens per image) the Gemma 4 image processor accepts.
-IMAGE_TOKEN_BUDGETS: tuple[int, ...] = (70, 140, 280, 560, 1120)
 
 template_guard.install()  # every chat template compiles in the memory-bounded sandbox
 

@@ -20,6 +20,11 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from models.inputs.safe_files import MiB, UserFileError, read_user_file
 
+#: The visual token budgets (soft tokens per image) Gemma 4's image processor accepts, and its own default. The one
+#: home of these numbers: the processor, the image strip, the server and the command line read them here.
+IMAGE_TOKEN_BUDGETS: tuple[int, ...] = (70, 140, 280, 560, 1120)
+DEFAULT_IMAGE_BUDGET = 280
+
 MAX_PIXELS = 40_000_000  # above this an image is refused as a likely decompression bomb
 MAX_SIDE = 2048  # larger images are scaled down first: the processor resizes to at most ~1k pixels a side anyway
 MIN_SIDE = 8  # shorter sides are stretched to this (see the module docstring)

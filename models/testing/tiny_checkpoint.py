@@ -26,6 +26,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from models.inputs.images import IMAGE_TOKEN_BUDGETS
 from models.work.settings import FALLBACK_DEFAULTS
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -77,9 +78,7 @@ EOI_TOKEN_ID = SPECIAL_TOKEN_IDS["<image|>"]
 BYTE_TOKENS: tuple[str, ...] = tuple(f"<0x{i:02X}>" for i in range(256))
 FIRST_PIECE_ID = len(SPECIAL_TOKEN_IDS) + len(BYTE_TOKENS)  # first id of a trained BPE piece
 
-#: The visual token budgets the Gemma 4 image processor accepts.
-IMAGE_TOKEN_BUDGETS: tuple[int, ...] = (70, 140, 280, 560, 1120)
-DEFAULT_IMAGE_BUDGET = 70
+DEFAULT_IMAGE_BUDGET = 70  # the smallest: tiny checkpoints keep their images cheap
 
 #: Sampler defaults saved into generation_config.json: the model card's recommendation, as the app uses it.
 GENERATION_DEFAULTS: dict[str, Any] = {k: v for k, v in FALLBACK_DEFAULTS.items() if k != "max_new_tokens"}

@@ -27,13 +27,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from models.inputs.images import DEFAULT_IMAGE_BUDGET, IMAGE_TOKEN_BUDGETS
 from widgets.panels.modal import open_file_names
 from widgets.prompt.image_input import read_files, read_mime
 from widgets.prompt.image_tiles import Entry, Tile, TileScroll
 
-#: Mirrors models.checkpoint.processing.IMAGE_TOKEN_BUDGETS (not imported: that module pulls in transformers).
-BUDGETS: tuple[int, ...] = (70, 140, 280, 560, 1120)
-DEFAULT_BUDGET = 280  # Gemma 4's own default
+BUDGETS, DEFAULT_BUDGET = IMAGE_TOKEN_BUDGETS, DEFAULT_IMAGE_BUDGET
 MARKER_TOKENS = 2  # the <|image> and <image|> that wrap each image's soft tokens
 FILE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.bmp *.gif);;All files (*)"
 REORDER_MIME = "application/x-diffusion-desk-image-index"
