@@ -128,6 +128,7 @@ class Bench:
 
         window = self.window
         settle(SETTLE_MS)  # the last run's ending (its settled collector included) is not this run's answer
+        window.workspace.mark_saved("")  # scratch work: a run for another model starts a new session without asking
         window.canvas.set_view(view)
         if events is None:
             window.engine.generator.generate = self.real_generate
