@@ -135,3 +135,19 @@ def test_full_collections_wait_for_the_end_of_a_run_and_the_window_gets_the_inte
     assert held and all(threshold > 1000 * before[2] for threshold in held)  # no full collection while it streams
     qtbot.waitUntil(lambda: gc.get_threshold() == before, timeout=30_000)  # and they come back after it
     assert walked_by_full_collection() * FEW < gc.get_freeze_count()  # with the run's objects settled
+
+
+def test_the_vocabulary_is_fingerprinted_while_the_model_loads_not_in_a_pass_of_the_window(
+        qtbot, tmp_path, canvas256_checkpoint, monkeypatch, draws):
+    import models.work.vocabulary as vocabulary
+
+    on_gui: list[bool] = []  # 0.5-0.7 s at the real vocabulary: a frozen window if the GUI thread did it
+    original = vocabulary.tokenizer_fingerprint
+    monkeypatch.setattr(vocabulary, "tokenizer_fingerprint", lambda tokenizer: (
+        on_gui.append(threading.current_thread() is threading.main_thread()), original(tokenizer))[1])
+    win = make_window(qtbot, tmp_path / "settings.ini")
+    load(qtbot, win, canvas256_checkpoint)
+    type_prompt(qtbot, win, "Latency")
+    set_spin(win, "max_denoising_steps", 2)
+    stream(qtbot, win, draws)
+    assert on_gui == [False]  # once, on the loading thread

@@ -10,6 +10,7 @@ from typing import Any
 from models.checkpoint.heap import settle_all
 from models.checkpoint.loading import load_checkpoint
 from models.work.events import Event, GenerationResult
+from models.work.vocabulary import model_ref
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,9 @@ def load_job(source: str | None, options: dict[str, Any] | None = None, allow_do
                 return PlanNeeded(plan)
         loaded = load_checkpoint(source, progress=lambda f, m: emit(LoadProgress(f, m)), cancel=cancel,
                                  allow_download=allow_download, **(options or {}))
+        # The tokenizer's fingerprint hashes the whole vocabulary (0.5-0.7 s at 262,144 tokens): here, not in the
+        # window's first pass that asks which model a session belongs to. It is kept with the tokenizer.
+        model_ref(loaded)
         # The modules and the model just loaded move out of the collector's reach, so no full collection walks them
         # while a run streams (models/checkpoint/heap.py). One full collection here, while the window still says
         # "Loading".
