@@ -24,7 +24,7 @@ class WindowStatus(QObject):
         self.window, self.hub, self.engine = window, hub, engine
         bar = window.statusBar()
         self.model_label = QLabel("No model")
-        self.memory_label = QLabel()
+        self.memory_label = steady(QLabel(), "RAM 000.00 GiB")  # every 2 s, during runs too
         self.speed_label = steady(QLabel(), "00000.0 tok/s ")
         self.progress = QProgressBar()
         self.progress.setRange(0, 100)
