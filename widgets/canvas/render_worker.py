@@ -9,7 +9,7 @@ interpreter, up to a switch interval (5 ms) of the GUI thread's time each time (
 
 Jobs must not touch a widget: they get plain values (frames, layouts, fonts, colours) and return what was drawn.
 The interpreter lets one thread run Python at a time; a job made of many short Qt calls (a cell, a label) gives the
-GUI thread its turn between them (see app.shell.qt_setup for the switch interval).
+GUI thread its turn between them (models/engine/cpu_threads.py sets how soon: 1 ms).
 """
 
 from __future__ import annotations
