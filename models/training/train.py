@@ -75,7 +75,7 @@ class Phase:
 #: does (see `diffusion_loss`): trained on the same canvas's, the model copied them and ignored the tokens it had
 #: accepted, so a square from scratch never settled (2 in 20); with self-conditioning off, 7 in 10 did. The fourth
 #: practises what the third left weakest, at a lower rate: rewrites (on a token, 96% right and still rising at the
-#: third's end), puzzles and fill-around.
+#: third's end), puzzles and fill-around; the fifth does the same at a lower rate again, with more rewrites.
 #: The first phase ends at step 3600 of its 6000-step schedule: the run that made the shipped model was stopped
 #: there by a machine restart and its second phase started from that checkpoint; the recipe says so, so that the
 #: command reproduces the shipped weights.
@@ -88,6 +88,8 @@ PHASES: tuple[Phase, ...] = (
           short_weights={"extreme": 0.08, "sort": 0.17, "latin": 0.25, "free": 0.5}, self_condition_gap=1.0),
     Phase(steps=2000, peak_lr=3e-4, image_every=10, rewrite_share=0.6,
           short_weights={"extreme": 0.05, "sort": 0.1, "latin": 0.4, "free": 0.45}, self_condition_gap=1.0),
+    Phase(steps=1000, peak_lr=2e-4, image_every=10, rewrite_share=0.7,
+          short_weights={"extreme": 0.05, "sort": 0.15, "latin": 0.4, "free": 0.4}, self_condition_gap=1.0),
 )
 
 
