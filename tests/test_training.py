@@ -371,3 +371,14 @@ def test_demo_prompts_name_shipped_images():
     for entry in prompts:
         if "image" in entry:
             assert (root / "demo-images" / entry["image"]).is_file()
+
+
+def test_the_list_heavy_rewrite_stream_draws_four_in_five_passages_from_number_lists():
+    import random
+
+    from models.training.data import MAKERS
+
+    rng = random.Random(7)
+    lists = [" " in MAKERS["rewrite-lists"](rng).answer for _ in range(400)]  # rows of a square have no spaces
+    balanced = [" " in MAKERS["rewrite"](rng).answer for _ in range(400)]
+    assert 0.72 < sum(lists) / 400 < 0.88 and 0.4 < sum(balanced) / 400 < 0.6

@@ -202,8 +202,15 @@ def rewrite_example(rng: random.Random) -> Example:
     return Example("rewrite", user, answer, kind=kind, system=system)
 
 
+def list_rewrite_example(rng: random.Random) -> Example:
+    """A rewrite whose passage is four times in five from a number list (the "rewrite-lists" stream a training phase
+    may draw its rewrite batches from: list rewrites are the ones the model gets wrong most)."""
+    system, user, answer, kind = rewrite_case(rng, latin_text(sum(rng.choice(LATIN_SQUARES), ())), list_share=0.8)
+    return Example("rewrite", user, answer, kind=kind, system=system)
+
+
 MAKERS = {"extreme": extreme_example, "sort": sort_example, "latin": latin_example, "rewrite": rewrite_example,
-          "free": free_latin_example, "shape": shape_example}
+          "rewrite-lists": list_rewrite_example, "free": free_latin_example, "shape": shape_example}
 
 
 def examples(task: str, seed: int, split: str = "train") -> Iterator[Example]:

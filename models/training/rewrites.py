@@ -83,9 +83,10 @@ def pick_instruction(rng: random.Random, passage: str) -> str:
     return instruction
 
 
-def rewrite_case(rng: random.Random, square_text: str) -> tuple[str, str, str, str]:
-    """(system, user, answer, kind) of one rewrite: a passage of a list or of a Latin square, an instruction."""
-    text, start, end = number_list_passage(rng) if rng.random() < 0.5 else latin_rows_passage(rng, square_text)
+def rewrite_case(rng: random.Random, square_text: str, list_share: float = 0.5) -> tuple[str, str, str, str]:
+    """(system, user, answer, kind) of one rewrite: a passage of a list (with probability `list_share`) or of a
+    Latin square, an instruction."""
+    text, start, end = number_list_passage(rng) if rng.random() < list_share else latin_rows_passage(rng, square_text)
     passage = text[start:end]
     instruction = pick_instruction(rng, passage)
     prompt = rewrite_prompt(instruction, text, start, end)

@@ -66,6 +66,7 @@ class Phase:
     short_weights: dict[str, float]  # how often each short-prompt task is drawn into the remaining text batches
     schedule_steps: int | None = None  # the learning-rate schedule's length, when the phase stops before its end
     self_condition_gap: float = 0.0  # > 0: self-conditioning from a noisier canvas, as the sampler's previous step
+    rewrite_stream: str = "rewrite"  # where rewrite batches come from ("rewrite-lists": four in five from lists)
 
 
 #: Rewrite prompts are long (about 80 tokens, the others 20-40): in batches of their own, they do not pad the
@@ -75,7 +76,8 @@ class Phase:
 #: does (see `diffusion_loss`): trained on the same canvas's, the model copied them and ignored the tokens it had
 #: accepted, so a square from scratch never settled (2 in 20); with self-conditioning off, 7 in 10 did. The fourth
 #: practises what the third left weakest, at a lower rate: rewrites (on a token, 96% right and still rising at the
-#: third's end), puzzles and fill-around; the fifth does the same at a lower rate again, with more rewrites.
+#: third's end), puzzles and fill-around; the fifth does the same at a lower rate again, with more rewrites; the
+#: sixth draws its rewrites mostly from number lists, the passages the model got wrong most.
 #: The first phase ends at step 3600 of its 6000-step schedule: the run that made the shipped model was stopped
 #: there by a machine restart and its second phase started from that checkpoint; the recipe says so, so that the
 #: command reproduces the shipped weights.
@@ -90,6 +92,9 @@ PHASES: tuple[Phase, ...] = (
           short_weights={"extreme": 0.05, "sort": 0.1, "latin": 0.4, "free": 0.45}, self_condition_gap=1.0),
     Phase(steps=1000, peak_lr=2e-4, image_every=10, rewrite_share=0.7,
           short_weights={"extreme": 0.05, "sort": 0.15, "latin": 0.4, "free": 0.4}, self_condition_gap=1.0),
+    Phase(steps=1000, peak_lr=2e-4, image_every=10, rewrite_share=0.6,
+          short_weights={"extreme": 0.05, "sort": 0.15, "latin": 0.4, "free": 0.4}, self_condition_gap=1.0,
+          rewrite_stream="rewrite-lists"),
 )
 
 
@@ -172,13 +177,13 @@ def train(out: Path, work: Path, seed: int, phases: tuple[Phase, ...] = PHASES, 
         optimizer = torch.optim.AdamW(model.parameters(), lr=phase.peak_lr, weight_decay=0.01, betas=(0.9, 0.98))
         generator = torch.Generator().manual_seed(phase_seed(seed, index))
         picker = random.Random(phase_seed(seed, index))
-        tasks = ["shape", "rewrite", *phase.short_weights]
+        tasks = ["shape", phase.rewrite_stream, *phase.short_weights]
         streams = {task: examples(task, phase_seed(seed, index), "train") for task in tasks}
         for step in range(phase.steps):
             if step % phase.image_every == phase.image_every - 1:
                 batch_examples = [next(streams["shape"]) for _ in range(image_batch)]
             elif picker.random() < phase.rewrite_share:
-                batch_examples = [next(streams["rewrite"]) for _ in range(text_batch)]
+                batch_examples = [next(streams[phase.rewrite_stream]) for _ in range(text_batch)]
             else:
                 drawn = picker.choices(list(phase.short_weights), weights=list(phase.short_weights.values()),
                                        k=text_batch)
