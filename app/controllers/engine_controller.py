@@ -35,6 +35,9 @@ def failure_message(error: BaseException) -> str:
     return text.splitlines()[0] if text else f"Unexpected error ({type(error).__name__})"
 
 
+DROP_GRACE_MS = 300  # how long a server's failed run waits to learn whether its connection went with it
+
+
 class EngineController(QObject):
     modelReady = Signal(object)  # LoadedModel, or a server's RemoteModel
     planned = Signal(object)  # models.checkpoint.memory_plan.MemoryPlan: the user chooses how to load
@@ -59,6 +62,8 @@ class EngineController(QObject):
         self._connecting = False
         self._threads_ready = False  # torch's CPU threads are set up with the first local model
         self._run: Run | None = None  # the run being streamed; None while loading or idle
+        self._dropped_run: Run | None = None  # the run a lost connection took with it (its box is said)
+        self._failing_run: Run | None = None  # a server's run that failed, its box waiting for DROP_GRACE_MS
         for runner in (self.local_runner, self.remote_runner):
             runner.events.connect(self._on_events)
             runner.finished.connect(lambda result: self._on_ended(result, cancelled=False))
@@ -193,7 +198,7 @@ class EngineController(QObject):
     def _lost(self, closed: Any) -> None:
         """The connection dropped: no engine until it is back; the runs recorded so far stay in the workspace."""
         reason = str(closed.result()) if not closed.cancelled() else "the connection was closed"
-        self._drop_connection(reason, self._run)
+        self._drop_connection(reason, self._run or self._failing_run)
 
     def _drop_connection(self, reason: str, run: Run | None) -> None:
         """Say once that the server is gone: the run that stops with it fails on its own, and must not say it
@@ -224,9 +229,15 @@ class EngineController(QObject):
             self.hub.ws.fail_run(run.id, message)
         self.busyChanged.emit(False)
         gone = self.remote is not None and self.remote.closed.done()
-        if run is not None and (_connection_dropped(error) or gone or run is getattr(self, "_dropped_run", None)):
+        if run is not None and (_connection_dropped(error) or gone or run is self._dropped_run):
             self._drop_connection(message, run)  # one message, from the connection's side
             self.runEnded.emit(run)
+            return
+        if run is not None and self.remote is not None:
+            # A server's run can fail a moment before its connection is seen to end (measured: both boxes, once in
+            # five fresh-clone runs): wait that moment, then say it once, from whichever side it was.
+            self._failing_run = run
+            QTimer.singleShot(DROP_GRACE_MS, self, lambda: self._remote_run_failed(run, message))
             return
         title = ("Generation failed" if run is not None else "Could not connect to the server" if self._connecting
                  else "Could not load the model")
@@ -235,6 +246,12 @@ class EngineController(QObject):
         if run is not None:
             self.runEnded.emit(run)
 
+
+    def _remote_run_failed(self, run: Run, message: str) -> None:
+        self._failing_run = None
+        if run is not self._dropped_run:  # the connection stayed: the run's own failure
+            self.failed.emit("Generation failed", message)
+        self.runEnded.emit(run)
 
 def _connection_dropped(error: BaseException) -> bool:
     from app.remote.errors import RemoteError
