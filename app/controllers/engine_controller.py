@@ -237,21 +237,23 @@ class EngineController(QObject):
             # A server's run can fail a moment before its connection is seen to end (measured: both boxes, once in
             # five fresh-clone runs): wait that moment, then say it once, from whichever side it was.
             self._failing_run = run
-            QTimer.singleShot(DROP_GRACE_MS, self, lambda: self._remote_run_failed(run, message))
+            QTimer.singleShot(DROP_GRACE_MS, self, lambda: self._run_failed(run, message))
             return
-        title = ("Generation failed" if run is not None else "Could not connect to the server" if self._connecting
-                 else "Could not load the model")
+        if run is not None:
+            self._run_failed(run, message)
+            return
+        title = "Could not connect to the server" if self._connecting else "Could not load the model"
         self._connecting = False
         self.failed.emit(title, message)
-        if run is not None:
-            self.runEnded.emit(run)
 
-
-    def _remote_run_failed(self, run: Run, message: str) -> None:
+    def _run_failed(self, run: Run, message: str) -> None:
+        """One box for a run that failed, unless a lost connection already said it."""
         self._failing_run = None
-        if run is not self._dropped_run:  # the connection stayed: the run's own failure
+        self._connecting = False
+        if run is not self._dropped_run:
             self.failed.emit("Generation failed", message)
         self.runEnded.emit(run)
+
 
 def _connection_dropped(error: BaseException) -> bool:
     from app.remote.errors import RemoteError

@@ -27,8 +27,6 @@ from models.checkpoint import template_guard
 from models.inputs.images import IMAGE_TOKEN_BUDGETS
 from models.inputs.validation import InputError, special_token_escaper
 
-#: The visual token budgets (max soft tokens per image) the Gemma 4 image processor accepts.
-
 template_guard.install()  # every chat template compiles in the memory-bounded sandbox
 
 

@@ -197,16 +197,16 @@ def free_latin_example(rng: random.Random) -> Example:
     return Example("latin", FREE_LATIN_PROMPT, latin_text(sum(rng.choice(LATIN_SQUARES), ())), kind="free")
 
 
-def rewrite_example(rng: random.Random) -> Example:
-    system, user, answer, kind = rewrite_case(rng, latin_text(sum(rng.choice(LATIN_SQUARES), ())))
+def rewrite_example(rng: random.Random, list_share: float = 0.5) -> Example:
+    """A rewrite of a passage from a number list (with probability `list_share`) or of a Latin square."""
+    system, user, answer, kind = rewrite_case(rng, latin_text(sum(rng.choice(LATIN_SQUARES), ())), list_share)
     return Example("rewrite", user, answer, kind=kind, system=system)
 
 
 def list_rewrite_example(rng: random.Random) -> Example:
     """A rewrite whose passage is four times in five from a number list (the "rewrite-lists" stream a training phase
     may draw its rewrite batches from: list rewrites are the ones the model gets wrong most)."""
-    system, user, answer, kind = rewrite_case(rng, latin_text(sum(rng.choice(LATIN_SQUARES), ())), list_share=0.8)
-    return Example("rewrite", user, answer, kind=kind, system=system)
+    return rewrite_example(rng, list_share=0.8)
 
 
 MAKERS = {"extreme": extreme_example, "sort": sort_example, "latin": latin_example, "rewrite": rewrite_example,

@@ -127,13 +127,10 @@ class CanvasView(QWidget):
         inputs = self._frame_inputs()
         return self._version, lambda: CellFrame.build_from(inputs)
 
-    def _adopt_frame(self, version: int, frame: CellFrame) -> bool:
-        """A frame the worker built: kept when it is still the shown step's. True when it is."""
-        if version != self._version:
-            return False
-        if self._frame is None:
+    def _adopt_frame(self, version: int, frame: CellFrame) -> None:
+        """A frame the worker built: kept when it is still the shown step's."""
+        if version == self._version and self._frame is None:
             self._frame = frame
-        return True
 
     def set_overlay(self, overlay: Overlay) -> None:
         overlay = Overlay(overlay)
